@@ -1,0 +1,133 @@
+# smtpc - see README.md. Everything is built under build/.
+#
+#   make            libsmtpc.a and libsmtpc.so
+#   make check      every gate: gcc and clang builds with -Werror, unit tests
+#                   plain and under ASan+UBSan, core purity, fuzz corpus
+#                   replay, Cortex-M0 build, core line coverage
+#   make fuzz       libFuzzer targets (clang); run e.g. build/fuzz/fuzz_client
+#   make cross      core for Cortex-M0 (arm-none-eabi-gcc), with sizes
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+DESTDIR ?=
+VERSION := 0.1.0
+SOMAJOR := 0
+
+CC      ?= cc
+WARN    := -std=c99 -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wcast-qual -Wconversion -Wno-sign-conversion
+OPT     ?= -O2
+VFLAGS  ?=
+CFLAGS_ALL = $(WARN) $(OPT) $(VFLAGS) -Iinclude -Icore $(CFLAGS)
+
+V       ?= rel
+B       := build/$(V)
+HDRS    := $(wildcard include/*.h) core/internal.h
+CORE_SRC := $(wildcard core/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+FUZZ_TARGETS := fuzz_client fuzz_body
+CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
+TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
+
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+ALLOWED_UNDEF := memchr memcpy memmove memset memcmp strlen
+
+ARM_CC  ?= arm-none-eabi-gcc
+ARM_SIZE ?= arm-none-eabi-size
+ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
+
+.PHONY: all lib check deps test-bin test-run purity replay cross fuzz cov install clean
+
+all: lib
+
+lib: $(B)/libsmtpc.a $(B)/libsmtpc.so
+	@mkdir -p build
+	@cp $(B)/libsmtpc.a $(B)/libsmtpc.so build/ 2>/dev/null || true
+
+$(B)/core/%.o: core/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
+
+$(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests -c $< -o $@
+
+$(B)/libsmtpc.a: $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libsmtpc.so: $(CORE_OBJ)
+	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^
+
+$(B)/unit: $(TEST_OBJ) $(B)/libsmtpc.a
+	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(B)/libsmtpc.a -lcriterion -lbearssl
+
+test-bin: $(B)/unit
+test-run: $(B)/unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/unit $(TEST_ARGS)
+
+# ---- fuzz replay (gcc, sanitizers): every corpus file through every target
+$(B)/replay_%: fuzz/%.c fuzz/replay.c $(B)/libsmtpc.a
+	$(CC) $(CFLAGS_ALL) -Wno-conversion -Ifuzz -o $@ fuzz/$*.c fuzz/replay.c $(B)/libsmtpc.a
+
+replay: $(patsubst %,$(B)/replay_%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  $(B)/replay_$$t fuzz/corpus/$$t || exit 1; \
+	done
+
+# ---- the gates
+check: deps
+	$(MAKE) V=gcc CC=gcc lib test-run
+	$(MAKE) V=clang CC=clang lib test-bin
+	$(MAKE) V=asan CC=clang OPT=-O1 VFLAGS='$(SAN)' test-run
+	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
+	$(MAKE) purity
+	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) cross; \
+	 else echo "cross: $(ARM_CC) not found, skipped"; fi
+	$(MAKE) cov
+	@echo "make check: all gates passed"
+
+deps:
+	@sh scripts/deps.sh
+
+purity:
+	@$(MAKE) --no-print-directory V=gcc CC=gcc build/gcc/libsmtpc.a >/dev/null
+	@bad=$$(nm -u build/gcc/core/*.o | awk 'NF==2 && $$1=="U" {print $$2}' | grep -v '^smtpc' | sort -u | \
+	  grep -vxF $(patsubst %,-e %,$(ALLOWED_UNDEF))); \
+	if [ -n "$$bad" ]; then echo "purity: core uses forbidden symbols: $$bad"; exit 1; fi; \
+	echo "purity: core undefined symbols within: $(ALLOWED_UNDEF)"
+
+cross:
+	@mkdir -p build/arm
+	@for f in $(CORE_SRC); do \
+	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -Icore -c $$f -o build/arm/$$(basename $$f .c).o || exit 1; \
+	done
+	$(ARM_SIZE) -t build/arm/*.o
+
+cov:
+	$(MAKE) V=cov CC=gcc OPT=-O0 VFLAGS='--coverage' test-run TEST_ARGS=-j1 >/dev/null
+	gcovr -r . --filter 'core/' --object-directory build/cov --print-summary --fail-under-line 95 \
+	  --exclude-unreachable-branches | tail -n 20
+
+# ---- libFuzzer
+fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
+
+build/fuzz/%: fuzz/%.c $(CORE_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	clang $(WARN) -Wno-conversion -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Icore -Ifuzz -o $@ $< $(CORE_SRC)
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/smtpc.h include/smtpc_limits.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(B)/libsmtpc.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libsmtpc.so $(DESTDIR)$(LIBDIR)/libsmtpc.so.$(VERSION)
+	ln -sf libsmtpc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsmtpc.so.$(SOMAJOR)
+	ln -sf libsmtpc.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libsmtpc.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' smtpc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/smtpc.pc
+
+clean:
+	rm -rf build

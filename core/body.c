@@ -1,0 +1,233 @@
+/*
+ * body.c - message data: the DATA encoder and BDAT chunks.
+ *
+ * DATA (RFC 5321 4.5.2 and 2.3.8). The encoder is a byte transform with
+ * three bits of state:
+ *   bol  the next byte starts a line (true at the start of the body);
+ *   cr   the last byte consumed was a CR (already written as CRLF), so an
+ *        LF that follows belongs to it and is dropped.
+ *   pend output produced but not yet written for want of room (at most the
+ *        five octets of the terminator), flushed first on the next call.
+ * Rules: CR LF, bare CR and bare LF each become CRLF; a '.' at the start of a
+ * line becomes ".."; every other byte is copied. No input can therefore put
+ * "CRLF.CRLF" on the wire before smtpc_dot_finish, which writes it exactly
+ * once: "CRLF.CRLF" if the body did not end with a line break, ".CRLF" if it
+ * did (that CRLF then serves as the terminator's first).
+ *
+ * Bytes between line breaks are moved in runs found with memchr and copied
+ * with memcpy; only line starts and line ends take the slow path.
+ *
+ * BDAT (RFC 3030 2): "BDAT size [LAST]" then exactly size octets, sent as
+ * they are.
+ */
+#include "internal.h"
+
+void smtpc_dot_init(smtpc_dotenc *e)
+{
+	if (e == NULL)
+		return;
+	memset(e, 0, sizeof *e);
+	e->bol = 1;
+}
+
+/* Writes what fits of s; keeps the rest in pend (only called with pend
+ * empty, n <= sizeof pend). */
+static void out(smtpc_dotenc *e, const char *s, size_t n)
+{
+	size_t k = n;
+
+	e->total_out += n;
+	if (e->next_out == NULL)
+		return;
+	if (k > e->avail_out)
+		k = e->avail_out;
+	memcpy(e->next_out, s, k);
+	e->next_out += k;
+	e->avail_out -= k;
+	memcpy(e->pend, s + k, n - k);
+	e->npend = (unsigned char)(n - k);
+}
+
+static int flush(smtpc_dotenc *e)
+{
+	size_t k = e->npend;
+
+	if (k == 0)
+		return 1;
+	if (k > e->avail_out)
+		k = e->avail_out;
+	memcpy(e->next_out, e->pend, k);
+	e->next_out += k;
+	e->avail_out -= k;
+	e->npend = (unsigned char)(e->npend - k);
+	memmove(e->pend, e->pend + k, e->npend);
+	return e->npend == 0;
+}
+
+static int any_high(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] & 0x80u)
+			return 1;
+	}
+	return 0;
+}
+
+/* Length of the run at p (at most n octets) holding no CR and no LF. */
+static size_t run_len(const unsigned char *p, size_t n)
+{
+	const unsigned char *lf = memchr(p, '\n', n);
+	const unsigned char *cr;
+
+	if (lf != NULL)
+		n = (size_t)(lf - p);
+	cr = memchr(p, '\r', n);
+	return cr != NULL ? (size_t)(cr - p) : n;
+}
+
+static void consume(smtpc_dotenc *e, size_t n)
+{
+	e->next_in += n;
+	e->avail_in -= n;
+	e->total_in += n;
+}
+
+int smtpc_dot_encode(smtpc_dotenc *e)
+{
+	if (e == NULL)
+		return 0;
+	if (!flush(e))
+		return 0;
+	if (e->finished)
+		return 1;
+	while (e->avail_in != 0) {
+		unsigned char b = *e->next_in;
+		size_t n;
+
+		if (e->npend != 0 || (e->next_out != NULL && e->avail_out == 0))
+			return 0;
+		if (e->cr) {
+			e->cr = 0;
+			if (b == '\n') {
+				consume(e, 1);
+				continue;
+			}
+		}
+		if (b == '\r' || b == '\n') {
+			out(e, "\r\n", 2);
+			e->cr = b == '\r';
+			e->bol = 1;
+			consume(e, 1);
+			continue;
+		}
+		if (e->bol && b == '.') {
+			out(e, "..", 2);
+			e->bol = 0;
+			consume(e, 1);
+			continue;
+		}
+		e->bol = 0;
+		n = e->avail_in;
+		if (e->next_out != NULL && n > e->avail_out)
+			n = e->avail_out;
+		n = run_len(e->next_in, n);
+		if (!e->has_8bit && any_high(e->next_in, n))
+			e->has_8bit = 1;
+		if (e->next_out != NULL) {
+			memcpy(e->next_out, e->next_in, n);
+			e->next_out += n;
+			e->avail_out -= n;
+		}
+		e->total_out += n;
+		consume(e, n);
+	}
+	return e->npend == 0;
+}
+
+int smtpc_dot_finish(smtpc_dotenc *e)
+{
+	if (e == NULL)
+		return 0;
+	if (!e->finished) {
+		if (!smtpc_dot_encode(e))
+			return 0;
+		if (e->bol)
+			out(e, ".\r\n", 3);
+		else
+			out(e, "\r\n.\r\n", 5);
+		e->finished = 1;
+		e->bol = 1;
+		e->cr = 0;
+	}
+	return flush(e);
+}
+
+/* ---- the connection's message data ---------------------------------------- */
+
+size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
+{
+	size_t n;
+
+	if (c == NULL || (data == NULL && len != 0) || c->err != SMTPC_ERR_OK)
+		return 0;
+	if (c->state == ST_BODY) {
+		smtpc_dotenc *e = &c->dot;
+		smtpc__tx_compact(c);
+		e->next_in = data;
+		e->avail_in = len;
+		e->next_out = c->tx + c->tx_end;
+		e->avail_out = c->tx_cap - c->tx_end;
+		smtpc_dot_encode(e);
+		c->tx_end = (size_t)(e->next_out - c->tx);
+		n = len - e->avail_in;
+		e->next_in = NULL;
+		e->avail_in = 0;
+		return n;
+	}
+	if (c->bdat_left == 0)
+		return 0;
+	smtpc__tx_compact(c);
+	n = c->tx_cap - c->tx_end;
+	if (n > len)
+		n = len;
+	if (n > c->bdat_left)
+		n = (size_t)c->bdat_left;
+	memcpy(c->tx + c->tx_end, data, n);
+	c->tx_end += n;
+	c->bdat_left -= n;
+	return n;
+}
+
+smtpc_err smtpc_body_end(smtpc_conn *c)
+{
+	smtpc_dotenc *e;
+
+	if (c == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (c->err != SMTPC_ERR_OK)
+		return c->err;
+	if (c->state != ST_BODY)
+		return SMTPC_ERR_STATE;
+	e = &c->dot;
+	smtpc__tx_compact(c);
+	e->next_in = NULL;
+	e->avail_in = 0;
+	e->next_out = c->tx + c->tx_end;
+	e->avail_out = c->tx_cap - c->tx_end;
+	if (!smtpc_dot_finish(e)) {
+		c->tx_end = (size_t)(e->next_out - c->tx);
+		return SMTPC_ERR_NO_SPACE;
+	}
+	c->tx_end = (size_t)(e->next_out - c->tx);
+	c->state = ST_OPEN;
+	smtpc__end_transaction(c);
+	smtpc__push(c, SMTPC_CMD_DATA_END, 0, 0);
+	return SMTPC_ERR_OK;
+}
+
+const smtpc_dotenc *smtpc_body_stats(const smtpc_conn *c)
+{
+	return c != NULL ? &c->dot : NULL;
+}

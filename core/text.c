@@ -1,0 +1,95 @@
+/*
+ * text.c - byte classes and small text helpers, locale-free (no <ctype.h>:
+ * the core must not depend on the C library beyond <string.h>).
+ */
+#include "internal.h"
+
+int smtpc__is_ctrl(unsigned char b)
+{
+	return b < 0x20 || b == 0x7f;
+}
+
+int smtpc__is_digit(unsigned char b)
+{
+	return b >= '0' && b <= '9';
+}
+
+int smtpc__is_alnum(unsigned char b)
+{
+	return smtpc__is_digit(b) || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
+}
+
+unsigned char smtpc__lower(unsigned char b)
+{
+	return (b >= 'A' && b <= 'Z') ? (unsigned char)(b + ('a' - 'A')) : b;
+}
+
+int smtpc__ieq(const char *s, size_t n, const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (word[i] == '\0' ||
+		    smtpc__lower((unsigned char)s[i]) != smtpc__lower((unsigned char)word[i]))
+			return 0;
+	}
+	return word[n] == '\0';
+}
+
+size_t smtpc__u64_dec(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + (int)(v % 10u));
+		v /= 10u;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* RFC 3629 section 4: no overlongs, no surrogates, nothing above U+10FFFF. */
+int smtpc__utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char b = s[i];
+		size_t need;
+		unsigned char lo = 0x80, hi = 0xbf;
+
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf) {
+			need = 1;
+		} else if (b >= 0xe0 && b <= 0xef) {
+			need = 2;
+			if (b == 0xe0)
+				lo = 0xa0;
+			else if (b == 0xed)
+				hi = 0x9f;
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			need = 3;
+			if (b == 0xf0)
+				lo = 0x90;
+			else if (b == 0xf4)
+				hi = 0x8f;
+		} else {
+			return 0;
+		}
+		if (n - i - 1 < need)
+			return 0;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return 0;
+		for (size_t k = 2; k <= need; k++) {
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return 0;
+		}
+		i += need + 1;
+	}
+	return 1;
+}

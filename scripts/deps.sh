@@ -1,0 +1,27 @@
+#!/bin/sh
+# Makes sure what `make check` needs is installed. Installs the missing
+# Debian packages when it can (root, or sudo without a password); otherwise
+# prints the exact command to run and fails.
+set -u
+need=""
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+for p in libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi; do
+	have_pkg "$p" || need="$need $p"
+done
+[ -z "$need" ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: missing:$need (not a Debian system: install them by hand)" >&2
+	exit 1
+fi
+cmd="apt-get update && apt-get install -y --no-install-recommends$need"
+if [ "$(id -u)" = 0 ]; then
+	echo "deps: installing:$need"
+	sh -c "$cmd" >/dev/null || { echo "deps: failed: $cmd" >&2; exit 1; }
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	echo "deps: installing with sudo:$need"
+	sudo sh -c "$cmd" >/dev/null || { echo "deps: failed: sudo sh -c '$cmd'" >&2; exit 1; }
+else
+	echo "deps: missing packages. Run:" >&2
+	echo "  sudo sh -c '$cmd'" >&2
+	exit 1
+fi
