@@ -72,9 +72,11 @@ smtpc_err smtpc__tx_room(smtpc_conn *c, size_t n)
 {
 	if (n > c->tx_cap)
 		return SMTPC_ERR_TX_SMALL;
+	if (c->tx_cap - (c->tx_end - c->tx_start) < n)
+		return SMTPC_ERR_NO_SPACE; /* and nothing moved */
 	if (c->tx_cap - c->tx_end < n)
 		smtpc__tx_compact(c);
-	return c->tx_cap - c->tx_end < n ? SMTPC_ERR_NO_SPACE : SMTPC_ERR_OK;
+	return SMTPC_ERR_OK;
 }
 
 const unsigned char *smtpc_send_buf(const smtpc_conn *c, size_t *len)
