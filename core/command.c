@@ -635,7 +635,8 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 	e = len == 0 ? SMTPC_ERR_BAD_PARAM : smtpc__check_text(line, len, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	verb = raw_verb(line, len);
+	/* after a 334 to a raw AUTH, the next raw line is its response */
+	verb = (c->flags & F_RAWAUTH) ? SMTPC_CMD_AUTH : raw_verb(line, len);
 	e = emit(c, build_span, &sp,
 	         verb == SMTPC_CMD_AUTH ? SMTPC_AUTH_LINE_MAX
 	         : (verb == SMTPC_CMD_MAIL || verb == SMTPC_CMD_RCPT)

@@ -143,9 +143,12 @@ static void apply_reply(smtpc_conn *c, const smtpc_reply *r)
 			c->flags |= F_TLS_EV;
 		}
 		break;
-	case SMTPC_CMD_AUTH:
+	case SMTPC_CMD_AUTH: /* typed: the final reply; raw: any reply */
+		c->flags &= ~F_RAWAUTH;
 		if (r->code == 235)
 			c->flags |= F_AUTHED;
+		else if (r->code == 334)
+			c->flags |= F_RAWAUTH;
 		if (!(e.flags & QF_RAW))
 			smtpc__auth_done(c);
 		break;

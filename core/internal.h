@@ -43,7 +43,7 @@ enum {
 #define F_REPLY (1u << 8)     /* a reply is complete, its event not yet out */
 #define F_TLS_EV (1u << 9)    /* the STARTTLS event is due */
 #define F_BINARY (1u << 10)   /* the open transaction is BODY=BINARYMIME */
-#define F_RAWDATA (1u << 11)  /* a raw DATA is outstanding */
+#define F_RAWAUTH (1u << 11)  /* a raw AUTH got 334: raw lines continue it */
 
 /* Queue entry flags. */
 #define QF_LAST 0x01u /* BDAT LAST */

@@ -1,0 +1,269 @@
+/* AUTH: PLAIN, LOGIN, CRAM-MD5, XOAUTH2, and base64. */
+#include "helpers.h"
+
+#include <bearssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OK(call) cr_assert_eq((call), SMTPC_ERR_OK, "%s failed", #call)
+
+static smtpc_conn *secure_ready(const char *mechs)
+{
+	char ext[200];
+	smtpc_conn *c;
+
+	snprintf(ext, sizeof ext, "PIPELINING\nAUTH %s", mechs);
+	c = tc_ready(NULL, ext);
+	smtpc_set_secure(c);
+	return c;
+}
+
+Test(auth, plain_initial_response)
+{
+	smtpc_conn *c = secure_ready("PLAIN LOGIN");
+	sbuf log = {0};
+
+	OK(smtpc_auth(c, SMTPC_MECH_PLAIN, "tim", "tanstaaftanstaaf"));
+	cr_assert_str_eq(tx_take(c), "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_PLAIN, "x", "y"), SMTPC_ERR_PIPELINE);
+	feed_all(c, "235 2.7.0 Authentication successful\r\n", 37, &log);
+	cr_assert_str_eq(log.s, "L 235 2.7.0 Authentication successful\n"
+	                        "R 235 AUTH [2.7.0] 2.7.0 Authentication successful\n");
+	cr_assert(smtpc_is_authenticated(c));
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_PLAIN, "x", "y"), SMTPC_ERR_STATE);
+	sb_free(&log);
+	tc_free(c);
+}
+
+Test(auth, login_ignores_the_challenge_text)
+{
+	/* lower case, other words, empty: the answers go by count */
+	static const char *const challenges[][2] = {
+		{"334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n"},
+		{"334 dXNlcm5hbWU6\r\n", "334 cGFzc3dvcmQ6\r\n"},
+		{"334 \r\n", "334\r\n"},
+		{"334 UGFzc3dvcmQ6\r\n", "334 VXNlcm5hbWU6\r\n"},
+	};
+	for (size_t i = 0; i < sizeof challenges / sizeof challenges[0]; i++) {
+		smtpc_conn *c = secure_ready("LOGIN");
+		OK(smtpc_auth(c, SMTPC_MECH_LOGIN, "user", "s3cret"));
+		cr_assert_str_eq(tx_take(c), "AUTH LOGIN\r\n");
+		feed_ok(c, challenges[i][0]);
+		cr_assert_str_eq(tx_take(c), "dXNlcg==\r\n");
+		cr_assert_eq(smtpc_pending(c), 1);
+		feed_ok(c, challenges[i][1]);
+		cr_assert_str_eq(tx_take(c), "czNjcmV0\r\n");
+		feed_ok(c, "235 ok\r\n");
+		cr_assert(smtpc_is_authenticated(c));
+		cr_assert_eq(smtpc_pending(c), 0);
+		tc_free(c);
+	}
+}
+
+Test(auth, extra_challenges_are_cancelled_not_looped)
+{
+	smtpc_conn *c = secure_ready("LOGIN");
+	sbuf log = {0};
+
+	OK(smtpc_auth(c, SMTPC_MECH_LOGIN, "u", "p"));
+	tx_take(c);
+	feed_ok(c, "334 a\r\n334 b\r\n334 c\r\n");
+	cr_assert_str_eq(tx_take(c), "dQ==\r\ncA==\r\n*\r\n");
+	feed_all(c, "501 5.7.0 cancelled\r\n", 21, &log);
+	cr_assert_str_eq(log.s, "L 501 5.7.0 cancelled\nR 501 AUTH [5.7.0] 5.7.0 cancelled\n");
+	cr_assert(!smtpc_is_authenticated(c));
+	/* a failed AUTH may be tried again */
+	OK(smtpc_auth(c, SMTPC_MECH_LOGIN, "u", "p"));
+	sb_free(&log);
+	tc_free(c);
+
+	c = secure_ready("PLAIN");
+	OK(smtpc_auth(c, SMTPC_MECH_PLAIN, "u", "p"));
+	tx_take(c);
+	feed_ok(c, "334 \r\n");
+	cr_assert_str_eq(tx_take(c), "*\r\n");
+	tc_free(c);
+}
+
+static int hmac_md5(void *ctx, const unsigned char *key, size_t key_len, const unsigned char *msg,
+                    size_t msg_len, unsigned char out[16])
+{
+	br_hmac_key_context kc;
+	br_hmac_context hc;
+
+	(void)ctx;
+	br_hmac_key_init(&kc, &br_md5_vtable, key, key_len);
+	br_hmac_init(&hc, &kc, 0);
+	br_hmac_update(&hc, msg, msg_len);
+	br_hmac_out(&hc, out);
+	return 0;
+}
+
+static int failing_hmac(void *ctx, const unsigned char *key, size_t key_len,
+                        const unsigned char *msg, size_t msg_len, unsigned char out[16])
+{
+	(void)ctx, (void)key, (void)key_len, (void)msg, (void)msg_len, (void)out;
+	return -1;
+}
+
+Test(auth, cram_md5_rfc2195_example)
+{
+	smtpc_conn *c = secure_ready("CRAM-MD5");
+	char want[100];
+
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "tanstaaftanstaaf"), SMTPC_ERR_DIGEST);
+	smtpc_set_hmac_md5(c, hmac_md5, NULL);
+	OK(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "tanstaaftanstaaf"));
+	cr_assert_str_eq(tx_take(c), "AUTH CRAM-MD5\r\n");
+	/* RFC 2195 section 2: <1896.697170952@postoffice.reston.mci.net> */
+	feed_ok(c, "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n");
+	size_t n = smtpc_b64_encode(want, sizeof want, "tim b913a602c7eda7a495b4e6e7334d3890", 36);
+	memcpy(want + n, "\r\n", 3);
+	cr_assert_str_eq(tx_take(c), want);
+	feed_ok(c, "235 ok\r\n");
+	cr_assert(smtpc_is_authenticated(c));
+	tc_free(c);
+}
+
+Test(auth, cram_md5_bad_challenge_and_failing_hook)
+{
+	smtpc_conn *c = secure_ready("CRAM-MD5");
+	sbuf log = {0};
+
+	smtpc_set_hmac_md5(c, hmac_md5, NULL);
+	OK(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "x"));
+	feed_all(c, "334 not*base64\r\n", 16, &log);
+	cr_assert_str_eq(log.s, "L 334 not*base64\nR 334 AUTH not*base64\nE BAD_CHALLENGE\n");
+	sb_free(&log);
+	tc_free(c);
+
+	c = secure_ready("CRAM-MD5");
+	smtpc_set_hmac_md5(c, hmac_md5, NULL);
+	OK(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "x"));
+	feed_all(c, "334 \r\n", 6, &log);
+	cr_assert_str_eq(log.s, "L 334 \nR 334 AUTH \nE BAD_CHALLENGE\n");
+	sb_free(&log);
+	tc_free(c);
+
+	c = secure_ready("CRAM-MD5");
+	smtpc_set_hmac_md5(c, failing_hmac, NULL);
+	OK(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "x"));
+	feed_all(c, "334 PDE+\r\n", 10, &log);
+	cr_assert_str_eq(log.s, "L 334 PDE+\nR 334 AUTH PDE+\nE DIGEST\n");
+	sb_free(&log);
+	smtpc_set_hmac_md5(NULL, hmac_md5, NULL);
+	tc_free(c);
+}
+
+Test(auth, xoauth2)
+{
+	smtpc_conn *c = secure_ready("XOAUTH2");
+	char want[200], *p = want;
+
+	OK(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"));
+	static const char raw[] = "user=someuser@example.com\001auth=Bearer "
+	                          "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\001\001";
+	p += sprintf(p, "AUTH XOAUTH2 ");
+	p += smtpc_b64_encode(p, 150, raw, sizeof raw - 1);
+	strcpy(p, "\r\n");
+	cr_assert_str_eq(tx_take(c), want);
+	/* an error challenge gets an empty response, then the failure comes */
+	feed_ok(c, "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n");
+	cr_assert_str_eq(tx_take(c), "\r\n");
+	feed_ok(c, "535 5.7.8 bad token\r\n");
+	cr_assert(!smtpc_is_authenticated(c));
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "a\001b", "t"), SMTPC_ERR_CTRL_CHAR);
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "a", "t\r\n"), SMTPC_ERR_CTRL_CHAR);
+	tc_free(c);
+}
+
+Test(auth, policy_and_arguments)
+{
+	smtpc_conn *c = tc_ready(NULL, "AUTH PLAIN");
+	smtpc_config cfg;
+
+	/* never in clear text unless the configuration allows it */
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_PLAIN, "u", "p"), SMTPC_ERR_AUTH_NEEDS_TLS);
+	cr_assert_str_eq(tx_take(c), "");
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_LOGIN, "u", "p"), SMTPC_ERR_NOT_OFFERED);
+	cr_assert_eq(smtpc_auth(c, (smtpc_mech)9, "u", "p"), SMTPC_ERR_BAD_PARAM);
+	cr_assert_eq(smtpc_auth(c, (smtpc_mech)0, "u", "p"), SMTPC_ERR_BAD_PARAM);
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_PLAIN, NULL, "p"), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_auth(NULL, SMTPC_MECH_PLAIN, "u", "p"), SMTPC_ERR_NULL_ARG);
+	tc_free(c);
+
+	smtpc_config_default(&cfg);
+	cfg.allow_plain_auth = 1;
+	c = tc_ready(&cfg, "AUTH PLAIN");
+	OK(smtpc_auth(c, SMTPC_MECH_PLAIN, "u", "p"));
+	tc_free(c);
+
+	/* a token longer than RFC 4954's 12288-octet line, or than the buffer */
+	c = secure_ready("XOAUTH2 PLAIN");
+	char *tok = malloc(10000);
+	memset(tok, 't', 9999);
+	tok[9999] = '\0';
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "u", tok), SMTPC_ERR_TOO_LONG);
+	tok[4000] = '\0';
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "u", tok), SMTPC_ERR_TX_SMALL); /* tx 4096 */
+	tok[2000] = '\0';
+	OK(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "u", tok));
+	free(tok);
+	tc_free(c);
+}
+
+Test(base64, rfc4648_vectors)
+{
+	static const char *const v[][2] = {{"", ""},         {"f", "Zg=="},
+	                                   {"fo", "Zm8="},   {"foo", "Zm9v"},
+	                                   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+	                                   {"foobar", "Zm9vYmFy"}};
+	char out[32];
+	unsigned char back[32];
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		size_t n = smtpc_b64_encode(out, sizeof out, v[i][0], strlen(v[i][0]));
+		cr_assert_eq(n, strlen(v[i][1]));
+		cr_assert_eq(memcmp(out, v[i][1], n), 0);
+		n = smtpc_b64_decode(back, sizeof back, v[i][1], strlen(v[i][1]));
+		cr_assert_eq(n, strlen(v[i][0]));
+		cr_assert_eq(memcmp(back, v[i][0], n), 0);
+	}
+	unsigned char all[256];
+	char enc[400];
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	size_t n = smtpc_b64_encode(enc, sizeof enc, all, 256);
+	cr_assert_eq(n, 344);
+	cr_assert_eq(smtpc_b64_decode(back, 32, enc, n), (size_t)-1); /* no room */
+	unsigned char big[256];
+	cr_assert_eq(smtpc_b64_decode(big, sizeof big, enc, n), 256);
+	cr_assert_eq(memcmp(big, all, 256), 0);
+	cr_assert_eq(smtpc_b64_encode(out, 3, "f", 1), 0); /* no room */
+	cr_assert_eq(smtpc_b64_encode(NULL, 8, "f", 1), 0);
+}
+
+Test(base64, decoder_is_strict)
+{
+	static const char *const bad[] = {"Zg=",  "Zg", "Z===", "Zm9v=", "Zh==", "Zm9=", "Zm=v",
+	                                  "Z g=", "Zm\r\n", "=Zm9", "Zg==Zg==", "Zm8*", "\xc3\xa9\xc3\xa9"};
+	unsigned char out[16];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_assert_eq(smtpc_b64_decode(out, sizeof out, bad[i], strlen(bad[i])), (size_t)-1,
+		             "%s", bad[i]);
+	cr_assert_eq(smtpc_b64_decode(out, sizeof out, NULL, 4), (size_t)-1);
+	cr_assert_eq(smtpc_b64_decode(NULL, 0, "", 0), 0);
+}
+
+Test(xtext, encodes_outside_printable_and_plus_equals)
+{
+	char out[32];
+
+	cr_assert_eq(smtpc_xtext_encode(NULL, 0, "a+b=c d\x01", 8), 16);
+	cr_assert_eq(smtpc_xtext_encode(out, sizeof out, "a+b=c d\x01", 8), 16);
+	cr_assert_eq(memcmp(out, "a+2Bb+3Dc+20d+01", 16), 0);
+	cr_assert_eq(smtpc_xtext_encode(out, 3, "a+b", 3), 5); /* too small: measures only */
+	cr_assert_eq(smtpc_xtext_encode(out, 3, NULL, 3), 0);
+}

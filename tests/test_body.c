@@ -1,0 +1,324 @@
+/* The DATA encoder: dot-stuffing, line ends, terminator, any split. */
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Encodes in with the input cut into pieces of in_step and the output
+ * offered in_step out_step at a time; returns a malloc'd wire image. */
+static unsigned char *encode(const unsigned char *in, size_t n, size_t in_step, size_t out_step,
+                             size_t *out_len, int *has_8bit)
+{
+	size_t cap = 3 * n + 8, done = 0;
+	unsigned char *out = malloc(cap);
+	smtpc_dotenc e;
+
+	smtpc_dot_init(&e);
+	e.next_out = out;
+	while (done < n) {
+		size_t k = n - done < in_step ? n - done : in_step;
+		e.next_in = in + done;
+		e.avail_in = k;
+		for (;;) {
+			size_t room = cap - (size_t)(e.next_out - out);
+			e.avail_out = room < out_step ? room : out_step;
+			int all = smtpc_dot_encode(&e);
+			if (all)
+				break;
+			cr_assert(e.avail_in > 0 || e.avail_out == 0 || e.npend > 0);
+		}
+		cr_assert_eq(e.avail_in, 0);
+		done += k;
+	}
+	for (;;) {
+		size_t room = cap - (size_t)(e.next_out - out);
+		e.avail_out = room < out_step ? room : out_step;
+		if (smtpc_dot_finish(&e))
+			break;
+	}
+	cr_assert(smtpc_dot_finish(&e)); /* finishing twice writes nothing more */
+	*out_len = (size_t)(e.next_out - out);
+	cr_assert_eq(e.total_out, *out_len);
+	cr_assert_eq(e.total_in, n);
+	if (has_8bit)
+		*has_8bit = e.has_8bit;
+	return out;
+}
+
+static uint64_t measure(const unsigned char *in, size_t n)
+{
+	smtpc_dotenc e;
+
+	smtpc_dot_init(&e);
+	e.next_in = in;
+	e.avail_in = n;
+	cr_assert(smtpc_dot_encode(&e));
+	cr_assert(smtpc_dot_finish(&e));
+	return e.total_out;
+}
+
+/* An independent reader of the wire: strict CRLF lines, unstuffing, one
+ * terminator at the very end. Returns the message with CRLF line ends. */
+static unsigned char *decode(const unsigned char *w, size_t n, size_t *len)
+{
+	unsigned char *out = malloc(n + 1);
+	size_t i = 0, o = 0;
+	int ended = 0;
+
+	while (i < n) {
+		size_t j = i;
+		cr_assert(!ended, "bytes after the terminator");
+		while (j < n && w[j] != '\r' && w[j] != '\n')
+			j++;
+		cr_assert(j + 1 < n && w[j] == '\r' && w[j + 1] == '\n', "line without CRLF");
+		if (j - i == 1 && w[i] == '.') {
+			ended = 1;
+		} else {
+			size_t s = i;
+			if (w[i] == '.') {
+				cr_assert(j - i >= 2 && w[i + 1] == '.', "unstuffed leading dot");
+				s++;
+			}
+			memcpy(out + o, w + s, j - s);
+			o += j - s;
+			out[o++] = '\r';
+			out[o++] = '\n';
+		}
+		i = j + 2;
+	}
+	cr_assert(ended, "no terminator");
+	*len = o;
+	return out;
+}
+
+/* What the message should look like after normalisation. */
+static unsigned char *normalise(const unsigned char *in, size_t n, size_t *len)
+{
+	unsigned char *out = malloc(2 * n + 2);
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (in[i] == '\r' || in[i] == '\n') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+				i++;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	if (n > 0 && in[n - 1] != '\r' && in[n - 1] != '\n') {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	*len = o;
+	return out;
+}
+
+static void check_case(const char *in, size_t n, const char *want, size_t want_len)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t a, b, len;
+
+	cr_assert_eq(measure(p, n), want_len, "measure of %zu-octet input", n);
+	for (a = 1; a <= n + 1; a++) {
+		for (b = 1; b <= want_len + 1; b++) {
+			unsigned char *w = encode(p, n, a, b, &len, NULL);
+			cr_assert_eq(len, want_len, "in step %zu out step %zu", a, b);
+			cr_assert_eq(memcmp(w, want, len), 0, "in step %zu out step %zu", a, b);
+			free(w);
+		}
+	}
+}
+
+#define CASE(in, want) check_case(in, sizeof in - 1, want, sizeof want - 1)
+
+Test(body, stuffing_and_line_ends)
+{
+	CASE("line1\r\n.dot1\r\n.dot2\n.\nend", "line1\r\n..dot1\r\n..dot2\r\n..\r\nend\r\n.\r\n");
+	CASE("", ".\r\n");
+	CASE("a", "a\r\n.\r\n");
+	CASE("a\r\n", "a\r\n.\r\n");
+	CASE("a\n", "a\r\n.\r\n");
+	CASE("a\r", "a\r\n.\r\n");
+	CASE(".", "..\r\n.\r\n");
+	CASE("..", "...\r\n.\r\n");
+	CASE("a.b\r\n", "a.b\r\n.\r\n");
+	CASE("\r\n", "\r\n.\r\n");
+	CASE("\n\n", "\r\n\r\n.\r\n");
+	CASE("\r\r\n", "\r\n\r\n.\r\n");
+	CASE("\n\r", "\r\n\r\n.\r\n");
+	/* smuggling sequences: none may end the data early */
+	CASE("a\r\n.\r\nMAIL", "a\r\n..\r\nMAIL\r\n.\r\n");
+	CASE("a\n.\nb", "a\r\n..\r\nb\r\n.\r\n");
+	CASE("a\r.\rb", "a\r\n..\r\nb\r\n.\r\n");
+	CASE("a\n.\r\nb", "a\r\n..\r\nb\r\n.\r\n");
+	CASE("a\r\n.\nb", "a\r\n..\r\nb\r\n.\r\n");
+	CASE("a\r\r\n.\r\r\nb", "a\r\n\r\n..\r\n\r\nb\r\n.\r\n");
+	CASE("\0\xff.\r\n\0", "\0\xff.\r\n\0\r\n.\r\n");
+}
+
+Test(body, reports_8bit)
+{
+	size_t len;
+	int hi;
+	unsigned char *w = encode((const unsigned char *)"plain\r\n", 7, 3, 100, &len, &hi);
+	cr_assert_eq(hi, 0);
+	free(w);
+	w = encode((const unsigned char *)"caf\xc3\xa9\r\n", 7, 2, 3, &len, &hi);
+	cr_assert_eq(hi, 1);
+	free(w);
+	w = encode((const unsigned char *)".\xa9", 2, 1, 1, &len, &hi);
+	cr_assert_eq(hi, 1);
+	free(w);
+}
+
+Test(body, random_round_trip_any_split)
+{
+	static const unsigned char alphabet[] = {'\r', '\n', '.', 'a', 'b', 0x80, 0, ' '};
+	unsigned seed = 12345;
+
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t n, len, dlen, nlen;
+		unsigned char in[300];
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof in;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alphabet[(seed >> 16) % sizeof alphabet];
+		}
+		seed = seed * 1103515245u + 12345u;
+		size_t a = 1 + (seed >> 16) % 40, b = 1 + (seed >> 8) % 40;
+		unsigned char *w = encode(in, n, a, b, &len, NULL);
+		cr_assert_eq(measure(in, n), len);
+		unsigned char *d = decode(w, len, &dlen);
+		unsigned char *want = normalise(in, n, &nlen);
+		cr_assert_eq(dlen, nlen, "iteration %d", iter);
+		cr_assert_eq(memcmp(d, want, dlen), 0, "iteration %d", iter);
+		free(w);
+		free(d);
+		free(want);
+	}
+}
+
+Test(body, misuse_is_harmless)
+{
+	smtpc_dotenc e;
+
+	smtpc_dot_init(NULL);
+	cr_assert_eq(smtpc_dot_encode(NULL), 0);
+	cr_assert_eq(smtpc_dot_finish(NULL), 0);
+	smtpc_dot_init(&e);
+	unsigned char out[8];
+	e.next_out = out;
+	e.avail_out = sizeof out;
+	cr_assert(smtpc_dot_finish(&e));
+	e.next_in = (const unsigned char *)"more";
+	e.avail_in = 4;
+	cr_assert(smtpc_dot_encode(&e)); /* after finish input is left alone */
+	cr_assert_eq(e.avail_in, 4);
+	cr_assert_eq(e.total_out, 3);
+}
+
+/* ---- through the connection ---------------------------------------------- */
+
+static smtpc_conn *in_data(size_t tx_len)
+{
+	smtpc_conn *c = tc_new(NULL, tx_len);
+
+	feed_ok(c, "220 hi\r\n");
+	cr_assert_eq(smtpc_ehlo(c, "client.example"), SMTPC_ERR_OK);
+	feed_ok(c, "250 hi\r\n");
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
+	feed_ok(c, "250 ok\r\n");
+	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
+	feed_ok(c, "250 ok\r\n");
+	cr_assert_eq(smtpc_body_write(c, "x", 1), 0); /* not before 354 */
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_data(c), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_START);
+	feed_ok(c, "354 go ahead\r\n");
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_BLOCK);
+	tx_take(c);
+	return c;
+}
+
+Test(body, message_through_a_small_transmit_buffer)
+{
+	smtpc_conn *c = in_data(512);
+	size_t n = 100000, done = 0, wire = 0;
+	unsigned char *msg = malloc(n), *got = malloc(3 * n);
+	sbuf log = {0};
+
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (i % 61 == 0) ? '.' : (i % 60 == 59) ? '\n' : (unsigned char)('a' + i % 26);
+	while (done < n) {
+		size_t k = smtpc_body_write(c, msg + done, n - done), len;
+		const unsigned char *p = smtpc_send_buf(c, &len);
+		done += k;
+		cr_assert(k > 0 || len > 0);
+		memcpy(got + wire, p, len / 2 + 1 > len ? len : len / 2 + 1); /* partial sends */
+		smtpc_send_ack(c, len / 2 + 1 > len ? len : len / 2 + 1);
+		wire += len / 2 + 1 > len ? len : len / 2 + 1;
+	}
+	while (smtpc_body_end(c) == SMTPC_ERR_NO_SPACE) {
+		size_t len;
+		const unsigned char *p = smtpc_send_buf(c, &len);
+		memcpy(got + wire, p, len);
+		wire += len;
+		smtpc_send_ack(c, len);
+	}
+	for (;;) {
+		size_t len;
+		const unsigned char *p = smtpc_send_buf(c, &len);
+		if (len == 0)
+			break;
+		memcpy(got + wire, p, len);
+		wire += len;
+		smtpc_send_ack(c, len);
+	}
+	cr_assert_eq(wire, measure(msg, n));
+	cr_assert_eq(smtpc_body_stats(c)->total_out, wire);
+	size_t dlen, nlen;
+	unsigned char *d = decode(got, wire, &dlen), *want = normalise(msg, n, &nlen);
+	cr_assert_eq(dlen, nlen);
+	cr_assert_eq(memcmp(d, want, dlen), 0);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_END);
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_STATE);
+	feed_all(c, "250 2.0.0 queued as X\r\n", 23, &log);
+	cr_assert_str_eq(log.s, "L 250 2.0.0 queued as X\nR 250 DATA_END [2.0.0] 2.0.0 queued as X\n");
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_NONE);
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK); /* next transaction */
+	free(msg);
+	free(got);
+	free(d);
+	free(want);
+	sb_free(&log);
+	tc_free(c);
+}
+
+Test(body, terminator_waits_for_room)
+{
+	smtpc_conn *c = in_data(512);
+	char fill[600];
+	size_t len;
+
+	memset(fill, 'x', sizeof fill);
+	cr_assert_eq(smtpc_body_write(c, fill, sizeof fill), 512);
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_NO_SPACE);
+	smtpc_send_buf(c, &len);
+	smtpc_send_ack(c, 2);
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_NO_SPACE); /* 2 of 5 octets fit */
+	const char *rest = tx_take(c);
+	cr_assert_eq(strlen(rest), 512);
+	cr_assert_str_eq(rest + 508, "xx\r\n");
+	cr_assert_eq(smtpc_pending(c), 0); /* nothing expected before the end is out */
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_OK);
+	cr_assert_str_eq(tx_take(c), ".\r\n");
+	cr_assert_eq(smtpc_pending(c), 1);
+	cr_assert_eq(smtpc_body_write(NULL, "x", 1), 0);
+	cr_assert_eq(smtpc_body_end(NULL), SMTPC_ERR_NULL_ARG);
+	cr_assert_null(smtpc_body_stats(NULL));
+	tc_free(c);
+}

@@ -1,0 +1,374 @@
+/* The connection: init, buffers, want mask, STARTTLS, raw lines, errors. */
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OK(call) cr_assert_eq((call), SMTPC_ERR_OK, "%s failed", #call)
+
+Test(conn, init_checks_arguments_and_sizes)
+{
+	smtpc_conn c;
+	smtpc_config cfg;
+	static unsigned char rx[65536], tx[4096];
+	size_t min = smtpc_rx_min(NULL);
+
+	cr_assert_eq(min, (2048 + 2) + (4096 + 1) + 1024);
+	cr_assert_eq(smtpc_init(NULL, NULL, rx, sizeof rx, tx, sizeof tx), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_init(&c, NULL, NULL, sizeof rx, tx, sizeof tx), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_init(&c, NULL, rx, sizeof rx, NULL, sizeof tx), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_init(&c, NULL, rx, min - 1, tx, sizeof tx), SMTPC_ERR_BUFFER_SMALL);
+	cr_assert_eq(smtpc_init(&c, NULL, rx, min, tx, SMTPC_TX_MIN - 1), SMTPC_ERR_BUFFER_SMALL);
+	OK(smtpc_init(&c, NULL, rx, min, tx, SMTPC_TX_MIN));
+
+	/* clamping: too small and too large values come back inside the caps */
+	memset(&cfg, 0, sizeof cfg);
+	cr_assert_eq(smtpc_rx_min(&cfg), (SMTPC_LINE_MIN + 2) + (SMTPC_LINE_MIN + 1 + 1) + 0);
+	cfg.max_line = (size_t)-1;
+	cfg.max_reply = 1;
+	cfg.max_queue = 1000;
+	OK(smtpc_init(&c, &cfg, malloc(smtpc_rx_min(&cfg)), smtpc_rx_min(&cfg), tx, sizeof tx));
+	cr_assert_eq(c.cfg.max_line, SMTPC_LINE_CAP);
+	cr_assert_eq(c.cfg.max_reply, SMTPC_LINE_CAP + 1);
+	cr_assert_eq(c.cfg.max_queue, SMTPC_QUEUE_CAP);
+	free(c.in);
+	smtpc_config_default(NULL);
+}
+
+Test(conn, smallest_configuration_works)
+{
+	smtpc_config cfg;
+
+	memset(&cfg, 0, sizeof cfg);
+	smtpc_conn *c = tc_ready(&cfg, "");
+	OK(smtpc_noop(c));
+	feed_ok(c, "250 ok\r\n");
+	tc_free(c);
+}
+
+Test(conn, recv_buf_path_and_feed_limits)
+{
+	smtpc_config cfg;
+	smtpc_event ev;
+	size_t room;
+
+	smtpc_config_default(&cfg);
+	cfg.max_line = 512;
+	smtpc_conn *c = tc_new(&cfg, 0);
+	unsigned char *p = smtpc_recv_buf(c, &room);
+	cr_assert_eq(room, 514);
+	memcpy(p, "220 a\r\n2", 8);
+	smtpc_recv_ack(c, 8);
+	cr_assert(smtpc_want(c) & SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_LINE);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_REPLY);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_eq(smtpc_want(c) & SMTPC_WANT_EVENT, 0);
+	p = smtpc_recv_buf(c, &room);
+	cr_assert_eq(room, 513); /* the partial "2" moved to the front */
+	memcpy(p, "21 bye\r\n", 8);
+	smtpc_recv_ack(c, 8);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_LINE);
+	cr_assert_eq(ev.line.code, 221);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_REPLY);
+	p = smtpc_recv_buf(c, &room);
+	cr_assert_eq(room, 514);
+	memset(p, 'x', room);
+	smtpc_recv_ack(c, room + 5); /* more than offered is clamped */
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_EVENT); /* full: no more reading */
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_ERROR);
+	cr_assert_eq(ev.err, SMTPC_ERR_LINE_TOO_LONG);
+	tc_free(c);
+
+	/* feed stops when the buffer is full of unparsed lines */
+	c = tc_ready(&cfg, "PIPELINING");
+	char many[2000];
+	for (int i = 0; i < 250; i++)
+		memcpy(many + 8 * i, "250 ok\r\n", 8);
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	size_t took = smtpc_feed(c, many, sizeof many);
+	cr_assert_eq(took, 514);
+	cr_assert_eq(smtpc_feed(c, many, sizeof many), 0);
+	cr_assert(smtpc_want(c) & SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_recv_buf(c, &room), NULL);
+	cr_assert_eq(room, 0);
+	cr_assert_eq(smtpc_feed(c, NULL, 1), 0);
+	cr_assert_eq(smtpc_feed(NULL, many, 1), 0);
+	cr_assert_null(smtpc_recv_buf(NULL, &room));
+	cr_assert_null(smtpc_recv_buf(c, NULL));
+	smtpc_recv_ack(NULL, 1);
+	smtpc_eof(NULL);
+	tc_free(c);
+}
+
+Test(conn, want_mask_through_a_session)
+{
+	smtpc_conn *c = tc_new(NULL, 0);
+	smtpc_event ev;
+
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_READ);
+	smtpc_feed(c, "220 hi\r\n", 8);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_READ | SMTPC_WANT_EVENT);
+	drain(c, NULL);
+	OK(smtpc_ehlo(c, "client.example"));
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_READ | SMTPC_WANT_WRITE);
+	tx_take(c);
+	smtpc_feed(c, "250 hi\r\n", 8);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_LINE);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_READ | SMTPC_WANT_EVENT); /* the reply is due */
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_REPLY);
+	smtpc_eof(c);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED); /* repeated */
+	cr_assert_eq(smtpc_feed(c, "x", 1), 1);                  /* dropped */
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_want(NULL), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(NULL, &ev), SMTPC_EV_ERROR);
+	cr_assert_eq(smtpc_next_event(c, NULL), SMTPC_EV_ERROR);
+	tc_free(c);
+}
+
+Test(conn, errors_are_sticky_and_first_wins)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
+	smtpc_event ev;
+	size_t n;
+
+	OK(smtpc_noop(c));
+	feed_ok(c, "");
+	smtpc_feed(c, "250 \001\r\n", 8);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_ERROR);
+	cr_assert_eq(ev.err, SMTPC_ERR_REPLY_CTRL);
+	cr_assert_eq(smtpc_fail(c, SMTPC_ERR_TIMEOUT), SMTPC_ERR_REPLY_CTRL);
+	cr_assert_eq(smtpc_error(c), SMTPC_ERR_REPLY_CTRL);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_ERROR);
+	cr_assert_eq(ev.err, SMTPC_ERR_REPLY_CTRL);
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_REPLY_CTRL);
+	cr_assert_null(smtpc_send_buf(c, &n)); /* nothing more goes out */
+	cr_assert_eq(n, 0);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
+	tc_free(c);
+
+	c = tc_ready(NULL, "");
+	cr_assert_eq(smtpc_fail(c, SMTPC_ERR_OK), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_fail(c, (smtpc_err)999), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_fail(c, SMTPC_ERR_TIMEOUT), SMTPC_ERR_TIMEOUT);
+	cr_assert_eq(smtpc_fail(c, SMTPC_ERR_RESET), SMTPC_ERR_TIMEOUT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_ERROR);
+	cr_assert_eq(smtpc_fail(NULL, SMTPC_ERR_TIMEOUT), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_error(NULL), SMTPC_ERR_NULL_ARG);
+	tc_free(c);
+}
+
+Test(conn, error_table_is_complete)
+{
+	for (int e = 0; e < SMTPC_ERR__COUNT; e++) {
+		const char *name = smtpc_err_name((smtpc_err)e);
+		cr_assert_eq(strncmp(name, "SMTPC_ERR_", 10), 0);
+		cr_assert_gt(strlen(smtpc_err_desc((smtpc_err)e)), 5);
+		cr_assert_eq(smtpc_err_class((smtpc_err)e) == SMTPC_CLASS_NONE, e == SMTPC_ERR_OK);
+		for (int f = 0; f < e; f++)
+			cr_assert_str_neq(name, smtpc_err_name((smtpc_err)f));
+	}
+	cr_assert_str_eq(smtpc_err_name(SMTPC_ERR_STARTTLS_INJECTION), "SMTPC_ERR_STARTTLS_INJECTION");
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_BAD_REPLY), SMTPC_CLASS_PROTOCOL);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_TIMEOUT), SMTPC_CLASS_TRANSPORT);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_NO_SPACE), SMTPC_CLASS_AGAIN);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_TOO_BIG), SMTPC_CLASS_POLICY);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_BAD_ADDRESS), SMTPC_CLASS_ARGUMENT);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_SEQUENCE), SMTPC_CLASS_MISUSE);
+	cr_assert_str_eq(smtpc_err_name((smtpc_err)-1), "SMTPC_ERR_?");
+	cr_assert_str_eq(smtpc_err_desc(SMTPC_ERR__COUNT), "unknown error");
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR__COUNT), SMTPC_CLASS_NONE);
+	cr_assert_str_eq(smtpc_cmd_name(SMTPC_CMD_DATA_END), "DATA_END");
+	cr_assert_str_eq(smtpc_cmd_name((smtpc_cmd)99), "?");
+}
+
+/* ---- STARTTLS ---------------------------------------------------------------- */
+
+static void issue_starttls(smtpc_conn *c)
+{
+	OK(smtpc_starttls(c));
+	cr_assert_str_eq(tx_take(c), "STARTTLS\r\n");
+}
+
+static void check_paused(smtpc_conn *c)
+{
+	size_t room;
+
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_TLS);
+	cr_assert_null(smtpc_recv_buf(c, &room));
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_STATE);
+	OK(smtpc_tls_started(c));
+	cr_assert(smtpc_is_secure(c));
+	cr_assert(!smtpc_is_greeted(c));
+	cr_assert_eq(smtpc_get_caps(c)->ext, 0); /* forgotten: EHLO again */
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_SEQUENCE);
+	cr_assert_eq(smtpc_starttls(c), SMTPC_ERR_SEQUENCE);
+	OK(smtpc_ehlo(c, "client.example"));
+	feed_ok(c, "250-mx\r\n250 AUTH PLAIN\r\n");
+	cr_assert_eq(smtpc_starttls(c), SMTPC_ERR_STATE); /* once only */
+	OK(smtpc_auth(c, SMTPC_MECH_PLAIN, "u", "p"));
+}
+
+Test(conn, starttls_pauses_then_forgets_capabilities)
+{
+	script s = {"starttls", NULL, "PIPELINING\nSTARTTLS\nAUTH PLAIN", 0, issue_starttls,
+	            "220 2.0.0 Ready to start TLS\r\n", 0, 0,
+	            "L 220 2.0.0 Ready to start TLS\nR 220 STARTTLS [2.0.0] 2.0.0 Ready to start TLS\n"
+	            "TLS\n",
+	            check_paused};
+	run_script(&s);
+}
+
+Test(conn, plaintext_after_the_220_is_injection)
+{
+	/* Whatever the split, the injected bytes end the session with
+	 * SMTPC_ERR_STARTTLS_INJECTION and never surface as a reply. The only
+	 * difference a split makes is whether the STARTTLS event was pulled
+	 * before they arrived. */
+	static const char *const inputs[] = {"220 go\r\n250 injected\r\n", "220 go\r\nX"};
+	for (size_t i = 0; i < 2; i++) {
+		size_t len = strlen(inputs[i]);
+		for (size_t cut = 1; cut <= len; cut++) {
+			smtpc_conn *c = tc_ready(NULL, "STARTTLS");
+			sbuf log = {0};
+			OK(smtpc_starttls(c));
+			feed_all(c, inputs[i], cut, &log);
+			if (!(smtpc_want(c) & SMTPC_WANT_CLOSED))
+				feed_all(c, inputs[i] + cut, len - cut, &log);
+			if (cut != 8)
+				cr_assert_str_eq(log.s, "L 220 go\nR 220 STARTTLS go\nE STARTTLS_INJECTION\n",
+				                 "cut %zu", cut);
+			else
+				cr_assert_str_eq(log.s, "L 220 go\nR 220 STARTTLS go\nTLS\nE STARTTLS_INJECTION\n",
+				                 "cut %zu", cut);
+			sb_free(&log);
+			tc_free(c);
+		}
+	}
+
+	/* arriving later, while paused */
+	smtpc_conn *c = tc_ready(NULL, "STARTTLS");
+	OK(smtpc_starttls(c));
+	feed_ok(c, "220 go\r\n");
+	cr_assert_eq(smtpc_feed(c, "250 x\r\n", 7), 7);
+	cr_assert_eq(smtpc_error(c), SMTPC_ERR_STARTTLS_INJECTION);
+	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STARTTLS_INJECTION);
+	tc_free(c);
+}
+
+Test(conn, starttls_refused_keeps_plaintext_session)
+{
+	smtpc_conn *c = tc_ready(NULL, "STARTTLS");
+	sbuf log = {0};
+
+	OK(smtpc_starttls(c));
+	feed_all(c, "454 4.7.0 TLS not available\r\n", 29, &log);
+	cr_assert_str_eq(log.s, "L 454 4.7.0 TLS not available\n"
+	                        "R 454 STARTTLS [4.7.0] 4.7.0 TLS not available\n");
+	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STATE);
+	cr_assert(!smtpc_is_secure(c));
+	cr_assert(smtpc_want(c) & SMTPC_WANT_READ);
+	cr_assert_eq(smtpc_tls_started(NULL), SMTPC_ERR_NULL_ARG);
+	sb_free(&log);
+	tc_free(c);
+}
+
+Test(conn, tls_started_only_after_the_event)
+{
+	smtpc_conn *c = tc_ready(NULL, "STARTTLS");
+	smtpc_event ev;
+
+	OK(smtpc_starttls(c));
+	tx_take(c);
+	smtpc_feed(c, "220 go\r\n", 8);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_LINE);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_REPLY);
+	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_STARTTLS);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	OK(smtpc_tls_started(c));
+	tc_free(c);
+}
+
+/* ---- raw lines --------------------------------------------------------------- */
+
+Test(conn, raw_lines_keep_their_meaning)
+{
+	smtpc_conn *c = tc_new(NULL, 0);
+	sbuf log = {0};
+	char big[1200];
+
+	feed_ok(c, "220 hi\r\n");
+	cr_assert_eq(smtpc_raw(c, "EHLO a\r\nRSET", 12), SMTPC_ERR_CTRL_CHAR);
+	cr_assert_eq(smtpc_raw(c, "", 0), SMTPC_ERR_BAD_PARAM);
+	cr_assert_eq(smtpc_raw(c, NULL, 1), SMTPC_ERR_NULL_ARG);
+	memset(big, 'x', sizeof big);
+	cr_assert_eq(smtpc_raw(c, big, 511), SMTPC_ERR_TOO_LONG);
+	OK(smtpc_raw(c, "ehlo client.example", 19));
+	cr_assert_eq(smtpc_raw(c, "NOOP", 4), SMTPC_ERR_PIPELINE);
+	feed_ok(c, "250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+	cr_assert(smtpc_get_caps(c)->ext & SMTPC_EXT_STARTTLS); /* raw EHLO still parsed */
+	OK(smtpc_raw(c, "MAIL FROM:<a@example.com>", 25));
+	cr_assert_eq(smtpc_raw(c, "RCPT TO:<b@example.com>", 23), SMTPC_ERR_PIPELINE);
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "RCPT TO:<b@example.com>", 23));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "DATA", 4));
+	feed_ok(c, "354 go\r\n");
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_BLOCK);
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_IN_BODY);
+	OK(smtpc_raw(c, "Subject: x\tz", 12)); /* message lines expect no reply */
+	OK(smtpc_raw(c, "", 0));
+	cr_assert_eq(smtpc_raw(c, "a\rb", 3), SMTPC_ERR_CTRL_CHAR);
+	cr_assert_eq(smtpc_raw(c, big, 999), SMTPC_ERR_TOO_LONG);
+	cr_assert_eq(smtpc_pending(c), 0);
+	OK(smtpc_raw(c, ".", 1));
+	cr_assert_eq(smtpc_pending(c), 1);
+	feed_all(c, "250 queued\r\n", 12, &log);
+	cr_assert_str_eq(log.s, "L 250 queued\nR 250 DATA_END queued\n");
+	OK(smtpc_raw(c, "XUNKNOWN arg", 12));
+	feed_ok(c, "500 what?\r\n");
+	OK(smtpc_raw(c, "STARTTLS", 8));
+	feed_ok(c, "220 go\r\n");
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_WRITE | SMTPC_WANT_TLS);
+	cr_assert_str_eq(tx_take(c), "ehlo client.example\r\nMAIL FROM:<a@example.com>\r\n"
+	                             "RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\tz\r\n\r\n.\r\n"
+	                             "XUNKNOWN arg\r\nSTARTTLS\r\n");
+	OK(smtpc_tls_started(c));
+	OK(smtpc_raw(c, "AUTH LOGIN", 10));
+	feed_ok(c, "334 VXNlcm5hbWU6\r\n"); /* a raw AUTH is answered by raw lines */
+	cr_assert_eq(smtpc_pending(c), 0);
+	OK(smtpc_raw(c, "dXNlcg==", 8));
+	feed_ok(c, "334 UGFzc3dvcmQ6\r\n");
+	OK(smtpc_raw(c, "cGFzcw==", 8));
+	feed_ok(c, "235 ok\r\n");
+	cr_assert(smtpc_is_authenticated(c));
+	OK(smtpc_raw(c, "QUIT", 4));
+	cr_assert_eq(smtpc_raw(c, "NOOP", 4), SMTPC_ERR_STATE);
+	sb_free(&log);
+	tc_free(c);
+}
+
+Test(conn, waiting_for_each_phase)
+{
+	smtpc_conn *c = tc_new(NULL, 0);
+
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_GREETING);
+	feed_ok(c, "220 hi\r\n");
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_NONE);
+	OK(smtpc_ehlo(c, "a.example"));
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_OTHER);
+	feed_ok(c, "250 hi\r\n");
+	cr_assert_eq(smtpc_waiting_for(NULL), SMTPC_WAIT_NONE);
+	cr_assert_eq(smtpc_pending(NULL), 0);
+	cr_assert(!smtpc_is_greeted(NULL));
+	cr_assert(!smtpc_is_secure(NULL));
+	cr_assert(!smtpc_is_authenticated(NULL));
+	smtpc_set_secure(NULL);
+	tc_free(c);
+}
