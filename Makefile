@@ -8,6 +8,7 @@
 #   make cross      core for Cortex-M0 (arm-none-eabi-gcc), with sizes
 #   make install    PREFIX=/usr/local DESTDIR=
 
+SHELL   := /bin/bash
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
@@ -42,9 +43,10 @@ ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fda
 
 all: lib
 
-lib: $(B)/libsmtpc.a $(B)/libsmtpc.so
-	@mkdir -p build
-	@cp $(B)/libsmtpc.a $(B)/libsmtpc.so build/ 2>/dev/null || true
+lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/core_exchange
+
+$(B)/core_exchange: examples/core_exchange.c $(B)/libsmtpc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a
 
 $(B)/core/%.o: core/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -66,7 +68,8 @@ $(B)/unit: $(TEST_OBJ) $(B)/libsmtpc.a
 
 test-bin: $(B)/unit
 test-run: $(B)/unit
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/unit $(TEST_ARGS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/unit $(TEST_ARGS) 2>&1 | tee $(B)/unit.log; \
+	  exit $${PIPESTATUS[0]}
 
 # ---- fuzz replay (gcc, sanitizers): every corpus file through every target
 $(B)/replay_%: fuzz/%.c fuzz/replay.c $(B)/libsmtpc.a
@@ -88,6 +91,8 @@ check: deps
 	 else echo "cross: $(ARM_CC) not found, skipped"; fi
 	$(MAKE) cov
 	@echo "make check: all gates passed"
+	@awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); split($$4, k, ": "); \
+	  printf "unit tests: %d passed, %d failed\n", p[2], f[2] + k[2] }' build/gcc/unit.log
 
 deps:
 	@sh scripts/deps.sh

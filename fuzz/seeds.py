@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora for the fuzz targets (fuzz/corpus/<target>/)."""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+EHLO = {
+    "postfix": "250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n"
+               "250-ETRN\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
+               "250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
+    "gmail": "250-smtp.gmail.com at your service, [203.0.113.5]\r\n250-SIZE 35882577\r\n"
+             "250-8BITMIME\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n"
+             "250-CHUNKING\r\n250 SMTPUTF8\r\n",
+    "outlook": "250-AM0PR01CA0001.outlook.office365.com Hello [203.0.113.5]\r\n"
+               "250-SIZE 157286400\r\n250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n"
+               "250-STARTTLS\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n",
+    "exim": "250-mail.example.org Hello client.example [192.0.2.1]\r\n250-SIZE 52428800\r\n"
+            "250-8BITMIME\r\n250-PIPELINING\r\n250-PIPE_CONNECT\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
+            "250-CHUNKING\r\n250-PRDR\r\n250 HELP\r\n",
+    "sendmail": "250-host.example.net Hello client.example [192.0.2.1], pleased to meet you\r\n"
+                "250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE\r\n"
+                "250-DSN\r\n250-ETRN\r\n250-AUTH=LOGIN PLAIN\r\n"
+                "250-AUTH DIGEST-MD5 CRAM-MD5 LOGIN PLAIN XOAUTH2\r\n250-DELIVERBY\r\n250 HELP\r\n",
+}
+GREET = "220 mx.example.com ESMTP ready\r\n"
+TXN = ("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+       "250 2.0.0 Ok: queued as 4ABC\r\n221 2.0.0 Bye\r\n")
+
+# opcodes (fuzz_client.c): 0 EHLO 2 MAIL 3 RCPT 4 DATA 5 body 6 end 7 BDAT 11 QUIT
+# 12 STARTTLS 13-16 AUTH 17 raw 18 secure; the top 3 bits pick a variant
+SEND = [0, 2, 3 | 0x20, 3 | 0x40, 4, 5, 5 | 0x20, 6, 11]
+
+
+def client(cfg, ops, server):
+    return bytes([cfg, 0x5a, len(ops)] + ops) + server.encode("latin-1")
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    for name, ehlo in EHLO.items():
+        write("fuzz_client", "send-" + name, client(0, SEND, GREET + ehlo + TXN))
+        write("fuzz_client", "strict-" + name, client(5, SEND, GREET + ehlo + TXN))
+    write("fuzz_client", "helo-fallback",
+          client(0, [0, 1, 2, 3, 4, 5, 6, 11], GREET + "502 5.5.1 no EHLO\r\n250 ok\r\n" + TXN))
+    write("fuzz_client", "starttls",
+          client(0, [0, 12, 0, 13, 2, 3, 4, 5, 6, 11],
+                 GREET + EHLO["postfix"] + "220 2.0.0 Ready to start TLS\r\n" +
+                 EHLO["exim"] + "235 2.7.0 ok\r\n" + TXN))
+    write("fuzz_client", "starttls-injection",
+          client(0, [0, 12], GREET + EHLO["postfix"] + "220 go\r\n250 injected\r\n"))
+    write("fuzz_client", "auth-login",
+          client(0, [0, 18, 14, 11], GREET + EHLO["exim"] +
+                 "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0 ok\r\n221 bye\r\n"))
+    write("fuzz_client", "auth-cram",
+          client(0, [0, 18, 15, 11], GREET + EHLO["sendmail"] +
+                 "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"
+                 "235 ok\r\n221 bye\r\n"))
+    write("fuzz_client", "auth-xoauth2",
+          client(0, [0, 18, 16], GREET + EHLO["sendmail"] +
+                 "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n535 5.7.8 no\r\n"))
+    write("fuzz_client", "bdat",
+          client(0, [0, 2, 3, 7 | 0x40, 7 | 0x80 | 0x20, 11],
+                 GREET + EHLO["outlook"] + "250 ok\r\n250 ok\r\n250 2 octets\r\n250 queued\r\n"))
+    write("fuzz_client", "raw-chat",
+          client(0, [17, 17 | 0xc0, 17 | 0x20, 17 | 0x40, 17 | 0xe0],
+                 GREET + EHLO["gmail"] + "250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n"))
+    write("fuzz_client", "unsolicited-421", client(0, [0], GREET + "421 4.3.2 shutting down\r\n"))
+    write("fuzz_client", "code-mismatch", client(0, [0], GREET + "250-a\r\n251 b\r\n"))
+    write("fuzz_client", "long-line", client(4, [0], GREET + "250 " + "x" * 700 + "\r\n"))
+    write("fuzz_client", "nul", client(0, [0], GREET + "250 a\0b\r\n"))
+    write("fuzz_client", "bare-lf", client(0, [0, 9], "220 hi\n250-a\n250 b\n250 ok\n"))
+    write("fuzz_client", "greeting-only", client(0, [], "220\r\n"))
+
+    bodies = {
+        "seed-example": b"line1\r\n.dot1\r\n.dot2\n.\nend",
+        "smuggle-crlf": b"a\r\n.\r\nMAIL FROM:<x@y>\r\n",
+        "smuggle-lf": b"a\n.\nb",
+        "smuggle-cr": b"a\r.\rb",
+        "smuggle-mixed": b"a\n.\r\nb\r\n.\nc\r\r\n.\r\r\n",
+        "empty": b"",
+        "dots": b"." * 10 + b"\r\n..\r\n...",
+        "binary": bytes(range(256)),
+        "text": b"Subject: hi\r\n\r\n" + b"The quick brown fox.\r\n" * 40,
+    }
+    for name, body in bodies.items():
+        write("fuzz_body", name, bytes([7, 3]) + body)
+
+
+if __name__ == "__main__":
+    main()
