@@ -253,8 +253,8 @@ smtpc_event_type smtpc_next_event(smtpc_conn *c, smtpc_event *ev)
 		c->flags &= ~F_TLS_EV;
 		return ev->type = SMTPC_EV_STARTTLS;
 	}
-	if (c->state == ST_TLS_PAUSE)
-		return ev->type = SMTPC_EV_NEED_DATA;
+	if (c->state == ST_TLS_PAUSE && !(c->flags & F_EOF))
+		return ev->type = SMTPC_EV_NEED_DATA; /* until smtpc_tls_started */
 	if (c->state == ST_CLOSED)
 		return ev->type = SMTPC_EV_CLOSED;
 	if (!smtpc__input_line(c, &p, &n, &bare_lf)) {

@@ -277,6 +277,21 @@ Test(conn, starttls_refused_keeps_plaintext_session)
 	tc_free(c);
 }
 
+Test(conn, close_while_paused_for_tls_is_reported)
+{
+	smtpc_conn *c = tc_ready(NULL, "STARTTLS");
+	sbuf log = {0};
+
+	OK(smtpc_starttls(c));
+	feed_ok(c, "220 go\r\n");
+	smtpc_eof(c);
+	drain(c, &log);
+	cr_assert_str_eq(log.s, "CLOSED\n");
+	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STATE);
+	sb_free(&log);
+	tc_free(c);
+}
+
 Test(conn, tls_started_only_after_the_event)
 {
 	smtpc_conn *c = tc_ready(NULL, "STARTTLS");
