@@ -178,7 +178,8 @@ smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const cha
 	a.step = 0;
 	a.digest = NULL;
 	if (e == SMTPC_ERR_OK)
-		e = smtpc__emit(c, build_auth, &a, SMTPC_AUTH_LINE_MAX);
+		e = smtpc__emit(c, build_auth, &a, SMTPC_AUTH_LINE_MAX, SMTPC_CMD_AUTH,
+		                mech == SMTPC_MECH_PLAIN || mech == SMTPC_MECH_XOAUTH2);
 	if (e != SMTPC_ERR_OK) {
 		smtpc__auth_done(c);
 		return e;
@@ -233,7 +234,7 @@ void smtpc__auth_challenge(smtpc_conn *c, const char *text, size_t len)
 	if (c->auth_mech == SMTPC_MECH_CRAM_MD5 && a.step == 1)
 		e = cram_digest(c, text, len, digest);
 	if (e == SMTPC_ERR_OK)
-		e = smtpc__emit(c, build_auth, &a, SMTPC_AUTH_LINE_MAX);
+		e = smtpc__emit(c, build_auth, &a, SMTPC_AUTH_LINE_MAX, SMTPC_CMD_AUTH, 1);
 	if (e == SMTPC_ERR_NO_SPACE)
 		e = SMTPC_ERR_TX_SMALL;
 	memset(digest, 0, sizeof digest);

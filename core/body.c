@@ -17,6 +17,9 @@
  * Bytes between line breaks are moved in runs found with memchr and copied
  * with memcpy; only line starts and line ends take the slow path.
  *
+ * With no_dots set (text sent by BDAT) only the line ends are normalised
+ * and finish adds a final CRLF when the text does not end with one.
+ *
  * BDAT (RFC 3030 2): "BDAT size [LAST]" then exactly size octets, sent as
  * they are.
  */
@@ -122,7 +125,7 @@ int smtpc_dot_encode(smtpc_dotenc *e)
 			consume(e, 1);
 			continue;
 		}
-		if (e->bol && b == '.') {
+		if (e->bol && b == '.' && !e->no_dots) {
 			out(e, "..", 2);
 			e->bol = 0;
 			consume(e, 1);
@@ -153,10 +156,14 @@ int smtpc_dot_finish(smtpc_dotenc *e)
 	if (!e->finished) {
 		if (!smtpc_dot_encode(e))
 			return 0;
-		if (e->bol)
+		if (e->no_dots) {
+			if (!e->bol)
+				out(e, "\r\n", 2);
+		} else if (e->bol) {
 			out(e, ".\r\n", 3);
-		else
+		} else {
 			out(e, "\r\n.\r\n", 5);
+		}
 		e->finished = 1;
 		e->bol = 1;
 		e->cr = 0;
@@ -221,6 +228,8 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 		return SMTPC_ERR_NO_SPACE;
 	}
 	c->tx_end = (size_t)(e->next_out - c->tx);
+	if (c->hook != NULL)
+		c->hook(c->hook_ctx, SMTPC_CMD_DATA_END, ".", 1, 0);
 	c->state = ST_OPEN;
 	smtpc__end_transaction(c);
 	smtpc__push(c, SMTPC_CMD_DATA_END, 0, 0);

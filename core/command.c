@@ -156,7 +156,8 @@ void smtpc__end_transaction(smtpc_conn *c)
 
 /* ---- line emission ------------------------------------------------------- */
 
-smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t limit)
+smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t limit,
+                      smtpc_cmd cmd, int secret)
 {
 	struct w w = {NULL, 0};
 	smtpc_err e;
@@ -171,7 +172,17 @@ smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t
 	w.len = 0;
 	fn(&w, ctx);
 	c->tx_end += w.len;
+	if (c->hook != NULL && cmd != SMTPC_CMD_NONE)
+		c->hook(c->hook_ctx, cmd, w.buf, w.len - 2, secret);
 	return SMTPC_ERR_OK;
+}
+
+void smtpc_set_command_hook(smtpc_conn *c, smtpc_command_fn fn, void *ctx)
+{
+	if (c == NULL)
+		return;
+	c->hook = fn;
+	c->hook_ctx = ctx;
 }
 
 struct span {
@@ -194,7 +205,7 @@ static void build_span(struct w *w, const void *ctx)
 static smtpc_err issue_fixed(smtpc_conn *c, smtpc_cmd cmd, const char *line)
 {
 	struct span sp = {NULL, line, strlen(line)};
-	smtpc_err e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX);
+	smtpc_err e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX, cmd, 0);
 
 	if (e == SMTPC_ERR_OK)
 		smtpc__push(c, cmd, 0, 0);
@@ -227,7 +238,7 @@ static smtpc_err hello(smtpc_conn *c, smtpc_cmd cmd, const char *verb, const cha
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__check_domain(domain, sp.n, 0);
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX);
+		e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX, cmd, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__end_transaction(c); /* RFC 5321 4.1.4: EHLO/HELO reset the transaction */
@@ -357,7 +368,8 @@ smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opt
 	e = check_mail_opts(c, m.o);
 	if (e == SMTPC_ERR_OK)
 		e = emit(c, build_mail, &m,
-		         SMTPC_COMMAND_MAX + (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0));
+		         SMTPC_COMMAND_MAX + (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0),
+		         SMTPC_CMD_MAIL, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	c->flags |= F_MAIL;
@@ -454,7 +466,8 @@ smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 		e = check_rcpt_opts(c, r.o);
 	params = r.o->notify != 0 || r.o->orcpt != NULL || r.o->extra != NULL;
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_rcpt, &r, SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0));
+		e = emit(c, build_rcpt, &r, SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0),
+		         SMTPC_CMD_RCPT, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__push(c, SMTPC_CMD_RCPT, 0, c->rcpts);
@@ -506,7 +519,7 @@ smtpc_err smtpc_bdat(smtpc_conn *c, uint64_t size, int last)
 		return SMTPC_ERR_SEQUENCE;
 	if (!(c->caps.ext & SMTPC_EXT_CHUNKING))
 		return SMTPC_ERR_NOT_OFFERED;
-	e = emit(c, build_bdat, v, SMTPC_COMMAND_MAX);
+	e = emit(c, build_bdat, v, SMTPC_COMMAND_MAX, SMTPC_CMD_BDAT, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__push(c, SMTPC_CMD_BDAT, last ? QF_LAST : 0, c->bdats);
@@ -572,7 +585,7 @@ smtpc_err smtpc_vrfy(smtpc_conn *c, const char *what)
 	if (e == SMTPC_ERR_OK)
 		e = sp.n == 0 ? SMTPC_ERR_BAD_PARAM : smtpc__check_text(what, sp.n, 1);
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX);
+		e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX, SMTPC_CMD_VRFY, 0);
 	if (e == SMTPC_ERR_OK)
 		smtpc__push(c, SMTPC_CMD_VRFY, 0, 0);
 	return e;
@@ -622,7 +635,9 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 			if (smtpc__is_ctrl((unsigned char)line[i]) && line[i] != '\t')
 				return SMTPC_ERR_CTRL_CHAR;
 		}
-		e = emit(c, build_span, &sp, TEXT_LINE_MAX);
+		/* the end is reported to the hook, the content is not */
+		e = emit(c, build_span, &sp, TEXT_LINE_MAX,
+		         (len == 1 && line[0] == '.') ? SMTPC_CMD_DATA_END : SMTPC_CMD_NONE, 0);
 		if (e != SMTPC_ERR_OK)
 			return e;
 		if (len == 1 && line[0] == '.') {
@@ -641,7 +656,8 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 	         verb == SMTPC_CMD_AUTH ? SMTPC_AUTH_LINE_MAX
 	         : (verb == SMTPC_CMD_MAIL || verb == SMTPC_CMD_RCPT)
 	             ? SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE
-	             : SMTPC_COMMAND_MAX);
+	             : SMTPC_COMMAND_MAX,
+	         SMTPC_CMD_RAW, (c->flags & F_RAWAUTH) != 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	switch (verb) {

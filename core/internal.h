@@ -89,14 +89,16 @@ smtpc_err smtpc__check_text(const char *s, size_t n, int ascii_only);
 
 /* command.c: line building. A builder writes a whole line through
  * smtpc__put; with buf NULL it only measures. smtpc__emit measures, checks
- * the limit and the room, then writes at the end of the transmit buffer. */
+ * the limit and the room, then writes at the end of the transmit buffer and
+ * reports the line to the command hook (unless cmd is SMTPC_CMD_NONE). */
 struct w {
 	char *buf;
 	size_t len;
 };
 typedef void (*smtpc__build_fn)(struct w *w, const void *ctx);
 void smtpc__put(struct w *w, const char *s, size_t n);
-smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t limit);
+smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t limit,
+                      smtpc_cmd cmd, int secret);
 
 /* Checks whether a command of kind cmd may be issued now. */
 smtpc_err smtpc__may_issue(const smtpc_conn *c, smtpc_cmd cmd);

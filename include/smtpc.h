@@ -306,6 +306,9 @@ typedef struct smtpc_dotenc {
 	size_t avail_out;
 	uint64_t total_out;
 	int has_8bit; /* nonzero once a byte >= 0x80 has been consumed */
+	int no_dots;  /* set after smtpc_dot_init for BDAT: line ends are
+	                 normalised, dots are not doubled, and finish writes
+	                 only a final CRLF when the text lacks one */
 	/* private */
 	unsigned char bol, cr, npend, finished;
 	unsigned char pend[6];
@@ -373,6 +376,16 @@ typedef enum smtpc_mech {
 	SMTPC_MECH_XOAUTH2    /* password is the OAuth 2.0 bearer token */
 } smtpc_mech;
 
+/*
+ * Called each time a command line is formatted into the transmit buffer
+ * (line without CRLF; the end of message data is reported as "." with
+ * SMTPC_CMD_DATA_END; message content is not reported). secret is nonzero
+ * for lines that carry credentials (AUTH responses). For logs and
+ * transcripts: the hook must not call back into the connection.
+ */
+typedef void (*smtpc_command_fn)(void *ctx, smtpc_cmd cmd, const char *line, size_t len,
+                                 int secret);
+
 /* What the core is waiting for, so an adapter can apply RFC 5321 4.5.3.2
  * timeouts (greeting 5 min, MAIL 5, RCPT 5, DATA start 2, data block 3,
  * end of data 10). */
@@ -438,6 +451,8 @@ typedef struct smtpc_conn {
 	const char *auth_pass;
 	smtpc_hmac_md5_fn hmac;
 	void *hmac_ctx;
+	smtpc_command_fn hook;
+	void *hook_ctx;
 } smtpc_conn;
 
 /*
@@ -562,6 +577,8 @@ smtpc_err smtpc_starttls(smtpc_conn *c);
  */
 smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const char *pass);
 void smtpc_set_hmac_md5(smtpc_conn *c, smtpc_hmac_md5_fn fn, void *ctx);
+/* Sets (fn NULL: clears) the command hook. */
+void smtpc_set_command_hook(smtpc_conn *c, smtpc_command_fn fn, void *ctx);
 /*
  * A raw command line (for interactive use); CRLF is added. No control byte
  * is allowed. The verb is recognised, so EHLO, STARTTLS, DATA, QUIT keep

@@ -322,3 +322,38 @@ Test(body, terminator_waits_for_room)
 	cr_assert_null(smtpc_body_stats(NULL));
 	tc_free(c);
 }
+
+static void check_nodots(const char *in, size_t n, const char *want, size_t want_len)
+{
+	unsigned char out[64];
+	smtpc_dotenc e;
+
+	for (size_t step = 1; step <= n + 1; step++) {
+		size_t done = 0;
+		smtpc_dot_init(&e);
+		e.no_dots = 1;
+		e.next_out = out;
+		e.avail_out = sizeof out;
+		while (done < n) {
+			size_t k = n - done < step ? n - done : step;
+			e.next_in = (const unsigned char *)in + done;
+			e.avail_in = k;
+			cr_assert(smtpc_dot_encode(&e));
+			done += k;
+		}
+		cr_assert(smtpc_dot_finish(&e));
+		cr_assert_eq((size_t)(e.next_out - out), want_len, "%s step %zu", in, step);
+		cr_assert_eq(memcmp(out, want, want_len), 0, "%s step %zu", in, step);
+	}
+}
+
+#define NODOTS(in, want) check_nodots(in, sizeof in - 1, want, sizeof want - 1)
+
+Test(body, no_dots_mode_for_bdat_text)
+{
+	NODOTS("", "");
+	NODOTS("a", "a\r\n");
+	NODOTS("a\r\n", "a\r\n");
+	NODOTS(".a\n.\r.", ".a\r\n.\r\n.\r\n");
+	NODOTS("x\r\r\ny", "x\r\n\r\ny\r\n");
+}

@@ -387,3 +387,47 @@ Test(conn, waiting_for_each_phase)
 	smtpc_set_secure(NULL);
 	tc_free(c);
 }
+
+/* ---- command hook ---------------------------------------------------------------- */
+
+static void hook(void *ctx, smtpc_cmd cmd, const char *line, size_t len, int secret)
+{
+	sb_add(ctx, "%s%s %.*s\n", smtpc_cmd_name(cmd), secret ? "*" : "", (int)len, line);
+}
+
+Test(conn, command_hook_reports_lines_not_content)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nAUTH PLAIN LOGIN");
+	sbuf log = {0};
+
+	smtpc_set_command_hook(c, hook, &log);
+	smtpc_set_secure(c);
+	OK(smtpc_auth(c, SMTPC_MECH_LOGIN, "u", "p"));
+	feed_ok(c, "334 x\r\n334 y\r\n235 ok\r\n");
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_data(c));
+	feed_ok(c, "250 ok\r\n250 ok\r\n354 go\r\n");
+	cr_assert_eq(smtpc_body_write(c, "secret body\r\n", 13), 13);
+	OK(smtpc_body_end(c));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "DATA", 4)); /* not in a transaction: the server says no */
+	feed_ok(c, "503 no\r\n");
+	OK(smtpc_raw(c, "MAIL FROM:<a@example.com>", 25));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "RCPT TO:<b@example.com>", 23));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "DATA", 4));
+	feed_ok(c, "354 go\r\n");
+	OK(smtpc_raw(c, "raw body", 8));
+	OK(smtpc_raw(c, ".", 1));
+	smtpc_set_command_hook(c, NULL, NULL);
+	OK(smtpc_quit(c));
+	cr_assert_str_eq(log.s, "AUTH AUTH LOGIN\nAUTH* dQ==\nAUTH* cA==\n"
+	                        "MAIL MAIL FROM:<a@example.com>\nRCPT RCPT TO:<b@example.com>\n"
+	                        "DATA DATA\nDATA_END .\nRAW DATA\nRAW MAIL FROM:<a@example.com>\n"
+	                        "RAW RCPT TO:<b@example.com>\nRAW DATA\nDATA_END .\n");
+	smtpc_set_command_hook(NULL, hook, NULL);
+	sb_free(&log);
+	tc_free(c);
+}
