@@ -27,9 +27,14 @@ V       ?= rel
 B       := build/$(V)
 HDRS    := $(wildcard include/*.h) core/internal.h
 CORE_SRC := $(wildcard core/*.c)
+POSIX_SRC := $(wildcard io-posix/*.c)
+CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 FUZZ_TARGETS := fuzz_client fuzz_body
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
+POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
+CLI_OBJ := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRC))
+LIB_OBJ := $(CORE_OBJ) $(POSIX_OBJ)
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
 
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
@@ -43,7 +48,19 @@ ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fda
 
 all: lib
 
-lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/core_exchange
+lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/core_exchange $(B)/smtpc
+	@cp $(B)/smtpc build/smtpc
+
+$(B)/io-posix/%.o: io-posix/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
+
+$(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Icli -c $< -o $@
+
+$(B)/smtpc: $(CLI_OBJ) $(B)/libsmtpc.a
+	$(CC) $(VFLAGS) -o $@ $(CLI_OBJ) $(B)/libsmtpc.a
 
 $(B)/core_exchange: examples/core_exchange.c $(B)/libsmtpc.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a
@@ -56,11 +73,11 @@ $(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests -c $< -o $@
 
-$(B)/libsmtpc.a: $(CORE_OBJ)
+$(B)/libsmtpc.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/libsmtpc.so: $(CORE_OBJ)
+$(B)/libsmtpc.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^
 
 $(B)/unit: $(TEST_OBJ) $(B)/libsmtpc.a

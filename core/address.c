@@ -297,3 +297,17 @@ size_t smtpc_xtext_encode(char *out, size_t out_len, const char *in, size_t n)
 	}
 	return w;
 }
+
+smtpc_err smtpc_check_mailbox(const char *addr, int smtputf8)
+{
+	if (addr == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	return smtpc__check_mailbox(addr, strlen(addr), smtputf8 != 0, 0);
+}
+
+smtpc_err smtpc_check_domain(const char *domain)
+{
+	if (domain == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	return smtpc__check_domain(domain, strlen(domain), 0);
+}

@@ -110,7 +110,7 @@ typedef enum smtpc_errclass {
 	X(STARTTLS_INJECTION, PROTOCOL,                                              \
 	  "plaintext received after the 220 reply to STARTTLS")                      \
 	X(BAD_CHALLENGE, PROTOCOL, "malformed AUTH challenge")                       \
-	X(TRUNCATED, PROTOCOL, "connection closed in the middle of a reply")         \
+	X(TRUNCATED, TRANSPORT, "connection closed in the middle of a reply")         \
 	X(CLOSED, TRANSPORT, "connection closed with replies outstanding")          \
 	X(DIGEST, MISUSE, "no HMAC-MD5 hook, or the hook failed")                    \
 	X(TIMEOUT, TRANSPORT, "timed out")                                           \
@@ -621,6 +621,12 @@ unsigned smtpc_line_code(const char *line, size_t len);
  * returns the decoded count, or (size_t)-1 on malformed input or no room. */
 size_t smtpc_b64_encode(char *out, size_t out_len, const void *in, size_t n);
 size_t smtpc_b64_decode(unsigned char *out, size_t out_len, const char *in, size_t n);
+
+/* The checks smtpc_mail, smtpc_rcpt and smtpc_ehlo apply, on their own, for
+ * validating input early: SMTPC_ERR_OK or the argument error. smtputf8
+ * nonzero allows UTF-8; "" (the null path) is not a mailbox. */
+smtpc_err smtpc_check_mailbox(const char *addr, int smtputf8);
+smtpc_err smtpc_check_domain(const char *domain);
 
 /* xtext (RFC 3461 4): returns the encoded length; writes when out != NULL
  * and out_len suffices. */

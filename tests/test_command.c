@@ -627,3 +627,17 @@ Test(command, bdat_chunks)
 	sb_free(&log);
 	tc_free(c);
 }
+
+Test(command, public_checks_match_the_commands)
+{
+	cr_assert_eq(smtpc_check_mailbox("a@example.com", 0), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_check_mailbox("a@example.com\r\nRSET", 1), SMTPC_ERR_CTRL_CHAR);
+	cr_assert_eq(smtpc_check_mailbox("j\xc3\xb6rg@example.com", 0), SMTPC_ERR_NEEDS_SMTPUTF8);
+	cr_assert_eq(smtpc_check_mailbox("j\xc3\xb6rg@example.com", 1), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_check_mailbox("", 0), SMTPC_ERR_BAD_ADDRESS);
+	cr_assert_eq(smtpc_check_mailbox("postmaster", 0), SMTPC_ERR_BAD_ADDRESS);
+	cr_assert_eq(smtpc_check_mailbox(NULL, 0), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_check_domain("[127.0.0.1]"), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_check_domain("a..b"), SMTPC_ERR_BAD_DOMAIN);
+	cr_assert_eq(smtpc_check_domain(NULL), SMTPC_ERR_NULL_ARG);
+}

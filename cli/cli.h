@@ -1,0 +1,29 @@
+/* The smtpc command-line tool: shared declarations. */
+#ifndef SMTPC_CLI_H
+#define SMTPC_CLI_H
+
+#include "smtpc.h"
+#include "smtpc_posix.h"
+
+/* sysexits.h values, as sendmail and msmtp use them */
+#define EX_OK_ 0
+#define EX_USAGE_ 64
+#define EX_DATAERR_ 65
+#define EX_UNAVAILABLE_ 69
+#define EX_SOFTWARE_ 70
+#define EX_TEMPFAIL_ 75
+#define EX_PROTOCOL_ 76
+
+int cmd_send(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+
+/* Exit status for a library error. */
+int exit_for_err(smtpc_err e);
+/* Exit status for a refusing reply: 4xx 75, 5xx 69. */
+int exit_for_code(unsigned code);
+/* Prints "smtpc: " and the formatted message on stderr. */
+void say(const char *fmt, ...);
+/* Parses a decimal number of milliseconds; -1 if malformed. */
+long parse_ms(const char *s);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * smtpc - send mail and talk SMTP from the command line.
+ *
+ *   smtpc send ...      deliver one message
+ *   smtpc chat ...      type SMTP commands, see every reply line
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: smtpc COMMAND [OPTIONS]\n"
+	"\n"
+	"commands:\n"
+	"  send   deliver a message read from a file or standard input\n"
+	"  chat   connect, then send command lines typed on standard input\n"
+	"\n"
+	"`smtpc COMMAND --help` describes each command's options.\n"
+	"Exit status: 0 delivered, 64 usage, 65 bad message or address, 69 refused (5xx),\n"
+	"75 temporary failure (4xx, timeout, connection), 76 protocol violation.\n";
+
+void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("smtpc: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+long parse_ms(const char *s)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	v = strtol(s, &end, 10);
+	return *end == '\0' && v >= 0 ? v : -1;
+}
+
+int exit_for_code(unsigned code)
+{
+	return code >= 500 ? EX_UNAVAILABLE_ : EX_TEMPFAIL_;
+}
+
+int exit_for_err(smtpc_err e)
+{
+	switch (smtpc_err_class(e)) {
+	case SMTPC_CLASS_NONE:
+		return EX_OK_;
+	case SMTPC_CLASS_ARGUMENT:
+		return EX_DATAERR_;
+	case SMTPC_CLASS_POLICY:
+		if (e == SMTPC_ERR_NOT_OFFERED)
+			return EX_UNAVAILABLE_;
+		if (e == SMTPC_ERR_AUTH_NEEDS_TLS)
+			return EX_USAGE_;
+		return EX_DATAERR_;
+	case SMTPC_CLASS_PROTOCOL:
+		return EX_PROTOCOL_;
+	case SMTPC_CLASS_TRANSPORT:
+		return e == SMTPC_ERR_TLS ? EX_PROTOCOL_ : EX_TEMPFAIL_;
+	default:
+		return EX_SOFTWARE_;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EX_USAGE_ : EX_OK_;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("smtpc %s\n", SMTPC_VERSION);
+		return EX_OK_;
+	}
+	if (strcmp(argv[1], "send") == 0)
+		return cmd_send(argc - 1, argv + 1);
+	if (strcmp(argv[1], "chat") == 0)
+		return cmd_chat(argc - 1, argv + 1);
+	say("unknown command '%s'", argv[1]);
+	fputs(usage, stderr);
+	return EX_USAGE_;
+}
