@@ -69,6 +69,7 @@ struct send {
 		int last;
 	} ch; /* the BDAT chunk being issued */
 	char why[600]; /* the first refusal, for the message on failure */
+	int told;      /* the cause of a failure was printed already */
 };
 
 /* ---- transcript ------------------------------------------------------------------- */
@@ -170,11 +171,28 @@ static void note_refusal(struct send *s, const char *what, const smtpc_reply *r)
 		snprintf(s->why, sizeof s->why, "%s refused: %u %s", what, r->code, r->text);
 }
 
+/* The next reply. One that answers nothing is the server closing (421)
+ * or a protocol violation: either ends the session. */
+static smtpc_err next_reply(struct send *s, smtpc_reply *r)
+{
+	smtpc_err e = smtpc_posix_wait(s->p, r);
+
+	if (e != SMTPC_ERR_OK || r->cmd != SMTPC_CMD_NONE)
+		return e;
+	s->told = 1;
+	if (r->code == 421) {
+		say("the server is closing the session: %u %s", r->code, r->text);
+		return SMTPC_ERR_CLOSED;
+	}
+	say("the server sent a reply nothing asked for: %u %s", r->code, r->text);
+	return SMTPC_ERR_BAD_REPLY;
+}
+
 /* Waits for one reply and records what it answers. */
 static smtpc_err wait_one(struct send *s)
 {
 	smtpc_reply r;
-	smtpc_err e = smtpc_posix_wait(s->p, &r);
+	smtpc_err e = next_reply(s, &r);
 	char what[300];
 
 	if (e != SMTPC_ERR_OK)
@@ -379,7 +397,8 @@ static int give_up(struct send *s, int status)
 
 static int lib_failure(struct send *s, const char *what, smtpc_err e)
 {
-	say("%s: %s (%s)", what, smtpc_err_desc(e), smtpc_err_name(e));
+	if (!s->told)
+		say("%s: %s (%s)", what, smtpc_err_desc(e), smtpc_err_name(e));
 	return give_up(s, exit_for_err(e));
 }
 
@@ -389,13 +408,13 @@ static int hello(struct send *s)
 	smtpc_err e = smtpc_ehlo(s->c, s->helo);
 
 	if (e == SMTPC_ERR_OK)
-		e = smtpc_posix_wait(s->p, &r);
+		e = next_reply(s, &r);
 	if (e != SMTPC_ERR_OK)
 		return lib_failure(s, "EHLO", e);
 	if (r.code == 500 || r.code == 502) {
 		e = smtpc_helo(s->c, s->helo);
 		if (e == SMTPC_ERR_OK)
-			e = smtpc_posix_wait(s->p, &r);
+			e = next_reply(s, &r);
 		if (e != SMTPC_ERR_OK)
 			return lib_failure(s, "HELO", e);
 		if (r.code / 100 != 2) {
@@ -425,8 +444,9 @@ static int authenticate(struct send *s)
 		                                                                       : "XOAUTH2");
 		return give_up(s, EX_UNAVAILABLE_);
 	}
-	if (e == SMTPC_ERR_OK)
-		e = smtpc_posix_wait(s->p, &r);
+	do /* the core answers each 334 itself */
+		e = e == SMTPC_ERR_OK ? next_reply(s, &r) : e;
+	while (e == SMTPC_ERR_OK && r.code == 334);
 	if (e != SMTPC_ERR_OK)
 		return lib_failure(s, "AUTH", e);
 	if (r.code != 235) {

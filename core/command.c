@@ -110,6 +110,7 @@ void smtpc__push(smtpc_conn *c, smtpc_cmd cmd, unsigned flags, unsigned index)
 	e->cmd = (unsigned char)cmd;
 	e->flags = (unsigned char)flags;
 	e->index = (unsigned short)index;
+	e->mark = c->rx_total;
 	c->q_len++;
 }
 

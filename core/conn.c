@@ -19,7 +19,10 @@
  * replies come back in the order of the commands). A 334 to AUTH is an
  * intermediate reply: it is answered and AUTH stays at the head. A reply
  * with nothing outstanding is delivered with cmd SMTPC_CMD_NONE (a 421
- * before shutting down, say), never dropped.
+ * before shutting down, say), never dropped. So is a reply that had fully
+ * arrived before the command at the head was issued (unless early_replies):
+ * each entry records the stream offset at its issue, and a reply answers
+ * it only if its last octet came later.
  *
  * Session states: ST_OPEN <-> ST_BODY (354 to DATA / end of data),
  * ST_OPEN <-> ST_RAWBODY (354 to a raw DATA / raw "."), ST_OPEN ->
@@ -92,6 +95,20 @@ smtpc_err smtpc_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx
 
 /* ---- replies ---------------------------------------------------------------- */
 
+/* The queue entry a just-completed reply answers, or NULL. A reply whose
+ * last octet arrived before the head command was issued answers nothing. */
+static const smtpc_qent *answered(const smtpc_conn *c)
+{
+	const smtpc_qent *e;
+
+	if (c->q_len == 0)
+		return NULL;
+	e = &c->q[c->q_head];
+	if (!c->cfg.early_replies && (int32_t)(uint32_t)(c->rep_end - e->mark) <= 0)
+		return NULL;
+	return e;
+}
+
 static void apply_reply(smtpc_conn *c, const smtpc_reply *r)
 {
 	smtpc_qent e;
@@ -100,7 +117,7 @@ static void apply_reply(smtpc_conn *c, const smtpc_reply *r)
 
 	if (r->code == 421) /* RFC 5321 3.8: the server is closing */
 		c->flags |= F_CLOSING;
-	if (c->q_len == 0)
+	if (answered(c) == NULL)
 		return;
 	e = c->q[c->q_head];
 	if (e.cmd == SMTPC_CMD_AUTH && r->code == 334) {
@@ -159,13 +176,15 @@ static void apply_reply(smtpc_conn *c, const smtpc_reply *r)
 
 static void take_reply(smtpc_conn *c, smtpc_reply *r)
 {
+	const smtpc_qent *e;
+
 	r->code = c->rep_code;
 	r->esc = c->rep_esc;
 	r->text = c->rep;
 	r->len = c->rep_len;
 	r->nlines = c->rep_lines;
-	if (c->q_len > 0) {
-		const smtpc_qent *e = &c->q[c->q_head];
+	e = answered(c);
+	if (e != NULL) {
 		r->cmd = (smtpc_cmd)e->cmd;
 		r->index = (e->cmd == SMTPC_CMD_RCPT || e->cmd == SMTPC_CMD_BDAT) ? e->index : 0;
 	}
@@ -198,8 +217,10 @@ static smtpc_err add_line(smtpc_conn *c, smtpc_line *l)
 	}
 	c->rep_lines++;
 	l->text = dst;
-	if (l->last)
+	if (l->last) {
 		c->flags |= F_REPLY;
+		c->rep_end = c->rx_total - (uint32_t)(c->in_end - c->in_scan);
+	}
 	return SMTPC_ERR_OK;
 }
 

@@ -55,6 +55,7 @@ void smtpc_recv_ack(smtpc_conn *c, size_t n)
 	if (n > c->in_cap - c->in_end)
 		n = c->in_cap - c->in_end;
 	c->in_end += n;
+	c->rx_total += (uint32_t)n;
 }
 
 size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len)
@@ -77,6 +78,7 @@ size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len)
 	if (room != 0)
 		memcpy(c->in + c->in_end, data, room);
 	c->in_end += room;
+	c->rx_total += (uint32_t)room;
 	return room;
 }
 

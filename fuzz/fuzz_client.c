@@ -213,6 +213,7 @@ static void run(struct run *r, const uint8_t *cfgb, const uint8_t *ops, size_t n
 	int done = 0;
 
 	smtpc_config_default(&cfg);
+	cfg.early_replies = mode != 3;
 	cfg.strict_crlf = cfgb[0] & 1;
 	cfg.allow_plain_auth = (cfgb[0] & 2) != 0;
 	if (cfgb[0] & 4) {
@@ -235,7 +236,7 @@ static void run(struct run *r, const uint8_t *cfgb, const uint8_t *ops, size_t n
 		size_t piece = len - off;
 		if (mode == 1)
 			piece = 1;
-		else if (mode == 2) {
+		else if (mode >= 2) {
 			seed = (uint8_t)(seed * 33u + 7u);
 			piece = 1 + seed % 23u;
 			if (piece > len - off)
@@ -254,7 +255,7 @@ static void run(struct run *r, const uint8_t *cfgb, const uint8_t *ops, size_t n
 	}
 }
 
-static struct run runs[3];
+static struct run runs[4];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -267,7 +268,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	k = data[2] % 32u;
 	if (size < 3 + k)
 		return 0;
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		run(&runs[i], data, data + 3, k, data + 3 + k, size - 3 - k, (int)i, data[1]);
 	for (i = 1; i < 3; i++) {
 		cut = runs[0].log_len;

@@ -158,6 +158,12 @@ typedef struct smtpc_config {
 	 * for most SMTP clients. A CR anywhere but before LF is always an
 	 * error. */
 	int strict_crlf;
+	/* Nonzero: a reply that had fully arrived before its command was
+	 * issued may still answer it. Default 0: such a reply answers nothing
+	 * and is delivered with cmd SMTPC_CMD_NONE, so bytes a server (or a
+	 * man in the middle) sends ahead cannot pass for the answer to a
+	 * later command. */
+	int early_replies;
 	/* Nonzero: AUTH may be sent before TLS is up. Default 0: AUTH over a
 	 * connection not marked secure fails with SMTPC_ERR_AUTH_NEEDS_TLS. */
 	int allow_plain_auth;
@@ -415,6 +421,7 @@ typedef struct smtpc_qent {
 	unsigned char cmd; /* smtpc_cmd */
 	unsigned char flags;
 	unsigned short index;
+	uint32_t mark; /* octets received when it was issued (modulo 2^32) */
 } smtpc_qent;
 
 /* All fields are private: use the functions below. */
@@ -423,6 +430,8 @@ typedef struct smtpc_conn {
 	/* receive side: input area, reply area, extension area */
 	unsigned char *in;
 	size_t in_cap, in_start, in_end, in_scan;
+	uint32_t rx_total;  /* octets received, modulo 2^32 */
+	uint32_t rep_end;   /* stream offset just past the last reply line */
 	char *rep;
 	size_t rep_len, rep_lines;
 	unsigned rep_code;

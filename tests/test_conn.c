@@ -431,3 +431,61 @@ Test(conn, command_hook_reports_lines_not_content)
 	sb_free(&log);
 	tc_free(c);
 }
+
+/* ---- replies that arrived before their command ------------------------------- */
+
+Test(conn, reply_received_before_its_command_answers_nothing)
+{
+	smtpc_conn *c = tc_new(NULL, 0);
+	smtpc_event ev;
+	sbuf log = {0};
+
+	smtpc_feed(c, "220 hi\r\n250 early\r\n", 19);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_LINE);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_REPLY);
+	/* "250 early" sits unparsed when EHLO is issued */
+	OK(smtpc_ehlo(c, "client.example"));
+	drain(c, &log);
+	feed_all(c, "250 real\r\n", 10, &log);
+	cr_assert_str_eq(log.s, "L 250 early\nR 250 NONE early\nL 250 real\nR 250 EHLO real\n");
+	cr_assert(smtpc_is_greeted(c));
+	sb_free(&log);
+	tc_free(c);
+}
+
+Test(conn, early_replies_option_lets_them_answer)
+{
+	smtpc_config cfg;
+	sbuf log = {0};
+
+	smtpc_config_default(&cfg);
+	cfg.early_replies = 1;
+	smtpc_conn *c = tc_new(&cfg, 0);
+	smtpc_event ev;
+	smtpc_feed(c, "220 hi\r\n250 early\r\n", 19);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_LINE);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_REPLY);
+	OK(smtpc_ehlo(c, "client.example"));
+	drain(c, &log);
+	cr_assert_str_eq(log.s, "L 250 early\nR 250 EHLO early\n");
+	sb_free(&log);
+	tc_free(c);
+}
+
+Test(conn, early_421_is_unsolicited_and_closes)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
+	smtpc_event ev;
+	sbuf log = {0};
+
+	smtpc_feed(c, "421 4.3.2 bye\r\n", 15);
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	drain(c, &log);
+	cr_assert_str_eq(log.s, "L 421 4.3.2 bye\nR 421 NONE [4.3.2] 4.3.2 bye\n");
+	cr_assert_eq(smtpc_pending(c), 1);
+	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_STATE);
+	smtpc_eof(c);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED); /* the server said so */
+	sb_free(&log);
+	tc_free(c);
+}

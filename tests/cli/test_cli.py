@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""The io-posix adapter and the smtpc tool against scripted servers on
+127.0.0.1: exact bytes on the wire, exit statuses, timeouts.
+
+Usage: test_cli.py [SMTPC_BINARY] [NAME_FILTER]
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fakeserver import FakeServer  # noqa: E402
+
+SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
+ONLY = sys.argv[2] if len(sys.argv) > 2 else ""
+TESTS = []
+
+GREET = b"220 fake.example ESMTP\r\n"
+EHLO_PIPE = b"250-fake.example\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n"
+EHLO_PLAIN = b"250-fake.example\r\n250 8BITMIME\r\n"
+MSG = b"Subject: test\r\n\r\nhello\r\n"
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def send(port, *args, msg=MSG, timeout=30, extra=()):
+    cmd = [SMTPC, "send", "--host", "127.0.0.1", "--port", str(port),
+           "--from", "a@example.com", "--helo", "client.example"] + list(args)
+    if not any(a == "--to" for a in args) and "--no-to" not in extra:
+        cmd += ["--to", "b@example.com"]
+    t0 = time.time()
+    p = subprocess.run(cmd, input=msg, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1"), time.time() - t0
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def pipelined_session(ehlo=EHLO_PIPE, rcpt_replies=b"250 ok\r\n", data_reply=b"354 go\r\n",
+                      final=b"250 2.0.0 queued\r\n", nrcpt=1):
+    return [("send", GREET), ("line",), ("send", ehlo), ("lines", 2 + nrcpt),
+            ("send", b"250 ok\r\n" + rcpt_replies + data_reply), ("until", b"\r\n.\r\n"),
+            ("send", final), ("line",), ("send", b"221 bye\r\n")]
+
+
+# ---- the wire ------------------------------------------------------------------
+
+@test
+def pipelined_group_in_one_write_and_exact_bytes():
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port, msg=b"Subject: x\n\n.leading dot\nbare cr\rend")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.error is None, srv.error)
+    data = b"Subject: x\r\n\r\n..leading dot\r\nbare cr\r\nend\r\n.\r\n"
+    check(srv.received == b"EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=%d\r\n"
+          b"RCPT TO:<b@example.com>\r\nDATA\r\n%sQUIT\r\n" % (len(data), data),
+          repr(srv.received))
+
+
+@test
+def server_that_answers_only_after_the_whole_group():
+    # reads MAIL, both RCPTs and DATA before answering: a waiting client would stall
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 4),
+                      ("send", b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), ("send", b"250 queued\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, t = send(srv.port, "--to", "b@example.com", "--to", "c@example.com",
+                         "--timeout", "5000")
+    srv.wait()
+    check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+    check(t < 4, "took %.1fs" % t)
+
+
+@test
+def without_pipelining_never_a_command_early():
+    q = ("quiet", 0.15)
+    srv = FakeServer([("send", GREET), ("line",), q, ("send", EHLO_PLAIN), ("line",), q,
+                      ("send", b"250 ok\r\n"), ("line",), q, ("send", b"250 ok\r\n"), ("line",), q,
+                      ("send", b"250 ok\r\n"), ("line",), q, ("send", b"354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), q, ("send", b"250 queued\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, "--to", "b@example.com", "--to", "c@example.com")
+    srv.wait()
+    check(srv.error is None, srv.error)
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(b"EHLO client.example\r\nMAIL FROM:<a@example.com> BODY"
+                                  b"=7BIT") is False, "no BODY for 7-bit text")
+    check(b"RCPT TO:<c@example.com>\r\nDATA\r\n" in srv.received, repr(srv.received))
+
+
+@test
+def replies_one_byte_per_segment():
+    script = pipelined_session()
+    script = [("drip", s[1]) if s[0] == "send" else s for s in script]
+    srv = FakeServer(script)
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+
+
+@test
+def greeting_and_ehlo_in_one_segment_before_ehlo_is_sent():
+    # the whole EHLO reply arrives with the greeting: it must not count as
+    # the EHLO reply until EHLO has been sent, and must not be lost
+    srv = FakeServer([("send", GREET + b"250 early\r\n"), ("line",), ("send", EHLO_PLAIN),
+                      ("line",)])
+    rc, _, err, t = send(srv.port, "--timeout", "2000")
+    srv.wait()
+    check(rc == 76 and "nothing asked for" in err and t < 1.5, "rc %d %s" % (rc, err))
+    srv = FakeServer([("send", GREET + b"421 4.3.2 going down\r\n"), ("line",)])
+    rc, _, err, t = send(srv.port, "--timeout", "2000")
+    srv.wait()
+    check(rc == 75 and "421" in err and t < 1.5, "rc %d %s" % (rc, err))
+
+
+@test
+def multiline_reply_split_anywhere():
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n"
+    for cut in (3, 4, 17, 20, 40, len(ehlo) - 1):
+        srv = FakeServer([("send", GREET), ("line",), ("send", ehlo[:cut]), ("sleep", 0.05),
+                          ("send", ehlo[cut:]), ("lines", 3),
+                          ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+                          ("send", b"250 queued\r\n"), ("line",), ("send", b"221 bye\r\n")])
+        rc, _, err, _ = send(srv.port)
+        srv.wait()
+        check(rc == 0 and srv.error is None, "cut %d: rc %d %s %s" % (cut, rc, err, srv.error))
+
+
+# ---- exit statuses ---------------------------------------------------------------
+
+@test
+def status_64_bad_command_line():
+    for args in (["--from", "a@example.com"], ["--host"], ["--bogus"],
+                 ["--host", "127.0.0.1", "--from", "a@b.c", "--to", "c@d.e", "--tls", "--starttls"],
+                 ["--host", "127.0.0.1", "--from", "a@b.c", "--to", "c@d.e", "--timeout", "x"],
+                 ["--host", "127.0.0.1", "--from", "a@b.c", "--to", "c@d.e", "--auth", "nope"]):
+        p = subprocess.run([SMTPC, "send"] + args, capture_output=True, timeout=10)
+        check(p.returncode == 64, "%r: rc %d" % (args, p.returncode))
+    p = subprocess.run([SMTPC], capture_output=True, timeout=10)
+    check(p.returncode == 64, "no command")
+    p = subprocess.run([SMTPC, "send", "--help"], capture_output=True, timeout=10)
+    check(p.returncode == 0 and b"--starttls" in p.stdout, "send --help")
+
+
+@test
+def status_65_bad_address_nothing_sent():
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    for bad in ("b@example.com\r\nRSET", "b@example.com\nRSET", "no-at-sign", "b@exam\x7fple.com",
+                "b@example.com\tx"):
+        rc, _, err, _ = send(srv.port, "--to", bad)
+        check(rc == 65, "%r: rc %d %s" % (bad, rc, err))
+    srv.wait(2)
+    check(not srv.connected and srv.received == b"", "something was sent")
+
+
+@test
+def status_65_over_size_before_mail():
+    ehlo = b"250-fake.example\r\n250 SIZE 20\r\n"
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 65, "rc %d %s" % (rc, err))
+    check(srv.received == b"EHLO client.example\r\nQUIT\r\n", repr(srv.received))
+    check("limit" in err, err)
+
+
+@test
+def status_65_needs_smtputf8():
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, "--to", "j\u00f6rg@example.com")
+    srv.wait()
+    check(rc == 65, "rc %d %s" % (rc, err))
+    check(b"MAIL" not in srv.received, repr(srv.received))
+    # offered: MAIL carries SMTPUTF8
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"
+    srv = FakeServer(pipelined_session(ehlo=ehlo))
+    rc, _, err, _ = send(srv.port, "--to", "j\u00f6rg@example.com")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"MAIL FROM:<a@example.com> SMTPUTF8\r\nRCPT TO:<j\xc3\xb6rg@example.com>\r\n"
+          in srv.received, repr(srv.received))
+
+
+@test
+def body_8bitmime_when_offered():
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port, msg=b"Subject: caf\xc3\xa9\r\n\r\nx\r\n")
+    srv.wait()
+    check(rc == 0 and b"BODY=8BITMIME" in srv.received, "rc %d %r" % (rc, srv.received))
+
+
+@test
+def status_69_permanent_and_partial_recipients():
+    srv = FakeServer(pipelined_session(rcpt_replies=b"550 5.1.1 no such user\r\n250 ok\r\n",
+                                       nrcpt=2))
+    rc, _, err, _ = send(srv.port, "--to", "x@example.com", "--to", "b@example.com")
+    srv.wait()
+    check(rc == 69, "rc %d %s" % (rc, err))
+    check("x@example.com" in err and "550" in err, err)
+    check(b"\r\n.\r\n" in srv.received, "the others still got the message")
+    # every recipient refused: only the terminator follows a 354
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                      ("send", b"250 ok\r\n550 no\r\n354 go\r\n"), ("line",),
+                      ("send", b"554 no valid recipients\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 69, "rc %d %s" % (rc, err))
+    check(srv.received.endswith(b"DATA\r\n.\r\nQUIT\r\n"), repr(srv.received))
+
+
+@test
+def status_75_temporary_refusal_refused_connection_timeout():
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                      ("send", b"451 4.3.0 try later\r\n503 no\r\n503 no\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 75 and "451" in err, "rc %d %s" % (rc, err))
+    # nothing listening
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    rc, _, err, _ = send(port)
+    check(rc == 75, "refused: rc %d %s" % (rc, err))
+    # silent server: the greeting never comes
+    srv = FakeServer([("sleep", 3)])
+    rc, _, err, t = send(srv.port, "--timeout", "400")
+    srv.wait()
+    check(rc == 75 and "timed out" in err, "silent: rc %d %s" % (rc, err))
+    check(0.3 < t < 2.0, "timeout took %.2fs" % t)
+    # a reply that stops halfway: the wait for it is bounded too
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"250-fake"), ("sleep", 3)])
+    rc, _, err, t = send(srv.port, "--timeout", "400")
+    srv.wait()
+    check(rc == 75 and t < 2.0, "half reply: rc %d %.2fs %s" % (rc, t, err))
+
+
+@test
+def status_75_dropped_connection_mid_reply():
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"250-fake.example\r\n250-PIPE"),
+                      ("close",)])
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 75, "rc %d %s" % (rc, err))
+
+
+@test
+def status_76_protocol_violations():
+    cases = [b"250-fake\r\n251 mismatch\r\n", b"250 nul\x00here\r\n", b"hello\r\n",
+             b"250 " + b"x" * 100000 + b"\r\n"]
+    for bad in cases:
+        srv = FakeServer([("send", GREET), ("line",), ("send", bad), ("sleep", 0.5)])
+        rc, _, err, _ = send(srv.port)
+        srv.wait()
+        check(rc == 76, "%r: rc %d %s" % (bad[:20], rc, err))
+
+
+@test
+def helo_when_ehlo_is_not_known():
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"502 5.5.1 no\r\n"), ("line",),
+                      ("send", b"250 hello\r\n"), ("line",), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"250 ok\r\n"), ("line",), ("send", b"354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+    check(srv.received.startswith(b"EHLO client.example\r\nHELO client.example\r\n"),
+          repr(srv.received))
+
+
+@test
+def bdat_when_chunking_is_offered():
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo), ("lines", 2),
+                      ("send", b"250 ok\r\n250 ok\r\n"), ("until", b"end\r\n"),
+                      ("send", b"250 2.0.0 queued\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, msg=b"a\n.b\nend")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.endswith(b"BDAT 12 LAST\r\na\r\n.b\r\nend\r\nQUIT\r\n"), repr(srv.received))
+
+
+@test
+def close_without_answering_quit_after_acceptance_is_success():
+    srv = FakeServer(pipelined_session()[:-2] + [("line",), ("close",)])
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+
+
+@test
+def auth_never_in_clear_text_without_insecure():
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n"
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, "--auth", "plain", "--user", "u", "--password", "p")
+    srv.wait()
+    check(rc == 64 and b"AUTH" not in srv.received, "rc %d %r" % (rc, srv.received))
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo), ("line",),
+                      ("send", b"334 VXNlcm5hbWU6\r\n"), ("line",), ("send", b"334 UGFzc3dvcmQ6\r\n"),
+                      ("line",), ("send", b"235 ok\r\n"), ("lines", 3),
+                      ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+                      ("send", b"250 ok\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, "--auth", "login", "--user", "u", "--password", "s3cret",
+                         "--insecure", "-v")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"AUTH LOGIN\r\ndQ==\r\nczNjcmV0\r\nMAIL" in srv.received, repr(srv.received))
+    check("czNjcmV0" not in err and "s3cret" not in err and "C: <secret>" in err, err)
+
+
+@test
+def verbose_transcript_shows_commands_and_replies_not_body():
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port, "-v", msg=b"Subject: private\r\n\r\nsecret body\r\n")
+    srv.wait()
+    check(rc == 0, "rc %d" % rc)
+    for want in ("S: 220 fake.example ESMTP", "C: EHLO client.example", "S: 250-PIPELINING",
+                 "C: MAIL FROM:<a@example.com>", "C: DATA", "S: 354 go", "C: .", "C: QUIT"):
+        check(want in err, "%r missing from:\n%s" % (want, err))
+    check("secret body" not in err and "private" not in err, err)
+
+
+@test
+def message_from_a_file():
+    import tempfile
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        f.write(b"Subject: file\n\nfrom a file\n")
+        name = f.name
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port, "--file", name, msg=b"")
+    srv.wait()
+    os.unlink(name)
+    check(rc == 0 and b"from a file\r\n.\r\n" in srv.received, "rc %d %r" % (rc, srv.received))
+    rc, _, err, _ = send(1, "--file", "/nonexistent/message")
+    check(rc == 66, "missing file: rc %d" % rc)
+
+
+# ---- chat -------------------------------------------------------------------------
+
+def chat(port, lines, timeout=20):
+    p = subprocess.run([SMTPC, "chat", "--timeout", "3000", "127.0.0.1", str(port)],
+                       input=lines, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1")
+
+
+@test
+def chat_prints_every_line_and_sends_each_command():
+    srv = FakeServer([("send", b"220-first greeting line\r\n220 last\r\n"), ("line",),
+                      ("send", b"250-fake\r\n250 PIPELINING\r\n"), ("line",),
+                      ("send", b"250 ok\r\n"), ("line",), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"354 go\r\n"), ("until", b"\r\n.\r\n"), ("send", b"250 queued\r\n"),
+                      ("line",), ("send", b"221 bye\r\n")])
+    rc, out, err = chat(srv.port, b"EHLO me.example\nMAIL FROM:<a@b.example>\n"
+                                  b"RCPT TO:<c@d.example>\nDATA\nSubject: hi\n\nbody\n.\nQUIT\n")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(out == "220-first greeting line\n220 last\n250-fake\n250 PIPELINING\n250 ok\n250 ok\n"
+                 "354 go\n250 queued\n221 bye\n", out)
+    check(srv.received == b"EHLO me.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+                          b"DATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n", repr(srv.received))
+
+
+@test
+def chat_sends_quit_at_end_of_input_and_refuses_control_bytes():
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, out, err = chat(srv.port, b"NOOP\nNOOP\rRSET\n")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received == b"NOOP\r\nQUIT\r\n", repr(srv.received))
+    check("control byte" in err, err)
+
+
+def main():
+    if not os.path.exists(SMTPC):
+        print("no binary at %s" % SMTPC)
+        return 1
+    passed = failed = 0
+    for fn in TESTS:
+        if ONLY and ONLY not in fn.__name__:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0))
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("FAIL %s: %s" % (fn.__name__, e))
+        sys.stdout.flush()
+    print("cli: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
