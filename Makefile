@@ -44,12 +44,26 @@ ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: all lib check deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: all lib examples cli-test interop check deps test-bin test-run purity replay cross fuzz cov install clean
 
 all: lib
 
-lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/core_exchange $(B)/smtpc
-	@cp $(B)/smtpc build/smtpc
+HAVE_UV := $(shell test -f /usr/include/uv.h && echo yes)
+EXAMPLES := $(B)/core_exchange $(B)/poll_send $(if $(HAVE_UV),$(B)/uv_send)
+
+lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/smtpc examples
+	@if [ "$(V)" = rel ]; then cp $(B)/smtpc build/smtpc; fi
+
+examples: $(EXAMPLES)
+	@$(if $(HAVE_UV),true,echo "examples: libuv1-dev not installed, uv_send not built")
+
+$(B)/poll_send: examples/poll_send.c examples/session.h $(B)/libsmtpc.a
+	$(CC) $(CFLAGS_ALL) -Wno-unused-function -o $@ $< $(B)/libsmtpc.a
+
+# libuv's headers are not -pedantic C99: its own flags
+$(B)/uv_send: examples/uv_send.c examples/session.h $(B)/libsmtpc.a
+	$(CC) -std=gnu99 -Wall -Wextra -Werror -Wno-unused-function $(OPT) $(VFLAGS) -Iinclude -o $@ $< \
+	  $(B)/libsmtpc.a -luv
 
 $(B)/io-posix/%.o: io-posix/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -81,7 +95,7 @@ $(B)/libsmtpc.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^
 
 $(B)/unit: $(TEST_OBJ) $(B)/libsmtpc.a
-	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(B)/libsmtpc.a -lcriterion -lbearssl
+	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(B)/libsmtpc.a -lcriterion -lbearssl -lpthread
 
 test-bin: $(B)/unit
 test-run: $(B)/unit
@@ -101,18 +115,36 @@ replay: $(patsubst %,$(B)/replay_%,$(FUZZ_TARGETS))
 check: deps
 	$(MAKE) V=gcc CC=gcc lib test-run
 	$(MAKE) V=clang CC=clang lib test-bin
-	$(MAKE) V=asan CC=clang OPT=-O1 VFLAGS='$(SAN)' test-run
+	$(MAKE) V=asan CC=clang OPT=-O1 VFLAGS='$(SAN)' test-run lib
+	$(MAKE) V=rel lib
+	$(MAKE) cli-test SMTPC_BIN=build/asan/smtpc
+	$(MAKE) interop
 	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
 	$(MAKE) purity
 	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) cross; \
 	 else echo "cross: $(ARM_CC) not found, skipped"; fi
 	$(MAKE) cov
 	@echo "make check: all gates passed"
-	@awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); split($$4, k, ": "); \
-	  printf "unit tests: %d passed, %d failed\n", p[2], f[2] + k[2] }' build/gcc/unit.log
+	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
+	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
+	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/interop.log; } | \
+	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
 deps:
 	@sh scripts/deps.sh
+
+# adapter and CLI against scripted servers; real servers (aiosmtpd, smtp-sink)
+SMTPC_BIN ?= build/smtpc
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+cli-test:
+	@mkdir -p build
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/cli/test_cli.py $(SMTPC_BIN) | tee build/cli.log; \
+	  exit $${PIPESTATUS[0]}
+
+interop:
+	@mkdir -p build
+	$(PYTHON) tests/interop/test_interop.py build/smtpc | tee build/interop.log; \
+	  exit $${PIPESTATUS[0]}
 
 purity:
 	@$(MAKE) --no-print-directory V=gcc CC=gcc build/gcc/libsmtpc.a >/dev/null
@@ -141,9 +173,15 @@ build/fuzz/%: fuzz/%.c $(CORE_SRC) $(HDRS)
 	clang $(WARN) -Wno-conversion -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -Iinclude -Icore -Ifuzz -o $@ $< $(CORE_SRC)
 
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 644 include/smtpc.h include/smtpc_limits.h $(DESTDIR)$(INCDIR)/
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_posix.h $(DESTDIR)$(INCDIR)/
+	install -m 755 $(B)/smtpc $(DESTDIR)$(BINDIR)/smtpc
+	install -m 644 man/smtpc.1 $(DESTDIR)$(MANDIR)/man1/smtpc.1
 	install -m 644 $(B)/libsmtpc.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(B)/libsmtpc.so $(DESTDIR)$(LIBDIR)/libsmtpc.so.$(VERSION)
 	ln -sf libsmtpc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsmtpc.so.$(SOMAJOR)

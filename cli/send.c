@@ -120,16 +120,23 @@ static int open_message(struct send *s)
 	s->msg = tmpfile();
 	if (s->msg == NULL) {
 		say("cannot spool standard input: %s", strerror(errno));
+		if (in != stdin)
+			fclose(in);
 		return 66;
 	}
 	while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
 		if (fwrite(buf, 1, n, s->msg) != n) {
 			say("cannot spool standard input: %s", strerror(errno));
+			if (in != stdin)
+				fclose(in);
 			return 66;
 		}
 	}
-	if (ferror(in) || fseek(s->msg, 0, SEEK_SET) != 0) {
-		say("cannot read standard input");
+	n = ferror(in) || fseek(s->msg, 0, SEEK_SET) != 0;
+	if (in != stdin)
+		fclose(in);
+	if (n) {
+		say("cannot read the message");
 		return 66;
 	}
 	return 0;
@@ -449,7 +456,7 @@ static int authenticate(struct send *s)
 	while (e == SMTPC_ERR_OK && r.code == 334);
 	if (e != SMTPC_ERR_OK)
 		return lib_failure(s, "AUTH", e);
-	if (r.code != 235) {
+	if (r.code / 100 != 2) { /* 235 by RFC 4954; some test servers say 250 */
 		say("AUTH refused: %u %s", r.code, r.text);
 		return give_up(s, exit_for_code(r.code));
 	}
@@ -679,27 +686,29 @@ int cmd_send(int argc, char **argv)
 	memset(&s, 0, sizeof s);
 	rc = parse(&s, argc, argv);
 	if (rc != 0) {
-		free(s.to);
-		return rc < 0 ? EX_OK_ : rc;
+		rc = rc < 0 ? EX_OK_ : rc;
+		goto out;
 	}
 	default_helo(&s, hostname, sizeof hostname);
 	if (smtpc_check_domain(s.helo) != SMTPC_ERR_OK) {
 		say("--helo '%s' is not a domain name or address literal", s.helo);
-		return EX_USAGE_;
+		rc = EX_USAGE_;
+		goto out;
 	}
 	if (s.from[0] != '\0' && (rc = check_address(&s, "sender", s.from)) != 0)
-		return rc;
+		goto out;
 	for (i = 0; i < s.nto; i++) {
 		if ((rc = check_address(&s, "recipient", s.to[i])) != 0)
-			return rc;
+			goto out;
 	}
 	if (s.tls || s.starttls || s.cafile) {
 		say("TLS (--tls, --starttls, --cafile) needs the BearSSL adapter, "
 		    "which this build does not have");
-		return EX_USAGE_;
+		rc = EX_USAGE_;
+		goto out;
 	}
 	if ((rc = open_message(&s)) != 0 || (rc = measure(&s)) != 0)
-		return rc;
+		goto out;
 
 	smtpc_config_default(&cfg);
 	cfg.allow_plain_auth = s.insecure;
@@ -714,7 +723,8 @@ int cmd_send(int argc, char **argv)
 	s.p = smtpc_posix_new(&po);
 	if (s.p == NULL) {
 		say("out of memory");
-		return EX_SOFTWARE_;
+		rc = EX_SOFTWARE_;
+		goto out;
 	}
 	s.c = smtpc_posix_core(s.p);
 	e = smtpc_posix_connect(s.p, &greeting);
@@ -728,8 +738,9 @@ int cmd_send(int argc, char **argv)
 	} else if ((rc = hello(&s)) == 0 && (s.mech == 0 || (rc = authenticate(&s)) == 0)) {
 		rc = transaction(&s);
 	}
+out:
 	smtpc_posix_free(s.p);
-	if (s.msg != stdin)
+	if (s.msg != NULL && s.msg != stdin)
 		fclose(s.msg);
 	free(s.to);
 	return rc;

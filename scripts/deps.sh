@@ -5,7 +5,8 @@
 set -u
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi; do
+for p in libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi \
+	python3 python3-aiosmtpd postfix libuv1-dev; do
 	have_pkg "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0
@@ -13,7 +14,9 @@ if ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: missing:$need (not a Debian system: install them by hand)" >&2
 	exit 1
 fi
-cmd="apt-get update && apt-get install -y --no-install-recommends$need"
+# postfix only for its smtp-sink: no mail system configuration
+pre="echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections"
+cmd="$pre; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$need"
 if [ "$(id -u)" = 0 ]; then
 	echo "deps: installing:$need"
 	sh -c "$cmd" >/dev/null || { echo "deps: failed: $cmd" >&2; exit 1; }
