@@ -28,13 +28,16 @@ B       := build/$(V)
 HDRS    := $(wildcard include/*.h) core/internal.h
 CORE_SRC := $(wildcard core/*.c)
 POSIX_SRC := $(wildcard io-posix/*.c)
+BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 FUZZ_TARGETS := fuzz_client fuzz_body
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
+BEARSSL_OBJ := $(patsubst io-bearssl/%.c,$(B)/io-bearssl/%.o,$(BEARSSL_SRC))
 CLI_OBJ := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRC))
-LIB_OBJ := $(CORE_OBJ) $(POSIX_OBJ)
+LIB_OBJ := $(CORE_OBJ) $(POSIX_OBJ) $(BEARSSL_OBJ)
+LIBS    := -lbearssl
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
 
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
@@ -44,7 +47,7 @@ ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: all lib examples cli-test interop check deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: all lib examples cli-test tls-test interop check deps test-bin test-run purity replay cross fuzz cov install clean
 
 all: lib
 
@@ -58,14 +61,18 @@ examples: $(EXAMPLES)
 	@$(if $(HAVE_UV),true,echo "examples: libuv1-dev not installed, uv_send not built")
 
 $(B)/poll_send: examples/poll_send.c examples/session.h $(B)/libsmtpc.a
-	$(CC) $(CFLAGS_ALL) -Wno-unused-function -o $@ $< $(B)/libsmtpc.a
+	$(CC) $(CFLAGS_ALL) -Wno-unused-function -o $@ $< $(B)/libsmtpc.a $(LIBS)
 
 # libuv's headers are not -pedantic C99: its own flags
 $(B)/uv_send: examples/uv_send.c examples/session.h $(B)/libsmtpc.a
 	$(CC) -std=gnu99 -Wall -Wextra -Werror -Wno-unused-function $(OPT) $(VFLAGS) -Iinclude -o $@ $< \
-	  $(B)/libsmtpc.a -luv
+	  $(B)/libsmtpc.a $(LIBS) -luv
 
 $(B)/io-posix/%.o: io-posix/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
+
+$(B)/io-bearssl/%.o: io-bearssl/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
 
@@ -74,10 +81,10 @@ $(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h
 	$(CC) $(CFLAGS_ALL) -Icli -c $< -o $@
 
 $(B)/smtpc: $(CLI_OBJ) $(B)/libsmtpc.a
-	$(CC) $(VFLAGS) -o $@ $(CLI_OBJ) $(B)/libsmtpc.a
+	$(CC) $(VFLAGS) -o $@ $(CLI_OBJ) $(B)/libsmtpc.a $(LIBS)
 
 $(B)/core_exchange: examples/core_exchange.c $(B)/libsmtpc.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a $(LIBS)
 
 $(B)/core/%.o: core/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -92,7 +99,7 @@ $(B)/libsmtpc.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/libsmtpc.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/unit: $(TEST_OBJ) $(B)/libsmtpc.a
 	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(B)/libsmtpc.a -lcriterion -lbearssl -lpthread
@@ -118,6 +125,7 @@ check: deps
 	$(MAKE) V=asan CC=clang OPT=-O1 VFLAGS='$(SAN)' test-run lib
 	$(MAKE) V=rel lib
 	$(MAKE) cli-test SMTPC_BIN=build/asan/smtpc
+	$(MAKE) tls-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) interop
 	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
 	$(MAKE) purity
@@ -127,7 +135,7 @@ check: deps
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
-	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/interop.log; } | \
+	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/interop.log; } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
 deps:
@@ -139,6 +147,11 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 cli-test:
 	@mkdir -p build
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/cli/test_cli.py $(SMTPC_BIN) | tee build/cli.log; \
+	  exit $${PIPESTATUS[0]}
+
+tls-test:
+	@mkdir -p build
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/cli/test_tls.py $(SMTPC_BIN) | tee build/tls.log; \
 	  exit $${PIPESTATUS[0]}
 
 interop:
@@ -179,7 +192,8 @@ MANDIR  ?= $(PREFIX)/share/man
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_posix.h $(DESTDIR)$(INCDIR)/
+	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_posix.h \
+	  include/smtpc_bearssl.h $(DESTDIR)$(INCDIR)/
 	install -m 755 $(B)/smtpc $(DESTDIR)$(BINDIR)/smtpc
 	install -m 644 man/smtpc.1 $(DESTDIR)$(MANDIR)/man1/smtpc.1
 	install -m 644 $(B)/libsmtpc.a $(DESTDIR)$(LIBDIR)/

@@ -14,13 +14,15 @@
 #include "cli.h"
 
 static const char chat_usage[] =
-	"usage: smtpc chat [--tls] [--timeout MS] HOST PORT\n"
+	"usage: smtpc chat [--tls [--cafile FILE] [--insecure]] [--timeout MS] HOST PORT\n"
 	"\n"
 	"Connects to HOST PORT, prints each reply line on standard output, and sends\n"
 	"each line read from standard input as a command (CRLF added), waiting for\n"
 	"its reply. Ends after QUIT is answered, or at end of input (sending QUIT).\n"
 	"\n"
-	"  --tls          implicit TLS\n"
+	"  --tls          implicit TLS, the certificate checked against HOST\n"
+	"  --cafile FILE  trust anchors (default: the system bundle)\n"
+	"  --insecure     do not check the certificate\n"
 	"  --timeout MS   bound on connecting and on each reply (default 30000)\n";
 
 static void on_line(void *user, const smtpc_line *l)
@@ -33,6 +35,8 @@ static void on_line(void *user, const smtpc_line *l)
 int cmd_chat(int argc, char **argv)
 {
 	static const struct option opts[] = {{"tls", no_argument, NULL, 'T'},
+	                                     {"cafile", required_argument, NULL, 'C'},
+	                                     {"insecure", no_argument, NULL, 'k'},
 	                                     {"timeout", required_argument, NULL, 'o'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
@@ -43,7 +47,9 @@ int cmd_chat(int argc, char **argv)
 	smtpc_reply r;
 	smtpc_err e;
 	long timeout = 30000;
-	int ch, tls = 0, rc = 0;
+	int ch, tls = 0, insecure = 0, rc = 0;
+	const char *cafile = NULL;
+	smtpc_bearssl *tlsc = NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -52,6 +58,8 @@ int cmd_chat(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'T': tls = 1; break;
+		case 'C': cafile = optarg; break;
+		case 'k': insecure = 1; break;
 		case 'o':
 			timeout = parse_ms(optarg);
 			if (timeout <= 0) {
@@ -67,10 +75,8 @@ int cmd_chat(int argc, char **argv)
 		fputs(chat_usage, stderr);
 		return EX_USAGE_;
 	}
-	if (tls) {
-		say("--tls needs the BearSSL adapter, which this build does not have");
-		return EX_USAGE_;
-	}
+	if (tls && (tlsc = tls_client(argv[optind], cafile, insecure)) == NULL)
+		return EX_NOINPUT_;
 	smtpc_config_default(&cfg);
 	cfg.allow_plain_auth = 1; /* lines are the user's own */
 	smtpc_posix_opts_default(&po);
@@ -80,13 +86,18 @@ int cmd_chat(int argc, char **argv)
 	smtpc_posix_set_timeouts(&po.timeouts, timeout);
 	po.cb.line = on_line;
 	p = smtpc_posix_new(&po);
-	if (p == NULL)
+	if (p == NULL) {
+		smtpc_bearssl_free(tlsc);
 		return EX_SOFTWARE_;
+	}
 	c = smtpc_posix_core(p);
+	if (tlsc != NULL)
+		smtpc_posix_set_transport(p, smtpc_bearssl_transport(tlsc));
 	e = smtpc_posix_connect(p, &r);
 	if (e != SMTPC_ERR_OK) {
-		say("cannot talk to %s port %s: %s", po.host, po.port, smtpc_err_desc(e));
+		say_failure("cannot connect", e, tlsc);
 		smtpc_posix_free(p);
+		smtpc_bearssl_free(tlsc);
 		return exit_for_err(e);
 	}
 	while (!smtpc_posix_done(p) && (n = getline(&line, &cap, stdin)) >= 0) {
@@ -112,5 +123,6 @@ int cmd_chat(int argc, char **argv)
 	free(line);
 	smtpc_posix_close(p);
 	smtpc_posix_free(p);
+	smtpc_bearssl_free(tlsc);
 	return rc;
 }

@@ -3,12 +3,14 @@
 #define SMTPC_CLI_H
 
 #include "smtpc.h"
+#include "smtpc_bearssl.h"
 #include "smtpc_posix.h"
 
 /* sysexits.h values, as sendmail and msmtp use them */
 #define EX_OK_ 0
 #define EX_USAGE_ 64
 #define EX_DATAERR_ 65
+#define EX_NOINPUT_ 66
 #define EX_UNAVAILABLE_ 69
 #define EX_SOFTWARE_ 70
 #define EX_TEMPFAIL_ 75
@@ -23,6 +25,11 @@ int exit_for_err(smtpc_err e);
 int exit_for_code(unsigned code);
 /* Prints "smtpc: " and the formatted message on stderr. */
 void say(const char *fmt, ...);
+/* A TLS client for host (NULL and a message on failure; the insecure
+ * warning on stderr). */
+smtpc_bearssl *tls_client(const char *host, const char *cafile, int insecure);
+/* Prints why the session failed, with the TLS reason when there is one. */
+void say_failure(const char *what, smtpc_err e, const smtpc_bearssl *tls);
 /* Parses a decimal number of milliseconds; -1 if malformed. */
 long parse_ms(const char *s);
 

@@ -34,6 +34,32 @@ void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+smtpc_bearssl *tls_client(const char *host, const char *cafile, int insecure)
+{
+	smtpc_bearssl_opts o;
+	smtpc_bearssl *t;
+	const char *why;
+
+	memset(&o, 0, sizeof o);
+	o.server_name = host;
+	o.cafile = cafile;
+	o.insecure = insecure;
+	t = smtpc_bearssl_new(&o, &why);
+	if (t == NULL)
+		say("TLS: %s%s%s", why, cafile ? ": " : "", cafile ? cafile : "");
+	else if (insecure)
+		say("--insecure: the server's certificate is NOT checked");
+	return t;
+}
+
+void say_failure(const char *what, smtpc_err e, const smtpc_bearssl *tls)
+{
+	if (e == SMTPC_ERR_TLS && tls != NULL)
+		say("%s: TLS failure: %s", what, smtpc_bearssl_strerror(smtpc_bearssl_last_error(tls)));
+	else
+		say("%s: %s (%s)", what, smtpc_err_desc(e), smtpc_err_name(e));
+}
+
 long parse_ms(const char *s)
 {
 	char *end;

@@ -24,7 +24,7 @@
 static const char send_usage[] =
 	"usage: smtpc send --host HOST [--port PORT] --from ADDR --to ADDR [--to ADDR ...]\n"
 	"                  [--tls | --starttls] [--cafile FILE] [--insecure]\n"
-	"                  [--auth plain|login|xoauth2 --user U --password P]\n"
+	"                  [--auth plain|login|cram-md5|xoauth2 --user U --password P]\n"
 	"                  [--helo NAME] [--timeout MS] [--file FILE] [-v]\n"
 	"\n"
 	"Reads the message (headers and body) from FILE or standard input and delivers it.\n"
@@ -38,7 +38,7 @@ static const char send_usage[] =
 	"  --starttls        upgrade with STARTTLS; never falls back to clear text\n"
 	"  --cafile FILE     trust anchors for certificate verification\n"
 	"  --insecure        skip certificate checks; allow AUTH without TLS\n"
-	"  --auth MECH       plain, login or xoauth2 (the password is the token)\n"
+	"  --auth MECH       plain, login, cram-md5 or xoauth2 (the password is the token)\n"
 	"  --user U, --password P   credentials for --auth\n"
 	"  --helo NAME       name for EHLO/HELO (default: this host's name, or localhost)\n"
 	"  --timeout MS      bound on connecting and on each reply (default 30000)\n"
@@ -59,6 +59,7 @@ struct send {
 	/* the session */
 	smtpc_posix *p;
 	smtpc_conn *c;
+	smtpc_bearssl *tlsc; /* with --tls or --starttls */
 	unsigned mail_code, data_code, final_code, worst_rcpt;
 	size_t accepted, refused;
 	int bdat_failed;
@@ -405,7 +406,7 @@ static int give_up(struct send *s, int status)
 static int lib_failure(struct send *s, const char *what, smtpc_err e)
 {
 	if (!s->told)
-		say("%s: %s (%s)", what, smtpc_err_desc(e), smtpc_err_name(e));
+		say_failure(what, e, s->tlsc);
 	return give_up(s, exit_for_err(e));
 }
 
@@ -435,6 +436,35 @@ static int hello(struct send *s)
 	return 0;
 }
 
+/* STARTTLS, then EHLO again. Anything short of a TLS session ends the
+ * session before MAIL or AUTH: never a fall back to clear text. */
+static int starttls(struct send *s)
+{
+	smtpc_reply r;
+	smtpc_err e;
+
+	if (!(smtpc_get_caps(s->c)->ext & SMTPC_EXT_STARTTLS)) {
+		say("the server does not offer STARTTLS; not going on in clear text");
+		return give_up(s, EX_PROTOCOL_);
+	}
+	e = smtpc_starttls(s->c);
+	if (e == SMTPC_ERR_OK)
+		e = next_reply(s, &r);
+	if (e != SMTPC_ERR_OK)
+		return lib_failure(s, "STARTTLS", e);
+	if (r.code != 220) {
+		say("STARTTLS refused: %u %s; not going on in clear text", r.code, r.text);
+		return give_up(s, EX_PROTOCOL_);
+	}
+	e = smtpc_posix_starttls(s->p, smtpc_bearssl_transport(s->tlsc));
+	if (e != SMTPC_ERR_OK) {
+		say_failure("STARTTLS", e, s->tlsc);
+		smtpc_posix_close(s->p);
+		return exit_for_err(e);
+	}
+	return hello(s);
+}
+
 static int authenticate(struct send *s)
 {
 	smtpc_reply r;
@@ -446,9 +476,8 @@ static int authenticate(struct send *s)
 		return give_up(s, EX_USAGE_);
 	}
 	if (e == SMTPC_ERR_NOT_OFFERED) {
-		say("the server does not offer AUTH %s", s->mech == SMTPC_MECH_PLAIN   ? "PLAIN"
-		                                         : s->mech == SMTPC_MECH_LOGIN ? "LOGIN"
-		                                                                       : "XOAUTH2");
+		static const char *const names[] = {"", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
+		say("the server does not offer AUTH %s", names[s->mech]);
 		return give_up(s, EX_UNAVAILABLE_);
 	}
 	do /* the core answers each 334 itself */
@@ -626,8 +655,10 @@ static int parse(struct send *s, int argc, char **argv)
 				s->mech = SMTPC_MECH_LOGIN;
 			else if (strcmp(optarg, "xoauth2") == 0)
 				s->mech = SMTPC_MECH_XOAUTH2;
+			else if (strcmp(optarg, "cram-md5") == 0)
+				s->mech = SMTPC_MECH_CRAM_MD5;
 			else {
-				say("--auth takes plain, login or xoauth2");
+				say("--auth takes plain, login, cram-md5 or xoauth2");
 				return EX_USAGE_;
 			}
 			break;
@@ -646,6 +677,10 @@ static int parse(struct send *s, int argc, char **argv)
 	}
 	if (s->tls && s->starttls) {
 		say("--tls and --starttls exclude each other");
+		return EX_USAGE_;
+	}
+	if (s->cafile != NULL && !s->tls && !s->starttls) {
+		say("--cafile needs --tls or --starttls");
 		return EX_USAGE_;
 	}
 	if (s->mech != 0 && (s->user == NULL || s->password == NULL)) {
@@ -701,11 +736,12 @@ int cmd_send(int argc, char **argv)
 		if ((rc = check_address(&s, "recipient", s.to[i])) != 0)
 			goto out;
 	}
-	if (s.tls || s.starttls || s.cafile) {
-		say("TLS (--tls, --starttls, --cafile) needs the BearSSL adapter, "
-		    "which this build does not have");
-		rc = EX_USAGE_;
-		goto out;
+	if (s.tls || s.starttls) {
+		s.tlsc = tls_client(s.host, s.cafile, s.insecure);
+		if (s.tlsc == NULL) {
+			rc = EX_NOINPUT_;
+			goto out;
+		}
 	}
 	if ((rc = open_message(&s)) != 0 || (rc = measure(&s)) != 0)
 		goto out;
@@ -727,19 +763,25 @@ int cmd_send(int argc, char **argv)
 		goto out;
 	}
 	s.c = smtpc_posix_core(s.p);
+	smtpc_set_hmac_md5(s.c, smtpc_bearssl_hmac_md5, NULL);
+	if (s.tls)
+		smtpc_posix_set_transport(s.p, smtpc_bearssl_transport(s.tlsc));
 	e = smtpc_posix_connect(s.p, &greeting);
 	if (e != SMTPC_ERR_OK) {
-		say("cannot talk to %s port %s: %s (%s)", s.host, s.port, smtpc_err_desc(e),
-		    smtpc_err_name(e));
+		char what[300];
+		snprintf(what, sizeof what, "cannot talk to %s port %s", s.host, s.port);
+		say_failure(what, e, s.tlsc);
 		rc = exit_for_err(e);
 	} else if (greeting.code / 100 != 2) {
 		say("the server refuses the session: %u %s", greeting.code, greeting.text);
 		rc = give_up(&s, exit_for_code(greeting.code));
-	} else if ((rc = hello(&s)) == 0 && (s.mech == 0 || (rc = authenticate(&s)) == 0)) {
+	} else if ((rc = hello(&s)) == 0 && (!s.starttls || (rc = starttls(&s)) == 0) &&
+	           (s.mech == 0 || (rc = authenticate(&s)) == 0)) {
 		rc = transaction(&s);
 	}
 out:
 	smtpc_posix_free(s.p);
+	smtpc_bearssl_free(s.tlsc);
 	if (s.msg != NULL && s.msg != stdin)
 		fclose(s.msg);
 	free(s.to);

@@ -72,6 +72,30 @@ typedef struct smtpc_posix_callbacks {
 	void (*timeout)(void *user);
 } smtpc_posix_callbacks;
 
+/*
+ * A byte transport between the core and the socket: the TLS layer. The
+ * adapter calls it in place of recv()/send() once it is set. Shaped after
+ * a non-blocking TLS engine: io moves records between the socket and the
+ * engine as far as it can without blocking; read and write move plaintext
+ * and never touch the socket.
+ */
+typedef struct smtpc_posix_transport {
+	void *ctx;
+	/* Moves records: recv() into the engine when it wants input, send()
+	 * what it has to send. SMTPC_ERR_OK, or the error that ends the
+	 * session (SMTPC_ERR_TLS, _RESET, ...). */
+	smtpc_err (*io)(void *ctx, int fd);
+	/* POLLIN / POLLOUT the engine needs on the socket now. */
+	short (*events)(void *ctx);
+	/* Plaintext received: copies up to len octets, returns the count;
+	 * sets *eof when the peer has closed and nothing more will come. */
+	size_t (*read)(void *ctx, unsigned char *buf, size_t len, int *eof);
+	/* Plaintext to send: takes up to len octets, returns the count. */
+	size_t (*write)(void *ctx, const unsigned char *buf, size_t len);
+	/* Nonzero once the handshake is complete. */
+	int (*ready)(void *ctx);
+} smtpc_posix_transport;
+
 typedef struct smtpc_posix_opts {
 	const char *host;              /* name or address; default "127.0.0.1" */
 	const char *port;              /* service or number; default "25" */
@@ -115,6 +139,25 @@ smtpc_err smtpc_posix_body(smtpc_posix *p, const void *data, size_t len);
 smtpc_err smtpc_posix_flush(smtpc_posix *p);
 /* Closes the socket; the close callback runs once. */
 void smtpc_posix_close(smtpc_posix *p);
+
+/*
+ * Sets the transport (NULL: plain TCP). Before smtpc_posix_connect or
+ * smtpc_posix_start it gives implicit TLS (RFC 8314): the connection is
+ * marked secure once the handshake is done. The structure is copied; its
+ * ctx must live as long as p.
+ */
+smtpc_err smtpc_posix_set_transport(smtpc_posix *p, const smtpc_posix_transport *t);
+/*
+ * STARTTLS (RFC 3207), blocking: call after the 220 reply to the core's
+ * STARTTLS. Fails with SMTPC_ERR_STARTTLS_INJECTION if any plaintext came
+ * after that 220; otherwise sets the transport, runs the handshake (bounded
+ * by the "other" timeout) and tells the core TLS is up, which then needs a
+ * new EHLO.
+ */
+smtpc_err smtpc_posix_starttls(smtpc_posix *p, const smtpc_posix_transport *t);
+/* Nonzero when the session runs over a transport that finished its
+ * handshake: the seed's isSecure(). */
+int smtpc_posix_is_secure(const smtpc_posix *p);
 
 /* --- embedding in an event loop ---------------------------------------------- */
 

@@ -55,6 +55,10 @@ struct smtpc_posix {
 	smtpc_reply reply;
 	unsigned char *rx, *tx;
 	size_t rx_len, tx_len;
+	/* transport (TLS) */
+	smtpc_posix_transport xp;
+	int have_xp, xp_ready, tls_event;
+	long long hs_start;       /* the handshake began */
 };
 
 static long long now_ms(void)
@@ -238,7 +242,7 @@ static void connected(smtpc_posix *p)
 	freeaddrinfo(p->ai_list);
 	p->ai_list = p->ai_next = NULL;
 	p->state = P_OPEN;
-	p->last_io = p->wait_start = now_ms();
+	p->last_io = p->wait_start = p->hs_start = now_ms();
 	p->wait_key = (int)smtpc_waiting_for(&p->core);
 	if (p->o.cb.connect)
 		p->o.cb.connect(p->o.cb.user);
@@ -348,7 +352,7 @@ static void pump(smtpc_posix *p)
 			}
 			break;
 		case SMTPC_EV_STARTTLS:
-			/* without a TLS layer there is nothing to start: stay paused */
+			p->tls_event = 1; /* smtpc_posix_starttls takes it from here */
 			return;
 		case SMTPC_EV_CLOSED:
 			finish(p);
@@ -360,12 +364,94 @@ static void pump(smtpc_posix *p)
 	}
 }
 
+/* ---- through a transport ------------------------------------------------------ */
+
+/* Plaintext from the transport into the core; returns the octets moved. */
+static size_t move_in(smtpc_posix *p)
+{
+	unsigned char *buf;
+	size_t room, moved = 0;
+	int eof = 0;
+
+	while ((buf = smtpc_recv_buf(&p->core, &room)) != NULL) {
+		size_t n = p->xp.read(p->xp.ctx, buf, room, &eof);
+		if (n == 0)
+			break;
+		if (p->o.cb.receive)
+			p->o.cb.receive(p->o.cb.user, buf, n);
+		smtpc_recv_ack(&p->core, n);
+		p->last_io = now_ms();
+		moved += n;
+	}
+	if (eof && !p->eof) {
+		p->eof = 1;
+		if (p->o.cb.end)
+			p->o.cb.end(p->o.cb.user);
+		smtpc_eof(&p->core);
+		moved++;
+	}
+	return moved;
+}
+
+/* Plaintext from the core into the transport; returns the octets moved. */
+static size_t move_out(smtpc_posix *p)
+{
+	size_t len, n, moved = 0;
+	const unsigned char *buf;
+
+	while ((buf = smtpc_send_buf(&p->core, &len)) != NULL) {
+		n = p->xp.write(p->xp.ctx, buf, len);
+		if (n == 0)
+			break;
+		if (p->o.cb.send)
+			p->o.cb.send(p->o.cb.user, buf, n);
+		smtpc_send_ack(&p->core, n);
+		p->last_io = now_ms();
+		if (smtpc_waiting_for(&p->core) == SMTPC_WAIT_DATA_BLOCK)
+			p->wait_start = p->last_io;
+		moved += n;
+	}
+	return moved;
+}
+
+/* Rounds through the transport until nothing moves: records in and out,
+ * plaintext in and out. A record read may hold more plaintext than the
+ * core takes at once, so one round is not enough. */
+static void xp_step(smtpc_posix *p)
+{
+	for (;;) {
+		smtpc_err e = p->xp.io(p->xp.ctx, p->fd);
+		size_t moved;
+
+		if (e != SMTPC_ERR_OK) {
+			fail(p, e);
+			return;
+		}
+		if (!p->xp_ready && p->xp.ready(p->xp.ctx)) {
+			p->xp_ready = 1;
+			if (!p->tls_event) /* implicit TLS (RFC 8314) */
+				smtpc_set_secure(&p->core);
+		}
+		moved = move_in(p);
+		moved += move_out(p);
+		if (moved == 0)
+			return;
+	}
+}
+
+/* ---- plain sockets ------------------------------------------------------------------- */
+
 static void do_read(smtpc_posix *p)
 {
 	size_t room;
-	unsigned char *buf = smtpc_recv_buf(&p->core, &room);
+	unsigned char *buf;
 	ssize_t n;
 
+	if (p->have_xp) {
+		xp_step(p);
+		return;
+	}
+	buf = smtpc_recv_buf(&p->core, &room);
 	if (buf == NULL)
 		return;
 	n = recv(p->fd, buf, room, 0);
@@ -387,9 +473,14 @@ static void do_read(smtpc_posix *p)
 static void do_write(smtpc_posix *p)
 {
 	size_t len;
-	const unsigned char *buf = smtpc_send_buf(&p->core, &len);
+	const unsigned char *buf;
 	ssize_t n;
 
+	if (p->have_xp) {
+		xp_step(p);
+		return;
+	}
+	buf = smtpc_send_buf(&p->core, &len);
 	if (buf == NULL)
 		return;
 	n = send(p->fd, buf, len, MSG_NOSIGNAL);
@@ -464,6 +555,11 @@ static long long next_deadline(const smtpc_posix *p, int *which)
 		best = p->wait_start + t;
 		*which = 1;
 	}
+	if (p->have_xp && !p->xp_ready && p->o.timeouts.other > 0 &&
+	    (best < 0 || p->hs_start + p->o.timeouts.other < best)) {
+		best = p->hs_start + p->o.timeouts.other; /* the handshake */
+		*which = 1;
+	}
 	if (p->o.inactivity > 0 && (best < 0 || p->last_io + p->o.inactivity < best)) {
 		best = p->last_io + p->o.inactivity;
 		*which = 2;
@@ -496,6 +592,8 @@ short smtpc_posix_events(const smtpc_posix *p)
 		return POLLOUT;
 	if (p->state != P_OPEN)
 		return 0;
+	if (p->have_xp)
+		return p->xp.events(p->xp.ctx);
 	w = smtpc_want(&p->core);
 	if (w & SMTPC_WANT_READ)
 		ev |= POLLIN;
@@ -567,6 +665,13 @@ void smtpc_posix_readable(smtpc_posix *p)
 		return;
 	do_read(p);
 	pump(p);
+	/* through a transport, pumping makes room for plaintext it still holds */
+	while (p->have_xp && p->state == P_OPEN && (smtpc_want(&p->core) & SMTPC_WANT_READ)) {
+		xp_step(p);
+		if (!(smtpc_want(&p->core) & SMTPC_WANT_EVENT))
+			break;
+		pump(p);
+	}
 	if (p->state == P_OPEN) {
 		do_write(p); /* commands issued from the callbacks go out now */
 		track_wait(p);
@@ -585,9 +690,13 @@ static smtpc_err run(smtpc_posix *p, int (*done)(smtpc_posix *p))
 
 		if (p->state == P_OPEN) {
 			pump(p);
+			if (p->have_xp && p->state == P_OPEN)
+				xp_step(p); /* plaintext queued meanwhile becomes records */
 			track_wait(p);
 			if (p->state != P_OPEN || done(p))
 				break;
+			if ((smtpc_want(&p->core) & SMTPC_WANT_EVENT) && !(p->want_reply && p->stored))
+				continue; /* what the transport handed over comes first */
 		}
 		pfd.fd = p->fd;
 		pfd.events = smtpc_posix_events(p);
@@ -613,9 +722,11 @@ static smtpc_err run(smtpc_posix *p, int (*done)(smtpc_posix *p))
 				connect_done(p);
 			continue;
 		}
-		if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
+		if (p->have_xp)
+			xp_step(p);
+		else if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
 			do_read(p);
-		if (p->state == P_OPEN && (pfd.revents & POLLOUT))
+		if (!p->have_xp && p->state == P_OPEN && (pfd.revents & POLLOUT))
 			do_write(p);
 		if (p->state == P_OPEN)
 			track_wait(p);
@@ -733,4 +844,70 @@ smtpc_err smtpc_posix_body(smtpc_posix *p, const void *data, size_t len)
 		len -= n;
 	}
 	return SMTPC_ERR_OK;
+}
+
+/* ---- TLS ---------------------------------------------------------------------------------- */
+
+smtpc_err smtpc_posix_set_transport(smtpc_posix *p, const smtpc_posix_transport *t)
+{
+	if (p == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (p->state != P_IDLE && !p->tls_event)
+		return SMTPC_ERR_STATE;
+	if (t == NULL) {
+		p->have_xp = 0;
+		return SMTPC_ERR_OK;
+	}
+	if (t->io == NULL || t->events == NULL || t->read == NULL || t->write == NULL ||
+	    t->ready == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	p->xp = *t;
+	p->have_xp = 1;
+	p->xp_ready = 0;
+	p->hs_start = now_ms();
+	return SMTPC_ERR_OK;
+}
+
+static int handshake_done(smtpc_posix *p)
+{
+	return p->xp_ready;
+}
+
+smtpc_err smtpc_posix_starttls(smtpc_posix *p, const smtpc_posix_transport *t)
+{
+	unsigned char early[512];
+	ssize_t n;
+	smtpc_err e;
+
+	if (p == NULL || t == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (p->state != P_OPEN || p->have_xp)
+		return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_STATE;
+	pump(p); /* up to the core's "start TLS now" */
+	if (p->state != P_OPEN)
+		return p->err;
+	if (!p->tls_event)
+		return SMTPC_ERR_STATE;
+	/* a server that talks before our ClientHello is injecting plaintext */
+	n = recv(p->fd, early, sizeof early, MSG_DONTWAIT);
+	if (n > 0) {
+		smtpc_feed(&p->core, early, (size_t)n);
+		fail(p, SMTPC_ERR_STARTTLS_INJECTION);
+		return p->err;
+	}
+	e = smtpc_posix_set_transport(p, t);
+	if (e != SMTPC_ERR_OK)
+		return e;
+	e = run(p, handshake_done);
+	if (e != SMTPC_ERR_OK)
+		return e;
+	e = smtpc_tls_started(&p->core);
+	if (e != SMTPC_ERR_OK)
+		fail(p, e);
+	return e;
+}
+
+int smtpc_posix_is_secure(const smtpc_posix *p)
+{
+	return p != NULL && p->have_xp && p->xp_ready;
 }

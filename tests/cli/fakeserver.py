@@ -9,6 +9,8 @@ A script is a list of steps run in order on one accepted connection:
   ("quiet", seconds)          fail the script if anything arrives meanwhile
   ("sleep", seconds)
   ("close",)                  close the connection
+  ("tls", context)            TLS handshake as the server (an ssl.SSLContext);
+                              a failed handshake ends the script quietly
 Everything received is kept in .received; a failed expectation in .error.
 """
 import socket
@@ -21,6 +23,8 @@ class FakeServer:
         self.script = script
         self.received = b""
         self.error = None
+        self.tls_error = None
+        self.tls_version = None
         self.connected = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,6 +97,15 @@ class FakeServer:
                 elif op == "close":
                     conn.close()
                     return
+                elif op == "tls":
+                    conn.settimeout(10)
+                    try:
+                        conn = step[1].wrap_socket(conn, server_side=True)
+                    except (OSError, ValueError) as e:
+                        self.tls_error = str(e)
+                        return
+                    self.tls_version = conn.version()
+                    self.received += b"<TLS>"
             # drain until the client closes, so everything it sent is kept
             deadline = time.time() + 5
             while time.time() < deadline:

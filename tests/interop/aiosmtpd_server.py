@@ -1,15 +1,18 @@
 """An aiosmtpd server on 127.0.0.1 that stores each message it accepts.
 
-Usage: aiosmtpd_server.py OUTDIR
+Usage: aiosmtpd_server.py OUTDIR [CERT KEY USER PASSWORD]
 Prints the port on the first line of standard output, then serves until
-standard input closes. Message N is stored as OUTDIR/N.eml (the content as
+standard input closes. With a certificate it offers STARTTLS, requires it,
+and takes AUTH (PLAIN, LOGIN) for USER and PASSWORD only after it. Message N is stored as OUTDIR/N.eml (the content as
 received, dot-unstuffed) with the envelope in OUTDIR/N.env.
 """
 import os
 import socket
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Store:
@@ -27,13 +30,30 @@ class Store:
         return "250 2.0.0 stored"
 
 
+class Check:
+    def __init__(self, user, password):
+        self.user = user.encode()
+        self.password = password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == self.user \
+            and auth_data.password == self.password
+        return AuthResult(success=ok, handled=False)
+
+
 def main():
     outdir = sys.argv[1]
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    ctl = Controller(Store(outdir), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    kw = {}
+    if len(sys.argv) > 5:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(sys.argv[2], sys.argv[3])
+        kw = dict(tls_context=tls, require_starttls=True, auth_require_tls=True,
+                  authenticator=Check(sys.argv[4], sys.argv[5]))
+    ctl = Controller(Store(outdir), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, **kw)
     ctl.start()
     print(port, flush=True)
     sys.stdin.read()

@@ -14,6 +14,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "cli"))
+from certs import make_certs  # noqa: E402
 SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
 DEBIAN_PY = "/usr/bin/python3"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -49,10 +51,13 @@ def wait_port(port, seconds=10):
 class Aiosmtpd:
     name = "aiosmtpd"
 
+    def __init__(self, tls_args=()):
+        self.tls_args = list(tls_args)
+
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="smtpc-aiosmtpd-")
-        self.proc = subprocess.Popen([DEBIAN_PY, os.path.join(HERE, "aiosmtpd_server.py"), self.dir],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen([DEBIAN_PY, os.path.join(HERE, "aiosmtpd_server.py"), self.dir]
+                                     + self.tls_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.port = int(self.proc.stdout.readline())
         wait_port(self.port)
         self.seen = 0
@@ -130,8 +135,8 @@ class SmtpSink:
         return sender, rcpts, body, lambda m: normalise(m, b"\n")
 
 
-def send(port, msg, to=("b@example.com",), extra=()):
-    cmd = [SMTPC, "send", "--host", "127.0.0.1", "--port", str(port), "--from", "a@example.com",
+def send(port, msg, to=("b@example.com",), extra=(), host="127.0.0.1"):
+    cmd = [SMTPC, "send", "--host", host, "--port", str(port), "--from", "a@example.com",
            "--helo", "client.example"] + list(extra)
     for t in to:
         cmd += ["--to", t]
@@ -220,7 +225,31 @@ def aiosmtpd_extra():
                 assert rcpts == ["b@example.com"] and body.startswith(subject), body
         return t
 
+    def starttls_auth():
+        d = tempfile.mkdtemp(prefix="smtpc-certs-")
+        try:
+            make_certs(d)
+            args = [os.path.join(d, "good.pem"), os.path.join(d, "good.key"), "user", "s3cret"]
+            with Aiosmtpd(args) as srv:
+                msg = b"Subject: secure\r\n\r\nover STARTTLS\r\n"
+                base = ("--starttls", "--cafile", os.path.join(d, "ca.pem"), "--auth")
+                rc, err = send(srv.port, msg, host="localhost",
+                               extra=base + ("login", "--user", "user", "--password", "s3cret", "-v"))
+                assert rc == 0, "rc %d: %s" % (rc, err)
+                assert err.index("C: STARTTLS") < err.index("C: AUTH LOGIN"), err
+                _, _, body, _ = srv.next_message()
+                assert body == msg, body
+                rc, err = send(srv.port, msg, host="localhost",
+                               extra=base + ("plain", "--user", "user", "--password", "wrong"))
+                assert rc == 69 and "535" in err, "rc %d: %s" % (rc, err)
+                # without STARTTLS the server refuses MAIL: a 5xx, and no AUTH was sent
+                rc, err = send(srv.port, msg, extra=("-v",))
+                assert rc == 69 and "AUTH" not in err, "rc %d: %s" % (rc, err)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     return [("aiosmtpd: SMTPUTF8 address", utf8), ("aiosmtpd: chat session", chat),
+            ("aiosmtpd: STARTTLS with a verified certificate, then AUTH", starttls_auth),
             ("aiosmtpd: examples/poll_send", example("poll_send", b"Subject: poll\r\n")),
             ("aiosmtpd: examples/uv_send", example("uv_send", b"Subject: libuv\r\n"))]
 

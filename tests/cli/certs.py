@@ -1,0 +1,31 @@
+"""Test certificates, made with the openssl command in a directory:
+ca.pem (a test CA), good.pem (localhost, from the CA), expired.pem,
+othername.pem (mail.example.net), untrusted.pem (localhost, from another CA),
+each with its .key.
+"""
+import os
+import subprocess
+
+
+def make_certs(d):
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "30", "-subj", "/CN=smtpc test CA")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
+            "rogue-ca.pem", "-days", "30", "-subj", "/CN=unknown CA")
+
+    def leaf(name, dns, days, ca="ca", ca_key="ca.key"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+                name + ".csr", "-subj", "/CN=" + dns)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:%s\n" % dns)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca_key,
+                "-CAcreateserial", "-out", name + ".pem", "-days", str(days), "-extfile",
+                name + ".ext")
+
+    leaf("good", "localhost", 30)
+    leaf("expired", "localhost", -1)
+    leaf("othername", "mail.example.net", 30)
+    leaf("untrusted", "localhost", 30, ca="rogue-ca", ca_key="rogue.key")

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""smtpc with TLS (io-bearssl) against scripted TLS servers on 127.0.0.1:
+implicit TLS and STARTTLS, verified certificates, and every refusal:
+unknown CA, wrong name, expired, STARTTLS not offered or refused, plaintext
+injected after the 220, TLS 1.3 only. Certificates are made here with the
+openssl command. Each case checks the exit status and that nothing after
+the failure point reached the wire.
+
+Usage: test_tls.py [SMTPC_BINARY]
+"""
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from certs import make_certs  # noqa: E402
+from fakeserver import FakeServer  # noqa: E402
+
+SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
+ONLY = sys.argv[2] if len(sys.argv) > 2 else ""
+TMP = tempfile.mkdtemp(prefix="smtpc-tls-")
+TESTS = []
+
+
+def ctx(cert, tls13_only=False):
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    c.load_cert_chain(os.path.join(TMP, cert + ".pem"), os.path.join(TMP, cert + ".key"))
+    if tls13_only:
+        c.minimum_version = ssl.TLSVersion.TLSv1_3
+    return c
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def send(port, *args, msg=b"Subject: tls\r\n\r\nover TLS\r\n", cafile=True):
+    cmd = [SMTPC, "send", "--host", "localhost", "--port", str(port), "--from", "a@example.com",
+           "--to", "b@example.com", "--helo", "client.example", "--timeout", "5000"] + list(args)
+    if cafile:
+        cmd += ["--cafile", os.path.join(TMP, "ca.pem")]
+    p = subprocess.run(cmd, input=msg, capture_output=True, timeout=30)
+    return p.returncode, p.stderr.decode("latin-1")
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+EHLO_TLS = b"250-fake.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"
+EHLO_AFTER = b"250-fake.example\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n"
+TAIL = [("lines", 3), ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+        ("send", b"250 queued\r\n"), ("line",), ("send", b"221 bye\r\n")]
+
+
+def starttls_script(cert="good", tls13=False):
+    return [("send", b"220 fake ESMTP\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+            ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx(cert, tls13)), ("line",),
+            ("send", EHLO_AFTER)] + TAIL
+
+
+@test
+def implicit_tls_delivers_with_a_verified_certificate():
+    srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", EHLO_AFTER)] + TAIL)
+    rc, err = send(srv.port, "--tls")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(b"<TLS>EHLO client.example\r\nMAIL FROM:<a@example.com>"),
+          repr(srv.received))
+    check(srv.tls_version in ("TLSv1.2",), srv.tls_version)
+
+
+@test
+def starttls_delivers_then_auth_only_after_it():
+    srv = FakeServer([("send", b"220 fake ESMTP\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+                      ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx("good")), ("line",),
+                      ("send", EHLO_AFTER), ("line",), ("send", b"235 ok\r\n")] + TAIL)
+    rc, err = send(srv.port, "--starttls", "--auth", "plain", "--user", "u", "--password", "p")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(b"EHLO client.example\r\nSTARTTLS\r\n<TLS>EHLO client.example\r\n"
+                                  b"AUTH PLAIN AHUAcA==\r\nMAIL"), repr(srv.received))
+
+
+def refused(script, args, want_rc, want_err, after=b"STARTTLS\r\n"):
+    srv = FakeServer(script)
+    rc, err = send(srv.port, *args)
+    srv.wait()
+    check(rc == want_rc, "rc %d, want %d: %s" % (rc, want_rc, err))
+    check(want_err in err, "%r not in %s" % (want_err, err))
+    # nothing of the mail, and no credentials, reached the wire
+    check(b"MAIL" not in srv.received and b"AUTH" not in srv.received, repr(srv.received))
+    return srv
+
+
+@test
+def unknown_ca_wrong_name_expired_are_refused():
+    for cert, why in (("untrusted", "not trusted"), ("othername", "server name"),
+                      ("expired", "expired")):
+        refused(starttls_script(cert), ["--starttls"], 76, why)
+        refused([("tls", ctx(cert)), ("send", b"220 x\r\n")], ["--tls"], 76, why)
+
+
+@test
+def system_bundle_does_not_trust_the_test_ca():
+    srv = FakeServer([("tls", ctx("good")), ("send", b"220 x\r\n")])
+    rc, err = send(srv.port, "--tls", cafile=False)
+    srv.wait()
+    check(rc == 76 and "not trusted" in err, "rc %d %s" % (rc, err))
+
+
+@test
+def insecure_skips_verification_and_says_so():
+    srv = FakeServer([("tls", ctx("expired")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", EHLO_AFTER)] + TAIL)
+    rc, err = send(srv.port, "--tls", "--insecure", cafile=False)
+    srv.wait()
+    check(rc == 0 and "NOT checked" in err, "rc %d %s" % (rc, err))
+
+
+@test
+def starttls_not_offered_or_refused_never_falls_back():
+    refused([("send", b"220 fake\r\n"), ("line",), ("send", EHLO_AFTER), ("line",),
+             ("send", b"221 bye\r\n")], ["--starttls", "--auth", "plain", "--user", "u",
+                                         "--password", "p"], 76, "does not offer STARTTLS")
+    refused([("send", b"220 fake\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+             ("send", b"454 4.7.0 TLS not available\r\n"), ("line",), ("send", b"221 bye\r\n")],
+            ["--starttls"], 76, "STARTTLS refused")
+
+
+@test
+def plaintext_injected_after_the_220_is_refused():
+    srv = refused([("send", b"220 fake\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+                   ("send", b"220 go\r\n250-injected\r\n250 AUTH PLAIN\r\n"), ("sleep", 0.5)],
+                  ["--starttls"], 76, "plaintext")
+    check(srv.received == b"EHLO client.example\r\nSTARTTLS\r\n", repr(srv.received))
+
+
+@test
+def tls13_only_server_names_the_version():
+    refused([("tls", ctx("good", tls13_only=True)), ("send", b"220 x\r\n")], ["--tls"], 76, "version")
+
+
+@test
+def handshake_that_stalls_times_out():
+    srv = FakeServer([("sleep", 3)])
+    t0 = time.time()
+    rc, err = send(srv.port, "--tls", "--timeout", "500")
+    t = time.time() - t0
+    srv.wait()
+    check(rc == 75 and t < 2.5, "rc %d in %.1fs: %s" % (rc, t, err))
+
+
+@test
+def chat_over_implicit_tls():
+    srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", b"250 ok\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    p = subprocess.run([SMTPC, "chat", "--tls", "--cafile", os.path.join(TMP, "ca.pem"),
+                        "localhost", str(srv.port)], input=b"NOOP\nQUIT\n", capture_output=True,
+                       timeout=30)
+    srv.wait()
+    check(p.returncode == 0 and p.stdout == b"220 fake ESMTP\n250 ok\n221 bye\n",
+          "%d %r %r" % (p.returncode, p.stdout, p.stderr))
+    check(srv.received == b"<TLS>NOOP\r\nQUIT\r\n", repr(srv.received))
+
+
+def main():
+    if not shutil.which("openssl"):
+        print("tls: openssl command missing")
+        print("tls: 0 passed, 1 failed")
+        return 1
+    make_certs(TMP)
+    passed = failed = 0
+    try:
+        for fn in TESTS:
+            if ONLY and ONLY not in fn.__name__:
+                continue
+            t0 = time.time()
+            try:
+                fn()
+                passed += 1
+                print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0))
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print("FAIL %s: %s" % (fn.__name__, e))
+            sys.stdout.flush()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("tls: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
