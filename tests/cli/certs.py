@@ -1,7 +1,7 @@
 """Test certificates, made with the openssl command in a directory:
 ca.pem (a test CA), good.pem (localhost, from the CA), expired.pem,
 othername.pem (mail.example.net), untrusted.pem (localhost, from another CA),
-each with its .key.
+future.pem (localhost, valid from 2030), each with its .key.
 """
 import os
 import subprocess
@@ -29,3 +29,17 @@ def make_certs(d):
     leaf("expired", "localhost", -1)
     leaf("othername", "mail.example.net", 30)
     leaf("untrusted", "localhost", 30, ca="rogue-ca", ca_key="rogue.key")
+
+    # not yet valid: `openssl ca` can set the start date
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\n"
+                "serial = serial\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\n"
+                "[p]\ncommonName = supplied\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "future.key", "-out", "future.csr",
+            "-subj", "/CN=localhost")
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in",
+            "future.csr", "-out", "future.pem", "-startdate", "20300101000000Z", "-enddate",
+            "20310101000000Z", "-extfile", "good.ext")

@@ -103,7 +103,7 @@ def refused(script, args, want_rc, want_err, after=b"STARTTLS\r\n"):
 @test
 def unknown_ca_wrong_name_expired_are_refused():
     for cert, why in (("untrusted", "not trusted"), ("othername", "server name"),
-                      ("expired", "expired")):
+                      ("expired", "expired"), ("future", "not yet valid")):
         refused(starttls_script(cert), ["--starttls"], 76, why)
         refused([("tls", ctx(cert)), ("send", b"220 x\r\n")], ["--tls"], 76, why)
 
@@ -156,6 +156,26 @@ def handshake_that_stalls_times_out():
     t = time.time() - t0
     srv.wait()
     check(rc == 75 and t < 2.5, "rc %d in %.1fs: %s" % (rc, t, err))
+
+
+@test
+def auth_cram_md5_uses_the_tls_adapters_digest():
+    import base64
+    import hmac
+    challenge = b"<1896.697170952@postoffice.reston.mci.net>"
+    digest = hmac.new(b"s3cret", challenge, "md5").hexdigest().encode()
+    want = base64.b64encode(b"user " + digest) + b"\r\n"
+    srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", b"250-fake\r\n250 AUTH CRAM-MD5\r\n"), ("line",),
+                      ("send", b"334 " + base64.b64encode(challenge) + b"\r\n"), ("line",),
+                      ("send", b"235 ok\r\n"), ("line",), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"250 ok\r\n"), ("line",), ("send", b"354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, err = send(srv.port, "--tls", "--auth", "cram-md5", "--user", "user", "--password", "s3cret")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"AUTH CRAM-MD5\r\n" + want + b"MAIL" in srv.received, repr(srv.received))
 
 
 @test
