@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""smtpc send and smtpc chat against real servers on 127.0.0.1: aiosmtpd and
-Postfix's smtp-sink. Each stored message is compared byte for byte with
-what the input should become (line ends normalised, dots unstuffed).
+"""smtpc send and smtpc chat against real servers on 127.0.0.1: aiosmtpd,
+Postfix's smtp-sink, and a private Postfix instance with STARTTLS and
+implicit TLS (when run as root). Each stored message is compared byte for
+byte with what the input should become (line ends normalised, dots
+unstuffed).
 
 Usage: test_interop.py [SMTPC_BINARY]
 """
@@ -133,6 +135,101 @@ class SmtpSink:
             elif line.startswith(b"X-Rcpt-Args: <"):
                 rcpts.append(line[len(b"X-Rcpt-Args: <"):].split(b">")[0].decode())
         return sender, rcpts, body, lambda m: normalise(m, b"\n")
+
+
+POSTFIX_MAIN = """compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = localhost
+mydestination =
+virtual_mailbox_domains = example.com
+virtual_mailbox_base = {d}/mail
+virtual_mailbox_maps = static:box
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_tls_cert_file = {d}/good.pem
+smtpd_tls_key_file = {d}/good.key
+smtpd_tls_security_level = may
+maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+"""
+POSTFIX_SERVICES = ["pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup",
+                    "qmgr unix n - n 300 1 qmgr", "rewrite unix - - n - - trivial-rewrite",
+                    "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
+                    "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify",
+                    "proxymap unix - - n - - proxymap", "error unix - - n - - error",
+                    "retry unix - - n - - error", "virtual unix - n n - - virtual",
+                    "anvil unix - - n - 1 anvil", "scache unix - - n - 1 scache",
+                    "postlog unix-dgram n - n - 1 postlogd", "tlsmgr unix - - n 1000? 1 tlsmgr",
+                    "smtp unix - - n - - smtp", "flush unix n - n 1000? 0 flush"]
+
+
+class Postfix:
+    """A private Postfix instance: plain port with STARTTLS, and a port with
+    implicit TLS; mail for example.com goes to one mbox file."""
+    name = "postfix"
+
+    def __enter__(self):
+        import pwd
+        self.dir = tempfile.mkdtemp(prefix="smtpc-postfix-")
+        os.chmod(self.dir, 0o755)
+        make_certs(self.dir)
+        pw = pwd.getpwnam("postfix")
+        for sub in ("conf", "queue", "data", "mail"):
+            os.mkdir(os.path.join(self.dir, sub))
+        os.chown(os.path.join(self.dir, "data"), pw.pw_uid, pw.pw_gid)
+        os.chown(os.path.join(self.dir, "mail"), pw.pw_uid, pw.pw_gid)
+        self.port, self.tls_port = free_port(), free_port()
+        conf = os.path.join(self.dir, "conf")
+        with open(os.path.join(conf, "main.cf"), "w") as f:
+            f.write(POSTFIX_MAIN.format(d=self.dir, uid=pw.pw_uid, gid=pw.pw_gid))
+        with open(os.path.join(conf, "master.cf"), "w") as f:
+            f.write("%d inet n - n - - smtpd\n" % self.port)
+            f.write("%d inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n" % self.tls_port)
+            f.write("\n".join(POSTFIX_SERVICES) + "\n")
+        subprocess.run(["postfix", "-c", conf, "start"], check=True, capture_output=True)
+        if not (wait_port(self.port) and wait_port(self.tls_port)):
+            raise RuntimeError("postfix did not start: see %s/maillog" % self.dir)
+        self.box = os.path.join(self.dir, "mail", "box")
+        self.seen = 0
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 15)  # the instance's own master, by its pid
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.05)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def next_message(self):
+        """The body of the next message in the mbox (headers are Postfix's)."""
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            data = open(self.box, "rb").read() if os.path.exists(self.box) else b""
+            msgs = [m for m in data.split(b"\nFrom ") if m]
+            if len(msgs) > self.seen:
+                break
+            time.sleep(0.05)
+        m = msgs[self.seen]
+        self.seen += 1
+        head, _, body = m.partition(b"\n\n")
+        assert body.endswith(b"\n"), body
+        return head, body[:-1]  # mbox separates messages with an empty line
 
 
 def send(port, msg, to=("b@example.com",), extra=(), host="127.0.0.1"):
@@ -277,6 +374,26 @@ def sink_extra():
     return [("smtp-sink: AUTH PLAIN with --insecure", auth), ("smtp-sink: chat to end of input", chat)]
 
 
+def postfix_tests():
+    msg = b"Subject: to postfix\r\n\r\n.dot line\nbare lf\rbare cr\r\n\xc3\xa9t\xc3\xa9\r\nend"
+    body = b".dot line\nbare lf\nbare cr\n\xc3\xa9t\xc3\xa9\nend\n"
+
+    def deliver(*mode):
+        def t():
+            with Postfix() as pf:
+                ca = os.path.join(pf.dir, "ca.pem")
+                port = pf.tls_port if mode[0] == "--tls" else pf.port
+                rc, err = send(port, msg, host="localhost", extra=mode + ("--cafile", ca, "-v"))
+                assert rc == 0, "rc %d: %s" % (rc, err)
+                head, got = pf.next_message()
+                assert b"\nSubject: to postfix\n" in head and b"with ESMTPS" in head, head
+                assert got == body, got
+        return t
+
+    return [("postfix: STARTTLS, verified certificate, byte for byte", deliver("--starttls")),
+            ("postfix: implicit TLS, verified certificate", deliver("--tls"))]
+
+
 def main():
     missing = []
     if not os.path.exists(SMTPC):
@@ -290,6 +407,10 @@ def main():
         print("interop: 0 passed, 1 failed")
         return 1
     tests = make_tests(Aiosmtpd) + aiosmtpd_extra() + make_tests(SmtpSink) + sink_extra()
+    if os.geteuid() == 0 and shutil.which("postfix"):
+        tests += postfix_tests()
+    else:
+        print("interop: a private Postfix instance needs root: skipped")
     return run(tests)
 
 
