@@ -6,7 +6,7 @@ set -u
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 for p in libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi \
-	python3 python3-aiosmtpd postfix libuv1-dev; do
+	python3 python3-aiosmtpd postfix libuv1-dev openssl ca-certificates; do
 	have_pkg "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0
