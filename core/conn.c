@@ -44,6 +44,7 @@ void smtpc_config_default(smtpc_config *cfg)
 	cfg->max_reply = 4096;
 	cfg->max_ext = 1024;
 	cfg->max_queue = SMTPC_QUEUE_CAP;
+	cfg->max_text_line = 1000;
 }
 
 static size_t clamp(size_t v, size_t lo, size_t hi)
@@ -62,6 +63,8 @@ static void config_clamp(smtpc_config *cfg, const smtpc_config *in)
 	cfg->max_reply = clamp(cfg->max_reply, cfg->max_line + 1, REPLY_CAP);
 	cfg->max_ext = clamp(cfg->max_ext, 0, EXT_CAP);
 	cfg->max_queue = clamp(cfg->max_queue, 1, SMTPC_QUEUE_CAP);
+	cfg->max_text_line = clamp(cfg->max_text_line, cfg->max_line < 1000 ? cfg->max_line : 1000,
+	                           cfg->max_line);
 }
 
 size_t smtpc_rx_min(const smtpc_config *in)
@@ -260,6 +263,8 @@ smtpc_event_type smtpc_next_event(smtpc_conn *c, smtpc_event *ev)
 	if (c == NULL || ev == NULL)
 		return SMTPC_EV_ERROR;
 	memset(ev, 0, sizeof *ev);
+	if (c->srv.on)
+		return smtpc__server_event(c, ev);
 	if (c->err != SMTPC_ERR_OK)
 		goto error;
 	if (c->flags & F_REPLY) {
@@ -312,6 +317,8 @@ unsigned smtpc_want(const smtpc_conn *c)
 
 	if (c == NULL || c->err != SMTPC_ERR_OK || c->state == ST_CLOSED)
 		return SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT;
+	if (c->srv.on)
+		return smtpc__server_want(c);
 	if (c->tx_end > c->tx_start)
 		w |= SMTPC_WANT_WRITE;
 	if (c->flags & (F_REPLY | F_TLS_EV | F_EOF))
@@ -391,6 +398,8 @@ smtpc_err smtpc_tls_started(smtpc_conn *c)
 	if (c->state != ST_TLS_PAUSE || (c->flags & F_TLS_EV))
 		return SMTPC_ERR_STATE;
 	/* RFC 3207 4.2: forget everything learnt before TLS; EHLO again */
+	if (c->srv.on)
+		smtpc__server_tls_started(c);
 	c->state = ST_OPEN;
 	c->flags = (c->flags & ~(F_GREETED | F_AUTHED)) | F_SECURE;
 	smtpc__caps_clear(c);

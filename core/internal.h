@@ -14,6 +14,7 @@
  *   base64.c   RFC 4648 base64
  *   auth.c     AUTH (RFC 4954): PLAIN, LOGIN, CRAM-MD5, XOAUTH2
  *   conn.c     init, the event loop, reply handling, STARTTLS, state queries
+ *   server.c   the server role: commands, replies, strict DATA and BDAT
  */
 #ifndef SMTPC_INTERNAL_H
 #define SMTPC_INTERNAL_H
@@ -109,6 +110,11 @@ void smtpc__tx_compact(smtpc_conn *c);
 void smtpc__end_transaction(smtpc_conn *c);
 void smtpc__push(smtpc_conn *c, smtpc_cmd cmd, unsigned flags, unsigned index);
 int smtpc__ends_group(const smtpc_qent *e);
+
+/* server.c: the server role's side of next_event, want, tls_started. */
+smtpc_event_type smtpc__server_event(smtpc_conn *c, smtpc_event *ev);
+unsigned smtpc__server_want(const smtpc_conn *c);
+int smtpc__server_tls_started(smtpc_conn *c);
 
 /* auth.c: answers a 334 to AUTH. */
 void smtpc__auth_challenge(smtpc_conn *c, const char *text, size_t len);

@@ -164,6 +164,11 @@ typedef struct smtpc_config {
 	 * man in the middle) sends ahead cannot pass for the answer to a
 	 * later command. */
 	int early_replies;
+	/* Server role: longest message line, octets with CRLF. Default 1000
+	 * (RFC 5321 4.5.3.1.6), clamped to [1000, max_line]. */
+	size_t max_text_line;
+	/* Server role: largest message in octets (SIZE); 0: no limit. */
+	uint64_t max_message;
 	/* Nonzero: AUTH may be sent before TLS is up. Default 0: AUTH over a
 	 * connection not marked secure fails with SMTPC_ERR_AUTH_NEEDS_TLS. */
 	int allow_plain_auth;
@@ -241,14 +246,51 @@ typedef enum smtpc_event_type {
 	SMTPC_EV_STARTTLS,      /* start the TLS handshake now; then call
 	                           smtpc_tls_started */
 	SMTPC_EV_CLOSED,        /* input ended cleanly; repeated forever */
-	SMTPC_EV_ERROR          /* sticky error (smtpc_error); repeated forever */
+	SMTPC_EV_ERROR,         /* sticky error (smtpc_error); repeated forever */
+	/* server role */
+	SMTPC_EV_COMMAND,       /* ev->command: answer it with smtpc_server_reply */
+	SMTPC_EV_BODY,          /* ev->body: message octets, borrowed */
+	SMTPC_EV_BODY_END       /* ev->body_end: the message is complete */
 } smtpc_event_type;
+
+/* A client command, server role: EHLO, HELO, MAIL, RCPT, DATA or the last
+ * BDAT chunk's header. Spans point into the connection's buffers. */
+typedef struct smtpc_command {
+	smtpc_cmd cmd;
+	const char *arg;     /* EHLO/HELO: the domain; MAIL/RCPT: the address
+	                        between < and > ("" for the null path) */
+	size_t arg_len;
+	const char *params;  /* MAIL/RCPT: ESMTP parameters after the path */
+	size_t params_len;
+	int smtputf8;        /* MAIL carried SMTPUTF8 */
+} smtpc_command;
+
+/* Message octets, server role: after DATA, unstuffed, each line with its
+ * CRLF; after BDAT, the chunk's octets as they came. */
+typedef struct smtpc_body {
+	const unsigned char *data;
+	size_t len;
+} smtpc_body;
+
+/* End of a message, server role. ok nonzero: answer with
+ * smtpc_server_reply (250 once it is stored). ok zero: the core has already
+ * refused it (why says how: SMTPC_ERR_BARE_LF for a bare CR or LF,
+ * SMTPC_ERR_TOO_LONG for an over-long line, SMTPC_ERR_TOO_BIG for SIZE);
+ * drop what was received. */
+typedef struct smtpc_body_end {
+	int ok;
+	smtpc_err why;
+	uint64_t size; /* octets delivered */
+} smtpc_message_end;
 
 typedef struct smtpc_event {
 	smtpc_event_type type;
-	smtpc_line line;   /* valid for SMTPC_EV_LINE */
-	smtpc_reply reply; /* valid for SMTPC_EV_REPLY */
-	smtpc_err err;     /* valid for SMTPC_EV_ERROR */
+	smtpc_line line;       /* valid for SMTPC_EV_LINE */
+	smtpc_reply reply;     /* valid for SMTPC_EV_REPLY */
+	smtpc_err err;         /* valid for SMTPC_EV_ERROR */
+	smtpc_command command; /* valid for SMTPC_EV_COMMAND */
+	smtpc_body body;       /* valid for SMTPC_EV_BODY */
+	smtpc_message_end body_end; /* valid for SMTPC_EV_BODY_END */
 } smtpc_event;
 
 /* ------------------------------------------------------------------------ */
@@ -392,6 +434,10 @@ typedef enum smtpc_mech {
 typedef void (*smtpc_command_fn)(void *ctx, smtpc_cmd cmd, const char *line, size_t len,
                                  int secret);
 
+/* Server role: checks AUTH credentials; returns nonzero to accept. */
+typedef int (*smtpc_server_auth_fn)(void *ctx, const char *user, size_t user_len,
+                                    const char *pass, size_t pass_len);
+
 /* What the core is waiting for, so an adapter can apply RFC 5321 4.5.3.2
  * timeouts (greeting 5 min, MAIL 5, RCPT 5, DATA start 2, data block 3,
  * end of data 10). */
@@ -462,6 +508,17 @@ typedef struct smtpc_conn {
 	void *hmac_ctx;
 	smtpc_command_fn hook;
 	void *hook_ctx;
+	/* server role */
+	struct {
+		unsigned char on, state, cmd, why;
+		unsigned flags;
+		unsigned rcpts;          /* RCPTs accepted in the transaction */
+		uint64_t size;           /* message octets so far */
+		uint64_t chunk_left;     /* BDAT octets still to come */
+		size_t discard;          /* octets of an over-long line dropped */
+		smtpc_server_auth_fn auth;
+		void *auth_ctx;
+	} srv;
 } smtpc_conn;
 
 /*
@@ -616,6 +673,42 @@ const smtpc_dotenc *smtpc_body_stats(const smtpc_conn *c);
 /* After SMTPC_EV_STARTTLS and a successful handshake: the connection is
  * secure, the capabilities are forgotten and EHLO is needed again. */
 smtpc_err smtpc_tls_started(smtpc_conn *c);
+
+/* --- server role ------------------------------------------------------------------ */
+/*
+ * The same engine answering instead of asking. smtpc_server_init sets up a
+ * connection in the server role (buffers as for smtpc_init). The core reads
+ * commands with the client side's limits and injection rules: a line with a
+ * control byte, a bare LF, or over its limit is refused with a 500 reply and
+ * not acted on. It answers NOOP, RSET, VRFY, HELP, QUIT, STARTTLS and AUTH
+ * itself, refuses commands out of sequence (503) and unknown ones (500), and
+ * hands EHLO, HELO, MAIL, RCPT, DATA and a last BDAT's end to the
+ * application as events, one at a time: each must be answered with
+ * smtpc_server_reply before the next event comes. Pipelined commands are
+ * therefore answered in order.
+ *
+ * Message data after DATA is decoded strictly (RFC 5321 4.1.1.4, 4.5.2):
+ * only CRLF.CRLF ends it; a bare CR or bare LF anywhere, a line over
+ * max_text_line, or more than max_message octets gets a 5xx after the data
+ * ends and the message is not accepted (SMTP smuggling: CVE-2023-51764).
+ * Leading dots are removed. BDAT chunks (RFC 3030) are read exactly.
+ */
+smtpc_err smtpc_server_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
+                            void *tx, size_t tx_len);
+/* The greeting: 220 (or 554) and text. Send it first. */
+smtpc_err smtpc_server_greet(smtpc_conn *c, unsigned code, const char *text);
+/* Answers the pending command. text may hold several lines separated by
+ * '\n'; no other control byte. 2xx to MAIL opens the transaction, to RCPT
+ * counts a recipient, 354 to DATA starts the message. */
+smtpc_err smtpc_server_reply(smtpc_conn *c, unsigned code, const char *text);
+/* Answers EHLO with domain and the capabilities in caps (SIZE with
+ * caps->size_limit; AUTH with caps->auth mechanisms PLAIN and LOGIN). */
+smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc_caps *caps);
+/* Allows STARTTLS (the application has a TLS layer): after the 220 the core
+ * pauses with SMTPC_EV_STARTTLS until smtpc_tls_started. */
+void smtpc_server_allow_starttls(smtpc_conn *c, int allow);
+/* Accepts AUTH PLAIN and LOGIN, checking credentials with fn. */
+void smtpc_server_set_auth(smtpc_conn *c, smtpc_server_auth_fn fn, void *ctx);
 
 /* --- pure helpers (the seed's isLastReply and parseReplyCode) ---------------- */
 

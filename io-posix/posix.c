@@ -360,6 +360,8 @@ static void pump(smtpc_posix *p)
 		case SMTPC_EV_ERROR:
 			fail(p, ev.err);
 			return;
+		default: /* server-role events: not on a client connection */
+			return;
 		}
 	}
 }

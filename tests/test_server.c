@@ -1,0 +1,590 @@
+/* The server role: commands, replies, strict DATA, BDAT, STARTTLS, AUTH;
+ * transcripts at every split; client and server cores wired together. */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OK(call) cr_assert_eq((call), SMTPC_ERR_OK, "%s failed", #call)
+
+struct srv {
+	smtpc_conn *c;
+	sbuf log;  /* events */
+	sbuf body; /* the message being received */
+	sbuf out;  /* replies sent */
+	int reject_rcpt; /* refuse recipients whose address starts with 'x' */
+	int keep_out;    /* leave replies in the transmit buffer (for a client) */
+};
+
+static int check_pw(void *ctx, const char *u, size_t ul, const char *p, size_t pl)
+{
+	(void)ctx;
+	return ul == 4 && memcmp(u, "user", 4) == 0 && pl == 6 && memcmp(p, "s3cret", 6) == 0;
+}
+
+static smtpc_conn *srv_new(const smtpc_config *cfg)
+{
+	smtpc_config d;
+	struct {
+		smtpc_conn c;
+	} *unused = NULL;
+	(void)unused;
+	if (cfg == NULL) {
+		smtpc_config_default(&d);
+		cfg = &d;
+	}
+	size_t rx = smtpc_rx_min(cfg);
+	smtpc_conn *c = calloc(1, sizeof *c);
+	OK(smtpc_server_init(c, cfg, malloc(rx), rx, malloc(8192), 8192));
+	return c;
+}
+
+static void srv_free(smtpc_conn *c)
+{
+	free(c->in);
+	free(c->tx);
+	free(c);
+}
+
+static void take_out(struct srv *s)
+{
+	size_t n;
+	const unsigned char *p = smtpc_send_buf(s->c, &n);
+
+	if (n && !s->keep_out) {
+		sb_add(&s->out, "%.*s", (int)n, (const char *)p);
+		smtpc_send_ack(s->c, n);
+	}
+}
+
+static const smtpc_caps sink_caps = {SMTPC_EXT_PIPELINING | SMTPC_EXT_SIZE | SMTPC_EXT_8BITMIME |
+                                         SMTPC_EXT_CHUNKING | SMTPC_EXT_SMTPUTF8 | SMTPC_EXT_DSN |
+                                         SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_STARTTLS |
+                                         SMTPC_EXT_AUTH,
+                                     0, 100000, 0};
+
+/* The application: accepts everything, stores the message in s->body. */
+static int srv_pump(struct srv *s)
+{
+	smtpc_event ev;
+
+	for (;;) {
+		smtpc_event_type t = smtpc_next_event(s->c, &ev);
+		switch (t) {
+		case SMTPC_EV_NEED_DATA:
+			take_out(s);
+			return 0;
+		case SMTPC_EV_COMMAND:
+			sb_add(&s->log, "%s %.*s|%.*s\n", smtpc_cmd_name(ev.command.cmd),
+			       (int)ev.command.arg_len, ev.command.arg, (int)ev.command.params_len,
+			       ev.command.params);
+			if (ev.command.cmd == SMTPC_CMD_EHLO)
+				OK(smtpc_server_reply_ehlo(s->c, "sink.example", &sink_caps));
+			else if (ev.command.cmd == SMTPC_CMD_DATA)
+				OK(smtpc_server_reply(s->c, 354, "End data with <CR><LF>.<CR><LF>"));
+			else if (ev.command.cmd == SMTPC_CMD_RCPT && s->reject_rcpt &&
+			         ev.command.arg[0] == 'x')
+				OK(smtpc_server_reply(s->c, 550, "5.1.1 No such user"));
+			else
+				OK(smtpc_server_reply(s->c, 250, "2.0.0 Ok"));
+			break;
+		case SMTPC_EV_BODY:
+			sb_add(&s->body, "%.*s", (int)ev.body.len, (const char *)ev.body.data);
+			break;
+		case SMTPC_EV_BODY_END:
+			sb_add(&s->log, "END ok=%d size=%llu why=%s body=%s\n", ev.body_end.ok,
+			       (unsigned long long)ev.body_end.size,
+			       ev.body_end.ok ? "-" : smtpc_err_name(ev.body_end.why) + 10,
+			       s->body.s ? s->body.s : "");
+			s->body.n = 0;
+			if (s->body.s)
+				s->body.s[0] = '\0';
+			if (ev.body_end.ok)
+				OK(smtpc_server_reply(s->c, 250, "2.0.0 Ok: queued"));
+			break;
+		case SMTPC_EV_STARTTLS:
+			sb_add(&s->log, "STARTTLS\n");
+			take_out(s);
+			return 0;
+		case SMTPC_EV_CLOSED:
+			sb_add(&s->log, "CLOSED\n");
+			take_out(s);
+			return 1;
+		case SMTPC_EV_ERROR:
+			sb_add(&s->log, "ERROR %s\n", smtpc_err_name(ev.err) + 10);
+			take_out(s);
+			return 1;
+		default:
+			cr_assert_fail("unexpected event %d", t);
+		}
+	}
+}
+
+/* Feeds client bytes cut at the given points; returns log + replies. */
+static char *srv_run(const smtpc_config *cfg, const char *in, size_t len, const size_t *cuts,
+                     size_t ncuts, void (*setup)(smtpc_conn *))
+{
+	struct srv s;
+	size_t prev = 0, i;
+	int done = 0;
+
+	memset(&s, 0, sizeof s);
+	s.c = srv_new(cfg);
+	s.reject_rcpt = 1;
+	smtpc_server_set_auth(s.c, check_pw, NULL);
+	if (setup)
+		setup(s.c);
+	OK(smtpc_server_greet(s.c, 220, "sink.example ESMTP"));
+	for (i = 0; i <= ncuts && !done; i++) {
+		size_t end = i < ncuts ? cuts[i] : len;
+		const char *p = in + prev;
+		size_t n = end - prev;
+		while (n > 0 && !done) {
+			size_t k = smtpc_feed(s.c, p, n);
+			p += k;
+			n -= k;
+			done = srv_pump(&s);
+		}
+		prev = end;
+	}
+	if (!done) {
+		smtpc_eof(s.c);
+		srv_pump(&s);
+	}
+	sb_add(&s.log, "---\n%s", s.out.s ? s.out.s : "");
+	sb_free(&s.body);
+	sb_free(&s.out);
+	srv_free(s.c);
+	return s.log.s;
+}
+
+/* Every split must give the same events and the same replies. */
+static void srv_script(const smtpc_config *cfg, const char *in, size_t len, const char *want,
+                       void (*setup)(smtpc_conn *))
+{
+	size_t *cuts = malloc((len + 1) * sizeof *cuts), k, size;
+	char *got = srv_run(cfg, in, len, NULL, 0, setup);
+
+	cr_assert_str_eq(got, want, "whole input\n got:\n%s\n want:\n%s", got, want);
+	free(got);
+	for (k = 1; k < len; k++) {
+		got = srv_run(cfg, in, len, &k, 1, setup);
+		cr_assert_str_eq(got, want, "split at %zu\n got:\n%s", k, got);
+		free(got);
+	}
+	for (size = 1; size < 8 && size < len; size++) {
+		size_t n = 0;
+		for (k = size; k < len; k += size)
+			cuts[n++] = k;
+		got = srv_run(cfg, in, len, cuts, n, setup);
+		cr_assert_str_eq(got, want, "chunks of %zu\n got:\n%s", size, got);
+		free(got);
+	}
+	free(cuts);
+}
+
+#define SCRIPT(in, want) srv_script(NULL, in, sizeof in - 1, want, NULL)
+
+static const char EHLO_REPLY[] = "220 sink.example ESMTP\r\n250-sink.example\r\n250-PIPELINING\r\n"
+                                 "250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
+                                 "250-ENHANCEDSTATUSCODES\r\n250 SIZE 100000\r\n";
+
+Test(server, session_with_dot_unstuffing_any_split)
+{
+	static const char in[] = "EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=20\r\n"
+	                         "RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\n"
+	                         "QUIT\r\n";
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "EHLO client.example|\nMAIL a@example.com|SIZE=20\nRCPT b@example.com|\nDATA |\n"
+	         "END ok=1 size=20 why=- body=Subject: x\r\n\r\n.dot\r\n\nCLOSED\n---\n%s"
+	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	         "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	SCRIPT(in, want);
+}
+
+Test(server, smuggling_sequences_are_refused_after_the_real_end)
+{
+	/* each hides a "." line that a lax reader takes for the end, then a
+	 * second transaction; only the real CRLF.CRLF ends the data */
+	static const char *const tricks[] = {"\r\n.\n", "\n.\n", "\r.\r", "\n.\r\n", "\r\r\n.\r\r\n",
+	                                     "\r\n.\r"};
+	/* octets delivered before the bad line was seen: the application drops
+	 * them when the end says ok=0 */
+	static const char *const before[] = {"size=7 why=BARE_LF body=hello\r\n", "size=0 why=BARE_LF body=",
+	                                     "size=0 why=BARE_LF body=", "size=0 why=BARE_LF body=",
+	                                     "size=0 why=BARE_LF body=", "size=7 why=BARE_LF body=hello\r\n"};
+	for (size_t i = 0; i < sizeof tricks / sizeof tricks[0]; i++) {
+		char in[512], want[2048];
+		int n = snprintf(in, sizeof in,
+		                 "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+		                 "DATA\r\nhello%sMAIL FROM:<evil@example.com>\r\nRCPT TO:<v@example.com>\r\n"
+		                 "DATA\r\nsmuggled\r\n.\r\nQUIT\r\n",
+		                 tricks[i]);
+		snprintf(want, sizeof want,
+		         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+		         "END ok=0 %s\nCLOSED\n---\n%s250 2.0.0 Ok\r\n"
+		         "250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+		         "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n221 2.0.0 Bye\r\n",
+		         before[i], EHLO_REPLY);
+		srv_script(NULL, in, (size_t)n, want, NULL);
+	}
+}
+
+Test(server, commands_refused_not_acted_on)
+{
+	static const char in[] = "MAIL FROM:<a@example.com>\r\nEHLO bad..domain\r\nEHLO c.example\r\n"
+	                         "RCPT TO:<b@example.com>\r\nDATA\r\nMAIL FROM:<a@example.com>\x01\r\n"
+	                         "MAIL FROM:<a@example.com>\n"
+	                         "MAIL FROM:<bad address>\r\nMAIL TO:<a@example.com>\r\n"
+	                         "MAIL FROM:<a@example.com>\r\nMAIL FROM:<a@example.com>\r\n"
+	                         "DATA\r\nRCPT TO:<x@example.com>\r\nDATA\r\nRCPT TO:postmaster\r\n"
+	                         "XYZZY\r\nNOOP\r\nVRFY root\r\nHELP\r\nEXPN list\r\nSTARTTLS\r\n"
+	                         "RSET\r\nRCPT TO:<b@example.com>\r\nQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL a@example.com|\nRCPT x@example.com|\nCLOSED\n---\n"
+	         "220 sink.example ESMTP\r\n"
+	         "503 5.5.1 Error: send EHLO or HELO first\r\n"
+	         "501 5.5.4 Syntax: EHLO domain or address literal\r\n%s"
+	         "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n"
+	         "500 5.5.2 Error: control character in command\r\n"
+	         "500 5.5.2 Error: bare LF in command\r\n"
+	         "553 5.1.7 Bad sender address syntax\r\n"
+	         "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n250 2.0.0 Ok\r\n"
+	         "503 5.5.1 Error: nested MAIL command\r\n554 5.5.1 Error: no valid recipients\r\n"
+	         "550 5.1.1 No such user\r\n554 5.5.1 Error: no valid recipients\r\n"
+	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
+	         "500 5.5.1 Error: command not recognized\r\n250 2.0.0 Ok\r\n"
+	         "252 2.0.0 Cannot VRFY, but will accept the message\r\n214 2.0.0 See RFC 5321\r\n"
+	         "500 5.5.1 Error: command not recognized\r\n502 5.5.1 Error: STARTTLS not available\r\n"
+	         "250 2.0.0 Ok\r\n503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY + 24);
+	SCRIPT(in, want);
+}
+
+Test(server, line_limits)
+{
+	char *in = malloc(20000), *want = malloc(40000);
+	size_t n = 0;
+
+	n += (size_t)sprintf(in + n, "EHLO c.example\r\nNOOP ");
+	memset(in + n, 'x', 505); /* "NOOP " + 505 + CRLF = 512: fine */
+	n += 505;
+	n += (size_t)sprintf(in + n, "\r\nNOOP ");
+	memset(in + n, 'x', 506); /* 513: refused */
+	n += 506;
+	n += (size_t)sprintf(in + n, "\r\nNOOP ");
+	memset(in + n, 'y', 9000); /* longer than the input area: dropped as it comes */
+	n += 9000;
+	n += (size_t)sprintf(in + n, "\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+	memset(in + n, 't', 998); /* 998 + CRLF = 1000: fine */
+	n += 998;
+	n += (size_t)sprintf(in + n, "\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+	memset(in + n, 't', 999); /* 1001: the message is refused */
+	n += 999;
+	n += (size_t)sprintf(in + n, "\r\nok\r\n.\r\nQUIT\r\n");
+	char body[1100];
+	memset(body, 't', 998);
+	memcpy(body + 998, "\r\n", 3);
+	snprintf(want, 40000,
+	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+	         "END ok=1 size=1000 why=- body=%s\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+	         "END ok=0 size=0 why=TOO_LONG body=\nCLOSED\n---\n%s250 2.0.0 Ok\r\n"
+	         "500 5.5.2 Error: line too long\r\n500 5.5.2 Error: line too long\r\n"
+	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	         "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "354 End data with <CR><LF>.<CR><LF>\r\n"
+	         "500 5.5.2 Error: message line too long; not accepted\r\n221 2.0.0 Bye\r\n",
+	         body, EHLO_REPLY);
+	char *got = srv_run(NULL, in, n, NULL, 0, NULL);
+	cr_assert_str_eq(got, want, "got:\n%s", got);
+	free(got);
+	for (size_t k = 1; k < n; k += 97) { /* splits across the long lines */
+		got = srv_run(NULL, in, n, &k, 1, NULL);
+		cr_assert_str_eq(got, want, "split at %zu\n got:\n%s", k, got);
+		free(got);
+	}
+	free(in);
+	free(want);
+}
+
+Test(server, size_enforced_while_reading)
+{
+	smtpc_config cfg;
+	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com> SIZE=91\r\n"
+	                         "MAIL FROM:<a@example.com> SIZE=50\r\nRCPT TO:<b@example.com>\r\n"
+	                         "DATA\r\n0123456789012345678901234567890123456789\r\n"
+	                         "0123456789012345678901234567890123456789\r\n0123456789\r\n.\r\nQUIT\r\n";
+	smtpc_config_default(&cfg);
+	cfg.max_message = 90;
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL a@example.com|SIZE=50\nRCPT b@example.com|\nDATA |\n"
+	         "END ok=0 size=96 why=TOO_BIG body=0123456789012345678901234567890123456789\r\n"
+	         "0123456789012345678901234567890123456789\r\n\nCLOSED\n---\n%s"
+	         "552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "354 End data with <CR><LF>.<CR><LF>\r\n"
+	         "552 5.3.4 Error: message too big; not accepted\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	srv_script(&cfg, in, sizeof in - 1, want, NULL);
+}
+
+Test(server, bdat_chunks_exact)
+{
+	static const char in[] = "EHLO c.example\r\nBDAT 3\r\nabcMAIL FROM:<a@example.com>\r\n"
+	                         "RCPT TO:<b@example.com>\r\nBDAT 5\r\nab\r\n.BDAT 0\r\nBDAT 4 LAST\r\n"
+	                         "\r\nxyQUIT\r\n";
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\n"
+	         "END ok=1 size=9 why=- body=ab\r\n.\r\nxy\nCLOSED\n---\n%s"
+	         "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "250 2.0.0 5 octets received\r\n250 2.0.0 5 octets received\r\n"
+	         "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	SCRIPT(in, want);
+}
+
+static void allow_tls(smtpc_conn *c)
+{
+	smtpc_server_allow_starttls(c, 1);
+}
+
+Test(server, starttls_pause_and_injection)
+{
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nSTARTTLS\n---\n%.*s250-STARTTLS\r\n250 SIZE 100000\r\n"
+	         "220 2.0.0 Ready to start TLS\r\n",
+	         (int)(sizeof EHLO_REPLY - 1 - 18), EHLO_REPLY);
+	static const char in[] = "EHLO c.example\r\nSTARTTLS\r\n";
+	char *got = srv_run(NULL, in, sizeof in - 1, NULL, 0, allow_tls);
+	(void)got;
+	free(got);
+	/* commands pipelined after STARTTLS are plaintext injection */
+	static const char inj[] = "EHLO c.example\r\nSTARTTLS\r\nMAIL FROM:<a@example.com>\r\n";
+	got = srv_run(NULL, inj, sizeof inj - 1, NULL, 0, allow_tls);
+	cr_assert(strstr(got, "ERROR STARTTLS_INJECTION\n") != NULL, "%s", got);
+	cr_assert(strstr(got, "MAIL") == NULL, "%s", got);
+	free(got);
+
+	/* after the handshake: EHLO again, STARTTLS no longer offered */
+	smtpc_conn *c = srv_new(NULL);
+	smtpc_event ev;
+	allow_tls(c);
+	OK(smtpc_server_greet(c, 220, "hi"));
+	smtpc_feed(c, "EHLO a.example\r\nSTARTTLS\r\n", 26);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+	OK(smtpc_server_reply_ehlo(c, "s.example", &sink_caps));
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_STARTTLS);
+	cr_assert_eq(smtpc_want(c) & SMTPC_WANT_TLS, SMTPC_WANT_TLS);
+	OK(smtpc_tls_started(c));
+	tx_take(c);
+	smtpc_feed(c, "MAIL FROM:<a@example.com>\r\nEHLO a.example\r\n", 43);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND); /* EHLO: MAIL was refused */
+	cr_assert_eq(ev.command.cmd, SMTPC_CMD_EHLO);
+	OK(smtpc_server_reply_ehlo(c, "s.example", &sink_caps));
+	const char *out = tx_take(c);
+	cr_assert(strncmp(out, "503 5.5.1 Error: send EHLO", 26) == 0, "%s", out);
+	cr_assert(strstr(out, "STARTTLS") == NULL, "%s", out);
+	cr_assert(smtpc_is_secure(c));
+	srv_free(c);
+}
+
+Test(server, auth_plain_and_login)
+{
+	smtpc_config cfg;
+	smtpc_config_default(&cfg);
+	cfg.allow_plain_auth = 1;
+	static const char in[] = "EHLO c.example\r\nAUTH PLAIN AHVzZXIAczNjcmV0\r\n"
+	                         "AUTH LOGIN\r\n";
+	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "250 AUTH PLAIN LOGIN\r\n") != NULL, "%s", got);
+	cr_assert(strstr(got, "235 2.7.0 Authentication successful\r\n"
+	                      "503 5.5.1 Error: AUTH not allowed now\r\n") != NULL, "%s", got);
+	free(got);
+	static const char in2[] = "EHLO c.example\r\nAUTH LOGIN\r\ndXNlcg==\r\nd3Jvbmc=\r\n"
+	                          "AUTH LOGIN dXNlcg==\r\n*\r\nAUTH PLAIN\r\n!!!\r\nAUTH CRAM-MD5\r\n"
+	                          "AUTH LOGIN\r\ndXNlcg==\r\nczNjcmV0\r\n";
+	got = srv_run(&cfg, in2, sizeof in2 - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 Authentication "
+	                      "credentials invalid\r\n334 UGFzc3dvcmQ6\r\n501 5.7.0 Authentication "
+	                      "cancelled\r\n334 \r\n501 5.5.2 Cannot decode the response\r\n"
+	                      "504 5.5.4 Unrecognized authentication type\r\n334 VXNlcm5hbWU6\r\n"
+	                      "334 UGFzc3dvcmQ6\r\n235 2.7.0") != NULL,
+	          "%s", got);
+	free(got);
+	/* not over clear text by default */
+	got = srv_run(NULL, in, sizeof in - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "AUTH PLAIN LOGIN") == NULL, "%s", got);
+	cr_assert(strstr(got, "538 5.7.11") != NULL, "%s", got);
+	free(got);
+}
+
+Test(server, api_misuse)
+{
+	smtpc_conn *c = srv_new(NULL);
+
+	cr_assert_eq(smtpc_server_reply(c, 250, "x"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_server_greet(c, 99, "x"), SMTPC_ERR_BAD_PARAM);
+	cr_assert_eq(smtpc_server_greet(c, 220, "a\rb"), SMTPC_ERR_CTRL_CHAR);
+	OK(smtpc_server_greet(c, 220, "multi\nline"));
+	cr_assert_str_eq(tx_take(c), "220-multi\r\n220 line\r\n");
+	cr_assert_eq(smtpc_server_greet(c, 220, "again"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_server_reply(NULL, 250, "x"), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_server_reply_ehlo(c, "x", &sink_caps), SMTPC_ERR_STATE);
+	srv_free(c);
+}
+
+/* ---- client and server wired together ------------------------------------------ */
+
+/* Shuttles bytes both ways until neither side moves. */
+static void shuttle(smtpc_conn *cl, struct srv *s, sbuf *clog)
+{
+	for (int round = 0; round < 10000; round++) {
+		size_t n, moved = 0;
+		const unsigned char *p = smtpc_send_buf(cl, &n);
+		if (n) {
+			size_t k = smtpc_feed(s->c, p, n);
+			smtpc_send_ack(cl, k);
+			moved += k;
+		}
+		srv_pump(s);
+		p = smtpc_send_buf(s->c, &n);
+		if (n) {
+			feed_all(cl, p, n, clog);
+			smtpc_send_ack(s->c, n);
+			moved += n;
+		}
+		if (!moved)
+			return;
+	}
+	cr_assert_fail("no end");
+}
+
+Test(pair, random_bodies_arrive_exactly_with_and_without_pipelining)
+{
+	unsigned seed = 7;
+
+	for (int iter = 0; iter < 60; iter++) {
+		struct srv s;
+		sbuf clog = {0};
+		smtpc_conn *cl = tc_new(NULL, 0);
+		char body[3000];
+		size_t n;
+
+		memset(&s, 0, sizeof s);
+		s.c = srv_new(NULL);
+		s.keep_out = 1;
+		OK(smtpc_server_greet(s.c, 220, "pair"));
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof body;
+		for (size_t i = 0; i < n; i++) {
+			static const char alpha[] = "ab.\r\n \xc3\xa9";
+			seed = seed * 1103515245u + 12345u;
+			body[i] = alpha[(seed >> 16) % (sizeof alpha - 1)];
+		}
+		shuttle(cl, &s, &clog);
+		OK(smtpc_ehlo(cl, "client.example"));
+		shuttle(cl, &s, &clog);
+		cr_assert(smtpc_get_caps(cl)->ext & SMTPC_EXT_PIPELINING);
+		if (iter % 2) /* without pipelining: strip it */
+			cl->caps.ext &= ~SMTPC_EXT_PIPELINING;
+		OK(smtpc_mail(cl, "a@example.com", NULL));
+		if (iter % 2)
+			shuttle(cl, &s, &clog);
+		OK(smtpc_rcpt(cl, "b@example.com", NULL));
+		if (iter % 2)
+			shuttle(cl, &s, &clog);
+		OK(smtpc_data(cl));
+		shuttle(cl, &s, &clog);
+		size_t done = 0;
+		while (done < n) {
+			done += smtpc_body_write(cl, body + done, n - done);
+			shuttle(cl, &s, &clog);
+		}
+		OK(smtpc_body_end(cl));
+		shuttle(cl, &s, &clog);
+		/* what the server stored is the body with its line ends normalised */
+		sbuf want = {0};
+		for (size_t i = 0; i < n; i++) {
+			if (body[i] == '\r' || body[i] == '\n') {
+				sb_add(&want, "\r\n");
+				if (body[i] == '\r' && i + 1 < n && body[i + 1] == '\n')
+					i++;
+			} else {
+				sb_add(&want, "%c", body[i]);
+			}
+		}
+		if (n && body[n - 1] != '\r' && body[n - 1] != '\n')
+			sb_add(&want, "\r\n");
+		char *end = strstr(s.log.s, "END ok=1");
+		cr_assert_not_null(end, "iteration %d: %s", iter, s.log.s);
+		char *stored = strstr(end, "body=") + 5;
+		cr_assert_eq(strncmp(stored, want.s ? want.s : "", want.n), 0, "iteration %d", iter);
+		cr_assert_eq(stored[want.n], '\n');
+		cr_assert(strstr(clog.s, "R 250 DATA_END [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
+		sb_free(&want);
+		sb_free(&clog);
+		sb_free(&s.log);
+		sb_free(&s.body);
+		sb_free(&s.out);
+		srv_free(s.c);
+		tc_free(cl);
+	}
+}
+
+Test(pair, extensions_both_sides_understand)
+{
+	struct srv s;
+	sbuf clog = {0};
+	smtpc_conn *cl = tc_new(NULL, 0);
+	smtpc_mail_opts mo = {0};
+	smtpc_rcpt_opts ro = {0};
+
+	memset(&s, 0, sizeof s);
+	s.c = srv_new(NULL);
+	s.reject_rcpt = 1;
+	s.keep_out = 1;
+	OK(smtpc_server_greet(s.c, 220, "pair"));
+	shuttle(cl, &s, &clog);
+	OK(smtpc_ehlo(cl, "client.example"));
+	shuttle(cl, &s, &clog);
+	/* SIZE: the client refuses a message over the server's limit itself */
+	mo.size = 100001;
+	cr_assert_eq(smtpc_mail(cl, "a@example.com", &mo), SMTPC_ERR_TOO_BIG);
+	/* SMTPUTF8, 8BITMIME, DSN, CHUNKING, and one refused recipient */
+	mo.size = 5;
+	mo.smtputf8 = 1;
+	mo.body = SMTPC_BODY_8BITMIME;
+	mo.envid = "id+1";
+	ro.notify = SMTPC_NOTIFY_FAILURE;
+	OK(smtpc_mail(cl, "j\xc3\xb6rg@example.com", &mo));
+	OK(smtpc_rcpt(cl, "b@example.com", &ro));
+	OK(smtpc_rcpt(cl, "x@example.com", NULL));
+	OK(smtpc_bdat(cl, 5, 1));
+	cr_assert_eq(smtpc_body_write(cl, "\xc3\xa9t\xc3\xa9", 5), 5);
+	shuttle(cl, &s, &clog);
+	cr_assert(strstr(s.log.s, "MAIL j\xc3\xb6rg@example.com|SIZE=5 BODY=8BITMIME SMTPUTF8 "
+	                          "ENVID=id+2B1\n") != NULL, "%s", s.log.s);
+	cr_assert(strstr(s.log.s, "RCPT b@example.com|NOTIFY=FAILURE\n") != NULL, "%s", s.log.s);
+	cr_assert(strstr(s.log.s, "END ok=1 size=5 why=- body=\xc3\xa9t\xc3\xa9\n") != NULL, "%s",
+	          s.log.s);
+	cr_assert(strstr(clog.s, "R 550 RCPT#1 [5.1.1] 5.1.1 No such user\n") != NULL, "%s", clog.s);
+	cr_assert(strstr(clog.s, "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
+	/* a 421 mid-transaction ends it for the client */
+	OK(smtpc_mail(cl, "a@example.com", NULL));
+	shuttle(cl, &s, &clog);
+	smtpc_feed(cl, "421 4.3.2 shutting down\r\n", 25);
+	drain(cl, &clog);
+	cr_assert_eq(smtpc_rcpt(cl, "b@example.com", NULL), SMTPC_ERR_STATE);
+	sb_free(&clog);
+	sb_free(&s.log);
+	sb_free(&s.body);
+	sb_free(&s.out);
+	srv_free(s.c);
+	tc_free(cl);
+}
