@@ -31,7 +31,7 @@ POSIX_SRC := $(wildcard io-posix/*.c)
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-FUZZ_TARGETS := fuzz_client fuzz_body
+FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
 BEARSSL_OBJ := $(patsubst io-bearssl/%.c,$(B)/io-bearssl/%.o,$(BEARSSL_SRC))
@@ -47,7 +47,7 @@ ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: all lib examples cli-test tls-test interop check deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: all lib examples cli-test tls-test sink-test interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
 
 all: lib
 
@@ -126,6 +126,7 @@ check: deps
 	$(MAKE) V=rel lib
 	$(MAKE) cli-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) tls-test SMTPC_BIN=build/asan/smtpc
+	$(MAKE) sink-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) interop
 	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
 	$(MAKE) purity
@@ -135,11 +136,17 @@ check: deps
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
-	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/interop.log; } | \
+	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/interop.log; } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
 deps:
 	@sh scripts/deps.sh
+
+# a sink and a client on a loopback port, both sides shown
+demo:
+	@sh scripts/deps.sh --demo
+	@$(MAKE) --no-print-directory V=rel lib >/dev/null
+	build/smtpc demo
 
 # adapter and CLI against scripted servers; real servers (aiosmtpd, smtp-sink)
 SMTPC_BIN ?= build/smtpc
@@ -152,6 +159,11 @@ cli-test:
 tls-test:
 	@mkdir -p build
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/cli/test_tls.py $(SMTPC_BIN) | tee build/tls.log; \
+	  exit $${PIPESTATUS[0]}
+
+sink-test:
+	@mkdir -p build
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/interop/test_sink.py $(SMTPC_BIN) | tee build/sink.log; \
 	  exit $${PIPESTATUS[0]}
 
 interop:

@@ -18,6 +18,8 @@ static const char usage[] =
 	"commands:\n"
 	"  send   deliver a message read from a file or standard input\n"
 	"  chat   connect, then send command lines typed on standard input\n"
+	"  sink   a local server that accepts every message (and can store it)\n"
+	"  demo   a sink and a client on a loopback port, both sides shown\n"
 	"\n"
 	"`smtpc COMMAND --help` describes each command's options.\n"
 	"Exit status: 0 delivered, 64 usage, 65 bad message or address, 69 refused (5xx),\n"
@@ -112,6 +114,10 @@ int main(int argc, char **argv)
 		return cmd_send(argc - 1, argv + 1);
 	if (strcmp(argv[1], "chat") == 0)
 		return cmd_chat(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sink") == 0)
+		return cmd_sink(argc - 1, argv + 1);
+	if (strcmp(argv[1], "demo") == 0)
+		return cmd_demo(argc - 1, argv + 1);
 	say("unknown command '%s'", argv[1]);
 	fputs(usage, stderr);
 	return EX_USAGE_;

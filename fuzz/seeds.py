@@ -77,6 +77,25 @@ def main():
     write("fuzz_client", "bare-lf", client(0, [0, 9], "220 hi\n250-a\n250 b\n250 ok\n"))
     write("fuzz_client", "greeting-only", client(0, [], "220\r\n"))
 
+    session = (b"EHLO c.example\r\nMAIL FROM:<a@example.com> SIZE=20\r\nRCPT TO:<b@example.com>\r\n"
+               b"DATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n")
+    write("fuzz_server", "session", bytes([0, 7]) + session)
+    write("fuzz_server", "bdat", bytes([0, 3]) + b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n"
+          b"RCPT TO:<c@d.example>\r\nBDAT 5\r\nab\r\n.BDAT 3 LAST\r\nxyzQUIT\r\n")
+    write("fuzz_server", "auth", bytes([9, 5]) + b"EHLO c.example\r\nAUTH PLAIN AHUAcA==\r\n"
+          b"AUTH LOGIN\r\ndQ==\r\ncA==\r\nAUTH LOGIN dQ==\r\n*\r\n")
+    write("fuzz_server", "starttls", bytes([8, 1]) + b"EHLO c.example\r\nSTARTTLS\r\nEHLO c.example\r\n")
+    for i, trick in enumerate([b"\r\n.\n", b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\r\n.\r\r\n"]):
+        write("fuzz_server", "smuggle-%d" % i, bytes([2, 11]) + b"EHLO c.example\r\n"
+              b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nhi" + trick +
+              b"MAIL FROM:<e@example.com>\r\nRCPT TO:<v@example.com>\r\nDATA\r\nx\r\n.\r\n")
+    write("fuzz_server", "long-lines", bytes([4, 2]) + b"EHLO c.example\r\nNOOP " + b"x" * 3000 +
+          b"\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n" + b"y" * 200 +
+          b"\r\n.\r\n")
+    for flags in range(4):
+        write("fuzz_pair", "body-%d" % flags, bytes([flags]) + b"line1\r\n.dot1\r\n.dot2\n.\nend\r\r\n")
+    write("fuzz_pair", "empty", bytes([0]))
+
     bodies = {
         "seed-example": b"line1\r\n.dot1\r\n.dot2\n.\nend",
         "smuggle-crlf": b"a\r\n.\r\nMAIL FROM:<x@y>\r\n",

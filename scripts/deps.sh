@@ -3,10 +3,13 @@
 # Debian packages when it can (root, or sudo without a password); otherwise
 # prints the exact command to run and fails.
 set -u
+# With --demo, only what `make demo` needs.
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi \
-	python3 python3-aiosmtpd postfix libuv1-dev openssl ca-certificates; do
+all="libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi
+	python3 python3-aiosmtpd postfix libuv1-dev openssl ca-certificates curl swaks msmtp"
+[ "${1:-}" = --demo ] && all="gcc libbearssl-dev"
+for p in $all; do
 	have_pkg "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

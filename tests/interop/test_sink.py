@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""smtpc sink against real clients on 127.0.0.1 (Python's smtplib, curl,
+swaks, msmtp, Postfix's smtp-source, smtpc send): every stored message is
+compared byte for byte. Raw sessions try the known SMTP smuggling sequences:
+each is refused and nothing is stored. A load run (smtp-source, 50 sessions,
+5000 messages) must store exactly 5000 messages with the sink's memory flat.
+
+Usage: test_sink.py [SMTPC_BINARY]
+"""
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ["PATH"] += ":/usr/sbin:/sbin"  # smtp-source lives there
+SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
+ONLY = sys.argv[2] if len(sys.argv) > 2 else ""
+TESTS = []
+
+MSG = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: interop\r\n\r\n"
+       b"Hello.\r\n.A line with a leading dot.\r\n..Two dots.\r\nLast line.\r\n")
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Sink:
+    def __init__(self, *args):
+        self.args = list(args)
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="smtpc-sink-")
+        self.maildir = os.path.join(self.dir, "Maildir")
+        self.out = open(os.path.join(self.dir, "out"), "w+")
+        self.proc = subprocess.Popen([SMTPC, "sink", "--port", "0", "--maildir", self.maildir]
+                                     + self.args, stdout=self.out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 5
+        self.port = None
+        while time.time() < deadline and self.port is None:
+            self.out.seek(0)
+            first = self.out.readline()
+            if first.startswith("listening on"):
+                self.port = int(first.split()[-1])
+            else:
+                time.sleep(0.02)
+        if self.port is None:
+            raise RuntimeError("sink did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()  # our own child, by its own pid
+        self.proc.wait(5)
+        self.out.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stored(self, n=1, seconds=10):
+        new = os.path.join(self.maildir, "new")
+        deadline = time.time() + seconds
+        while time.time() < deadline and len(os.listdir(new)) < n:
+            time.sleep(0.02)
+        names = sorted(os.listdir(new))
+        out = []
+        for name in names:
+            with open(os.path.join(new, name), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def log(self):
+        self.out.seek(0)
+        return self.out.read()
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+@test
+def python_smtplib():
+    with Sink() as s:
+        with smtplib.SMTP("127.0.0.1", s.port, local_hostname="client.example") as c:
+            c.sendmail("a@example.com", ["b@example.com", "c@example.com"], MSG)
+        got = s.stored()
+        check(got == [MSG], repr(got))
+        check("accepted from=<a@example.com> to=<b@example.com>,<c@example.com> size=%d" % len(MSG)
+              in s.log(), s.log())
+
+
+@test
+def smtpc_send():
+    with Sink() as s:
+        p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(s.port), "--from",
+                            "a@example.com", "--to", "b@example.com"], input=MSG,
+                           capture_output=True, timeout=30)
+        check(p.returncode == 0, p.stderr)
+        check(s.stored() == [MSG], repr(s.stored()))
+
+
+@test
+def curl():
+    with Sink() as s, tempfile.NamedTemporaryFile() as f:
+        f.write(MSG)
+        f.flush()
+        # the URL path is curl's EHLO argument
+        p = subprocess.run(["curl", "-sS", "smtp://127.0.0.1:%d/client.example" % s.port, "--mail-from",
+                            "a@example.com", "--mail-rcpt", "b@example.com", "--upload-file",
+                            f.name], capture_output=True, timeout=30)
+        check(p.returncode == 0, p.stderr)
+        check(s.stored() == [MSG], repr(s.stored()))
+
+
+@test
+def swaks():
+    with Sink() as s, tempfile.NamedTemporaryFile() as f:
+        f.write(MSG)
+        f.flush()
+        p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % s.port, "--from", "a@example.com",
+                            "--to", "b@example.com", "--data", "@" + f.name, "--helo",
+                            "client.example"], capture_output=True, timeout=30)
+        check(p.returncode == 0, p.stdout[-500:])
+        # swaks ends the data with a line end of its own before the dot
+        check(s.stored() == [MSG + b"\r\n"], repr(s.stored()))
+
+
+@test
+def msmtp():
+    with Sink() as s:
+        p = subprocess.run(["msmtp", "--host=127.0.0.1", "--port=%d" % s.port, "--auth=off",
+                            "--tls=off", "--set-date-header=off", "--set-msgid-header=off",
+                            "--from=a@example.com", "b@example.com"], input=MSG,
+                           capture_output=True, timeout=30)
+        check(p.returncode == 0, p.stderr)
+        check(s.stored() == [MSG], repr(s.stored()))
+
+
+@test
+def postfix_smtp_source_one_message():
+    with Sink() as s:
+        p = subprocess.run(["smtp-source", "-m", "1", "-l", "2000", "-f", "a@example.com", "-t",
+                            "b@example.com", "127.0.0.1:%d" % s.port], capture_output=True,
+                           timeout=30)
+        check(p.returncode == 0, p.stderr)
+        got = s.stored()
+        check(len(got) == 1, repr(got))
+        check(b"From: <a@example.com>\r\n" in got[0] and got[0].endswith(b"\r\n"), got[0][:200])
+
+
+SMUGGLING = [b"\r\n.\n", b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\r\n.\r\r\n", b"\r\n.\r"]
+
+
+@test
+def smuggling_sequences_refused_nothing_stored():
+    for seq in SMUGGLING:
+        with Sink() as s:
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            f = c.makefile("rb")
+            f.readline()
+            c.sendall(b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+                      b"DATA\r\nSubject: outer\r\n\r\nhello" + seq +
+                      b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n"
+                      b"Subject: smuggled\r\n\r\nhidden\r\n.\r\nQUIT\r\n")
+            replies = []
+            while True:
+                line = f.readline()
+                if not line:
+                    break
+                replies.append(line)
+            c.close()
+            codes = [r[:4] for r in replies if r[3:4] == b" "]
+            check(codes[-2:] == [b"554 ", b"221 "] or codes[-2:] == [b"500 ", b"221 "],
+                  "%r: %r" % (seq, replies))
+            check(s.stored(1, seconds=0.3) == [], "%r stored something" % seq)
+            check("evil" not in s.log() and "accepted" not in s.log(), s.log())
+
+
+@test
+def load_50_sessions_5000_messages_none_lost():
+    with Sink() as s:
+        t0 = time.time()
+        p = subprocess.run(["smtp-source", "-s", "50", "-m", "5000", "-l", "1024", "-f",
+                            "a@example.com", "-t", "b@example.com", "127.0.0.1:%d" % s.port],
+                           capture_output=True, timeout=300)
+        took = time.time() - t0
+        check(p.returncode == 0, p.stderr)
+        got = len(os.listdir(os.path.join(s.maildir, "new")))
+        check(got == 5000, "stored %d of 5000" % got)
+        check(s.log().count("accepted ") == 5000, "accepted lines")
+        with open("/proc/%d/status" % s.proc.pid) as st:
+            hwm = [l for l in st if l.startswith("VmHWM")][0].split()[1]
+        check(int(hwm) < 32 * 1024, "peak RSS %s kB" % hwm)
+        print("  5000 messages in %.2f s, %.0f msg/s, sink peak RSS %s kB" % (took, 5000 / took, hwm))
+
+
+def main():
+    missing = [t for t in ("curl", "swaks", "msmtp", "smtp-source") if not shutil.which(t)]
+    if missing:
+        print("sink: missing %s" % " ".join(missing))
+        print("sink: 0 passed, 1 failed")
+        return 1
+    passed = failed = 0
+    for fn in TESTS:
+        if ONLY and ONLY not in fn.__name__:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0))
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("FAIL %s: %s" % (fn.__name__, e))
+        sys.stdout.flush()
+    print("sink: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
