@@ -47,18 +47,27 @@ ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: all lib examples cli-test tls-test sink-test interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: bench bench-vs all lib examples cli-test tls-test sink-test interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
 
 all: lib
 
 HAVE_UV := $(shell test -f /usr/include/uv.h && echo yes)
-EXAMPLES := $(B)/core_exchange $(B)/poll_send $(if $(HAVE_UV),$(B)/uv_send)
+EXAMPLES := $(B)/core_exchange $(B)/poll_send $(if $(HAVE_UV),$(B)/uv_send) $(B)/micro
 
 lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/smtpc examples
-	@if [ "$(V)" = rel ]; then cp $(B)/smtpc build/smtpc; fi
+	@if [ "$(V)" = rel ]; then cp $(B)/smtpc build/smtpc.new && mv -f build/smtpc.new build/smtpc; fi
 
 examples: $(EXAMPLES)
 	@$(if $(HAVE_UV),true,echo "examples: libuv1-dev not installed, uv_send not built")
+
+$(B)/micro: bench/micro.c $(B)/libsmtpc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a $(LIBS)
+
+# core micro-benchmarks; the client against Postfix's smtp-source
+bench: lib
+	$(B)/micro
+bench-vs:
+	sh bench/vs-smtp-source.sh
 
 $(B)/poll_send: examples/poll_send.c examples/session.h $(B)/libsmtpc.a
 	$(CC) $(CFLAGS_ALL) -Wno-unused-function -o $@ $< $(B)/libsmtpc.a $(LIBS)

@@ -20,6 +20,7 @@ int cmd_send(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_sink(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Exit status for a library error. */
 int exit_for_err(smtpc_err e);

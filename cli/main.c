@@ -20,6 +20,7 @@ static const char usage[] =
 	"  chat   connect, then send command lines typed on standard input\n"
 	"  sink   a local server that accepts every message (and can store it)\n"
 	"  demo   a sink and a client on a loopback port, both sides shown\n"
+	"  bench  messages per second over concurrent sessions\n"
 	"\n"
 	"`smtpc COMMAND --help` describes each command's options.\n"
 	"Exit status: 0 delivered, 64 usage, 65 bad message or address, 69 refused (5xx),\n"
@@ -118,6 +119,8 @@ int main(int argc, char **argv)
 		return cmd_sink(argc - 1, argv + 1);
 	if (strcmp(argv[1], "demo") == 0)
 		return cmd_demo(argc - 1, argv + 1);
+	if (strcmp(argv[1], "bench") == 0)
+		return cmd_bench(argc - 1, argv + 1);
 	say("unknown command '%s'", argv[1]);
 	fputs(usage, stderr);
 	return EX_USAGE_;

@@ -398,12 +398,18 @@ static int client_io(struct sink *s, struct client *k, short revents)
 			send_pending(k);
 		}
 	}
-	if (serve(s, k)) {
+	/* the core stops to let its replies go out: go on once they have */
+	for (;;) {
+		size_t left;
+		if (serve(s, k)) {
+			send_pending(k);
+			return 1;
+		}
 		send_pending(k);
-		return 1;
+		smtpc_send_buf(&k->c, &left);
+		if (left > 0 || !(smtpc_want(&k->c) & SMTPC_WANT_EVENT))
+			return 0;
 	}
-	send_pending(k);
-	return 0;
 }
 
 static int sink_loop(struct sink *s)

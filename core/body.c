@@ -14,8 +14,9 @@
  * once: "CRLF.CRLF" if the body did not end with a line break, ".CRLF" if it
  * did (that CRLF then serves as the terminator's first).
  *
- * Bytes between line breaks are moved in runs found with memchr and copied
- * with memcpy; only line starts and line ends take the slow path.
+ * Bytes between line breaks are scanned and copied eight at a time
+ * (copy_run); a CRLF is one step; only line starts and bare line ends take
+ * the slow path.
  *
  * With no_dots set (text sent by BDAT) only the line ends are normalised
  * and finish adds a final CRLF when the text does not end with one.
@@ -67,27 +68,40 @@ static int flush(smtpc_dotenc *e)
 	return e->npend == 0;
 }
 
-static int any_high(const unsigned char *p, size_t n)
+/*
+ * Copies the run at in that holds no CR and no LF, at most n octets, to out
+ * (when not NULL), eight octets at a time (a word holds CR or LF exactly
+ * when one of its octets, XORed with it, is zero: the classic has-zero-byte
+ * test, which never reports a zero that is not there). ORs the octets into
+ * *acc for the 8-bit report. Returns the run's length.
+ */
+static size_t copy_run(const unsigned char *in, unsigned char *out, size_t n, uint64_t *acc)
 {
-	size_t i;
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	const uint64_t lf = ones * '\n', cr = ones * '\r';
+	uint64_t a = 0;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] & 0x80u)
-			return 1;
+	while (n - i >= 8) {
+		uint64_t v, x, y;
+		memcpy(&v, in + i, 8);
+		x = v ^ lf;
+		y = v ^ cr;
+		if (((x - ones) & ~x & highs) | ((y - ones) & ~y & highs))
+			break;
+		if (out != NULL)
+			memcpy(out + i, &v, 8);
+		a |= v;
+		i += 8;
 	}
-	return 0;
-}
-
-/* Length of the run at p (at most n octets) holding no CR and no LF. */
-static size_t run_len(const unsigned char *p, size_t n)
-{
-	const unsigned char *lf = memchr(p, '\n', n);
-	const unsigned char *cr;
-
-	if (lf != NULL)
-		n = (size_t)(lf - p);
-	cr = memchr(p, '\r', n);
-	return cr != NULL ? (size_t)(cr - p) : n;
+	while (i < n && in[i] != '\r' && in[i] != '\n') {
+		if (out != NULL)
+			out[i] = in[i];
+		a |= in[i];
+		i++;
+	}
+	*acc |= a;
+	return i;
 }
 
 static void consume(smtpc_dotenc *e, size_t n)
@@ -107,6 +121,7 @@ int smtpc_dot_encode(smtpc_dotenc *e)
 		return 1;
 	while (e->avail_in != 0) {
 		unsigned char b = *e->next_in;
+		uint64_t acc = 0;
 		size_t n;
 
 		if (e->npend != 0 || (e->next_out != NULL && e->avail_out == 0))
@@ -117,6 +132,12 @@ int smtpc_dot_encode(smtpc_dotenc *e)
 				consume(e, 1);
 				continue;
 			}
+		}
+		if (b == '\r' && e->avail_in >= 2 && e->next_in[1] == '\n') { /* CRLF: the usual */
+			out(e, "\r\n", 2);
+			e->bol = 1;
+			consume(e, 2);
+			continue;
 		}
 		if (b == '\r' || b == '\n') {
 			out(e, "\r\n", 2);
@@ -135,11 +156,10 @@ int smtpc_dot_encode(smtpc_dotenc *e)
 		n = e->avail_in;
 		if (e->next_out != NULL && n > e->avail_out)
 			n = e->avail_out;
-		n = run_len(e->next_in, n);
-		if (!e->has_8bit && any_high(e->next_in, n))
+		n = copy_run(e->next_in, e->next_out, n, &acc);
+		if (acc & 0x8080808080808080u)
 			e->has_8bit = 1;
 		if (e->next_out != NULL) {
-			memcpy(e->next_out, e->next_in, n);
 			e->next_out += n;
 			e->avail_out -= n;
 		}

@@ -837,8 +837,11 @@ unsigned smtpc__server_want(const smtpc_conn *c)
 	if (c->srv.state == SS_TLS)
 		return w | ((c->flags & F_TLS_EV) ? SMTPC_WANT_EVENT : SMTPC_WANT_TLS);
 	if (c->srv.state != SS_GREET && c->srv.state != SS_REPLY &&
-	    (c->in_end > c->in_start || (c->flags & F_EOF)))
-		w |= SMTPC_WANT_EVENT;
+	    c->tx_cap - (c->tx_end - c->tx_start) >= REPLY_ROOM &&
+	    ((c->flags & F_EOF) ||
+	     (c->srv.state == SS_BDAT && (c->in_end > c->in_start || c->srv.chunk_left == 0)) ||
+	     (c->in_end > c->in_scan && memchr(c->in + c->in_scan, '\n', c->in_end - c->in_scan))))
+		w |= SMTPC_WANT_EVENT; /* next_event has something to give */
 	if (!(c->flags & F_EOF) && c->in_end - c->in_start < c->in_cap)
 		w |= SMTPC_WANT_READ;
 	return w;

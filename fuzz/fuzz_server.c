@@ -63,7 +63,9 @@ static int pump(struct run *r)
 		unsigned char rec[2] = {(unsigned char)t, 0};
 		switch (t) {
 		case SMTPC_EV_NEED_DATA:
-			drain_tx(r);
+			drain_tx(r); /* it may have stopped for room to answer */
+			if (smtpc_want(&r->c) & SMTPC_WANT_EVENT)
+				continue;
 			return 0;
 		case SMTPC_EV_COMMAND:
 			if (ev.command.arg_len > 2048 || ev.command.params_len > 2048)

@@ -74,6 +74,8 @@ static int srv_pump(struct srv *s)
 		switch (t) {
 		case SMTPC_EV_NEED_DATA:
 			take_out(s);
+			if (!s->keep_out && (smtpc_want(s->c) & SMTPC_WANT_EVENT))
+				continue; /* it stopped for room to answer */
 			return 0;
 		case SMTPC_EV_COMMAND:
 			sb_add(&s->log, "%s %.*s|%.*s\n", smtpc_cmd_name(ev.command.cmd),
@@ -587,4 +589,22 @@ Test(pair, extensions_both_sides_understand)
 	sb_free(&s.out);
 	srv_free(s.c);
 	tc_free(cl);
+}
+
+Test(server, many_pipelined_commands_wait_for_room_then_go_on)
+{
+	/* 400 NOOPs in one read: the replies need more room than the transmit
+	 * buffer has, so the core stops, and goes on once they are sent */
+	sbuf in = {0}, want = {0};
+	for (int i = 0; i < 400; i++) {
+		sb_add(&in, "NOOP\r\n");
+		sb_add(&want, "250 2.0.0 Ok\r\n");
+	}
+	sb_add(&in, "QUIT\r\n");
+	char *got = srv_run(NULL, in.s, in.n, NULL, 0, NULL);
+	cr_assert(strstr(got, want.s) != NULL);
+	cr_assert(strstr(got, "221 2.0.0 Bye\r\n") != NULL);
+	free(got);
+	sb_free(&in);
+	sb_free(&want);
 }
