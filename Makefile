@@ -47,7 +47,7 @@ ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: bench bench-vs all lib examples cli-test tls-test sink-test interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: bench bench-vs all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
 
 all: lib
 
@@ -136,6 +136,7 @@ check: deps
 	$(MAKE) cli-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) tls-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) sink-test SMTPC_BIN=build/asan/smtpc
+	$(MAKE) sink-load
 	$(MAKE) interop
 	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
 	$(MAKE) purity
@@ -145,7 +146,8 @@ check: deps
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
-	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/interop.log; } | \
+	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/load.log \
+	    build/interop.log; } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
 deps:
@@ -173,6 +175,12 @@ tls-test:
 sink-test:
 	@mkdir -p build
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/interop/test_sink.py $(SMTPC_BIN) | tee build/sink.log; \
+	  exit $${PIPESTATUS[0]}
+
+# the load run again on the plain build, its memory checked
+sink-load:
+	@mkdir -p build
+	SMTPC_RSS_CHECK=1 $(PYTHON) tests/interop/test_sink.py build/smtpc load | tee build/load.log; \
 	  exit $${PIPESTATUS[0]}
 
 interop:

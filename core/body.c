@@ -14,9 +14,9 @@
  * once: "CRLF.CRLF" if the body did not end with a line break, ".CRLF" if it
  * did (that CRLF then serves as the terminator's first).
  *
- * Bytes between line breaks are scanned and copied eight at a time
- * (copy_run); a CRLF is one step; only line starts and bare line ends take
- * the slow path.
+ * Text and whole CRLF line ends go out in blocks (clean_prefix: memchr to
+ * find line ends, one memcpy per block); only a line that starts with a dot
+ * and a bare CR or LF take the octet-by-octet path.
  *
  * With no_dots set (text sent by BDAT) only the line ends are normalised
  * and finish adds a final CRLF when the text does not end with one.
@@ -38,11 +38,18 @@ void smtpc_dot_init(smtpc_dotenc *e)
  * empty, n <= sizeof pend). */
 static void out(smtpc_dotenc *e, const char *s, size_t n)
 {
-	size_t k = n;
+	size_t k = n, i;
 
 	e->total_out += n;
 	if (e->next_out == NULL)
 		return;
+	if (e->avail_out >= n) { /* the usual case: no call, no hold-back */
+		for (i = 0; i < n; i++)
+			e->next_out[i] = (unsigned char)s[i];
+		e->next_out += n;
+		e->avail_out -= n;
+		return;
+	}
 	if (k > e->avail_out)
 		k = e->avail_out;
 	memcpy(e->next_out, s, k);
@@ -69,38 +76,49 @@ static int flush(smtpc_dotenc *e)
 }
 
 /*
- * Copies the run at in that holds no CR and no LF, at most n octets, to out
- * (when not NULL), eight octets at a time (a word holds CR or LF exactly
- * when one of its octets, XORed with it, is zero: the classic has-zero-byte
- * test, which never reports a zero that is not there). ORs the octets into
- * *acc for the 8-bit report. Returns the run's length.
+ * The longest prefix of in[0, n) that goes out unchanged: text, and whole
+ * CRLF line ends, as long as the next line does not start with a dot. It
+ * stops at a CR or LF that is not part of a CRLF, and right after a CRLF
+ * whose next octet is a dot or not yet known; *bol tells whether it ended
+ * right after a CRLF, and *high is set when an octet >= 0x80 went by.
+ *
+ * It reads eight octets at a time: a word holds a CR or an LF exactly when
+ * one of its octets XORed with that value is zero, and the has-zero-octet
+ * test ((x - 0x01..) & ~x & 0x80..) never reports a zero that is not there.
+ * The caller then moves the whole prefix with one memcpy, so typical text
+ * takes no per-octet step and no call per line.
  */
-static size_t copy_run(const unsigned char *in, unsigned char *out, size_t n, uint64_t *acc)
+static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol, int *high)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	const uint64_t lf = ones * '\n', cr = ones * '\r';
-	uint64_t a = 0;
+	const uint64_t lfw = ones * '\n', crw = ones * '\r';
+	uint64_t acc = 0;
 	size_t i = 0;
 
-	while (n - i >= 8) {
-		uint64_t v, x, y;
-		memcpy(&v, in + i, 8);
-		x = v ^ lf;
-		y = v ^ cr;
-		if (((x - ones) & ~x & highs) | ((y - ones) & ~y & highs))
+	*bol = 0;
+	for (;;) {
+		while (n - i >= 8) {
+			uint64_t v, x, y;
+			memcpy(&v, in + i, 8);
+			x = v ^ lfw;
+			y = v ^ crw;
+			if (((x - ones) & ~x & highs) | ((y - ones) & ~y & highs))
+				break;
+			acc |= v;
+			i += 8;
+		}
+		while (i < n && in[i] != '\r' && in[i] != '\n')
+			acc |= in[i++];
+		if (i == n || in[i] == '\n' || i + 1 == n || in[i + 1] != '\n')
+			break; /* the end, a bare LF, or a CR not (yet) followed by LF */
+		i += 2;    /* a CRLF */
+		if (i == n || in[i] == '.') {
+			*bol = 1;
 			break;
-		if (out != NULL)
-			memcpy(out + i, &v, 8);
-		a |= v;
-		i += 8;
+		}
 	}
-	while (i < n && in[i] != '\r' && in[i] != '\n') {
-		if (out != NULL)
-			out[i] = in[i];
-		a |= in[i];
-		i++;
-	}
-	*acc |= a;
+	if (acc & highs)
+		*high = 1;
 	return i;
 }
 
@@ -121,7 +139,6 @@ int smtpc_dot_encode(smtpc_dotenc *e)
 		return 1;
 	while (e->avail_in != 0) {
 		unsigned char b = *e->next_in;
-		uint64_t acc = 0;
 		size_t n;
 
 		if (e->npend != 0 || (e->next_out != NULL && e->avail_out == 0))
@@ -152,14 +169,12 @@ int smtpc_dot_encode(smtpc_dotenc *e)
 			consume(e, 1);
 			continue;
 		}
-		e->bol = 0;
 		n = e->avail_in;
 		if (e->next_out != NULL && n > e->avail_out)
 			n = e->avail_out;
-		n = copy_run(e->next_in, e->next_out, n, &acc);
-		if (acc & 0x8080808080808080u)
-			e->has_8bit = 1;
+		n = clean_prefix(e->next_in, n, &e->bol, &e->has_8bit);
 		if (e->next_out != NULL) {
+			memcpy(e->next_out, e->next_in, n);
 			e->next_out += n;
 			e->avail_out -= n;
 		}
