@@ -82,35 +82,52 @@ static int flush(smtpc_dotenc *e)
  * whose next octet is a dot or not yet known; *bol tells whether it ended
  * right after a CRLF, and *high is set when an octet >= 0x80 went by.
  *
- * It reads eight octets at a time: a word holds a CR or an LF exactly when
- * one of its octets XORed with that value is zero, and the has-zero-octet
- * test ((x - 0x01..) & ~x & 0x80..) never reports a zero that is not there.
+ * It reads eight octets at a time: the has-less-than test
+ * ((v - 0x0e0e..) & ~v & 0x8080..) is nonzero exactly when the word holds an
+ * octet below 0x0e (CR and LF among them, and a few other control octets,
+ * which are then passed over), and its lowest flag marks the first such
+ * octet exactly.
  * The caller then moves the whole prefix with one memcpy, so typical text
  * takes no per-octet step and no call per line.
  */
 static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol, int *high)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	const uint64_t lfw = ones * '\n', crw = ones * '\r';
+	const uint64_t below = ones * 0x0e; /* CR and LF are the octets below 0x0e that matter */
 	uint64_t acc = 0;
-	size_t i = 0;
+	size_t i = 0, k;
 
 	*bol = 0;
 	for (;;) {
 		while (n - i >= 8) {
-			uint64_t v, x, y;
+			uint64_t v, m;
 			memcpy(&v, in + i, 8);
-			x = v ^ lfw;
-			y = v ^ crw;
-			if (((x - ones) & ~x & highs) | ((y - ones) & ~y & highs))
+			m = (v - below) & ~v & highs;
+			if (m != 0) { /* the first octet below 0x0e is in this word */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				k = (size_t)__builtin_ctzll(m) >> 3; /* the lowest flag is exact */
+#else
+				for (k = 0; in[i + k] >= 0x0e; k++)
+					;
+#endif
+				if (k != 0)
+					acc |= v & (~(uint64_t)0 >> (64 - 8 * k));
+				i += k;
 				break;
+			}
 			acc |= v;
 			i += 8;
 		}
-		while (i < n && in[i] != '\r' && in[i] != '\n')
+		while (i < n && in[i] >= 0x0e)
 			acc |= in[i++];
-		if (i == n || in[i] == '\n' || i + 1 == n || in[i + 1] != '\n')
-			break; /* the end, a bare LF, or a CR not (yet) followed by LF */
+		if (i == n)
+			break;
+		if (in[i] != '\r' && in[i] != '\n') {
+			i++; /* another control octet: text like any other */
+			continue;
+		}
+		if (in[i] == '\n' || i + 1 == n || in[i + 1] != '\n')
+			break; /* a bare LF, or a CR not (yet) followed by LF */
 		i += 2;    /* a CRLF */
 		if (i == n || in[i] == '.') {
 			*bol = 1;
