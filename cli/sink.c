@@ -3,7 +3,9 @@
  * loop serves every client; each message is accepted and, with --maildir,
  * stored in Maildir form (written to tmp/, fsync'd, renamed into new/, the
  * directory fsync'd) before the 250, so an accepted message is never lost.
- * One line per message on standard output: sender, recipients, size.
+ * One line per message on standard output: sender, recipients, size. With a
+ * certificate and key it offers STARTTLS (io-bearssl, server side): the 220
+ * goes out in clear, then the client's bytes go through the TLS engine.
  *
  * smtpc demo runs a sink on an ephemeral loopback port in a child process
  * and sends a sample message to it with smtpc send, both sides printing
@@ -37,7 +39,7 @@
 
 static const char sink_usage[] =
 	"usage: smtpc sink [--host ADDR] [--port PORT] [--maildir DIR] [--max-size BYTES]\n"
-	"                  [--messages N] [--timeout MS] [-v]\n"
+	"                  [--tls-cert FILE --tls-key FILE] [--messages N] [--timeout MS] [-v]\n"
 	"\n"
 	"Accepts every message sent to it and prints one line per message. With\n"
 	"--maildir each message is stored in DIR/new (Maildir), on disk before the 250.\n"
@@ -46,6 +48,8 @@ static const char sink_usage[] =
 	"  --port PORT       port (default 2525; 0 picks a free one and prints it)\n"
 	"  --maildir DIR     store messages there (tmp, new and cur are created)\n"
 	"  --max-size BYTES  SIZE limit advertised and enforced (default 104857600)\n"
+	"  --tls-cert FILE   certificate chain (PEM): STARTTLS is offered\n"
+	"  --tls-key FILE    its RSA private key (PEM)\n"
 	"  --messages N      exit after N messages (default: serve until killed)\n"
 	"  --timeout MS      drop a client idle this long (default 300000)\n"
 	"  -v                transcript of every session on standard error\n";
@@ -60,6 +64,11 @@ struct client {
 	char tmp_path[512];
 	long long last;
 	int id;
+	/* STARTTLS */
+	smtpc_bearssl_conn *tls;
+	const smtpc_posix_transport *xp; /* set once the 220 has gone out in clear */
+	int tls_wait;                    /* handshake not finished */
+	int eof;
 };
 
 struct sink {
@@ -72,6 +81,7 @@ struct sink {
 	smtpc_config cfg;
 	smtpc_caps caps;
 	char host[256];
+	smtpc_bearssl_server *tls;
 };
 
 static volatile sig_atomic_t stop;
@@ -211,6 +221,7 @@ static void close_client(struct sink *s, int i)
 	struct client *k = s->cl[i];
 
 	drop_message(k);
+	smtpc_bearssl_conn_free(k->tls);
 	close(k->fd);
 	free(k->rx);
 	free(k->tx);
@@ -321,7 +332,13 @@ static int serve(struct sink *s, struct client *k)
 			reply(s, k, 250, line);
 			s->accepted++;
 			break;
-		case SMTPC_EV_STARTTLS: /* not offered without a TLS layer */
+		case SMTPC_EV_STARTTLS: /* the 220 goes out in clear, then TLS */
+			if (s->tls == NULL || (k->tls = smtpc_bearssl_accept(s->tls)) == NULL)
+				return 1;
+			k->tls_wait = 1;
+			if (s->verbose)
+				fprintf(stderr, "[sink %d] TLS handshake\n", k->id);
+			return 0;
 		case SMTPC_EV_CLOSED:
 		case SMTPC_EV_ERROR:
 		default:
@@ -358,6 +375,7 @@ static void accept_client(struct sink *s)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	k->fd = fd;
 	k->msg_fd = -1;
+	smtpc_server_allow_starttls(&k->c, s->tls != NULL);
 	k->last = now_ms();
 	k->id = ++s->next_id;
 	{
@@ -371,9 +389,53 @@ static void accept_client(struct sink *s)
 	send_pending(k);
 }
 
+/* Through TLS: records in and out, plaintext in, answers, plaintext out,
+ * until nothing moves. Returns 1 to drop the client. */
+static int client_tls(struct sink *s, struct client *k)
+{
+	for (;;) {
+		size_t moved = 0, n, room;
+		const unsigned char *p;
+		unsigned char *buf;
+
+		if (k->xp->io(k->xp->ctx, k->fd) != SMTPC_ERR_OK)
+			return 1;
+		if (k->tls_wait && k->xp->ready(k->xp->ctx)) {
+			k->tls_wait = 0;
+			if (smtpc_tls_started(&k->c) != SMTPC_ERR_OK)
+				return 1;
+		}
+		while ((buf = smtpc_recv_buf(&k->c, &room)) != NULL) {
+			n = k->xp->read(k->xp->ctx, buf, room, &k->eof);
+			if (n == 0)
+				break;
+			smtpc_recv_ack(&k->c, n);
+			k->last = now_ms();
+			moved += n;
+		}
+		if (k->eof && !(smtpc_want(&k->c) & SMTPC_WANT_CLOSED) && !k->tls_wait) {
+			smtpc_eof(&k->c);
+			moved++;
+		}
+		if (serve(s, k))
+			return 1;
+		while ((p = smtpc_send_buf(&k->c, &n)) != NULL) {
+			size_t w = k->xp->write(k->xp->ctx, p, n);
+			if (w == 0)
+				break;
+			smtpc_send_ack(&k->c, w);
+			moved += w;
+		}
+		if (moved == 0)
+			return k->xp->io(k->xp->ctx, k->fd) != SMTPC_ERR_OK;
+	}
+}
+
 /* Reads what a client sent and answers it; returns 1 to drop it. */
 static int client_io(struct sink *s, struct client *k, short revents)
 {
+	if (k->xp != NULL)
+		return client_tls(s, k);
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
 		for (;;) {
 			size_t room;
@@ -407,6 +469,10 @@ static int client_io(struct sink *s, struct client *k, short revents)
 		}
 		send_pending(k);
 		smtpc_send_buf(&k->c, &left);
+		if (left == 0 && k->tls != NULL && k->xp == NULL) { /* the 220 is out: TLS now */
+			k->xp = smtpc_bearssl_conn_transport(k->tls);
+			return client_tls(s, k);
+		}
 		if (left > 0 || !(smtpc_want(&k->c) & SMTPC_WANT_EVENT))
 			return 0;
 	}
@@ -429,18 +495,22 @@ static int sink_loop(struct sink *s)
 		for (i = 0; i < n; i++) {
 			unsigned w = smtpc_want(&s->cl[i]->c);
 			pfd[i + 1].fd = s->cl[i]->fd;
-			pfd[i + 1].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
-			                            ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));
+			if (s->cl[i]->xp != NULL)
+				pfd[i + 1].events = s->cl[i]->xp->events(s->cl[i]->xp->ctx);
+			else
+				pfd[i + 1].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
+				                            ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));
 			pfd[i + 1].revents = 0;
 		}
 		if (poll(pfd, (nfds_t)n + 1, 1000) < 0 && errno != EINTR)
 			break;
 		for (i = n - 1; i >= 0; i--) { /* backwards: closing moves the last one down */
 			struct client *k = s->cl[i];
-			if (pfd[i + 1].revents & POLLOUT)
+			if ((pfd[i + 1].revents & POLLOUT) && k->xp == NULL)
 				send_pending(k);
 			if (client_io(s, k, pfd[i + 1].revents) ||
-			    (smtpc_want(&k->c) & SMTPC_WANT_CLOSED) ||
+			    ((smtpc_want(&k->c) & SMTPC_WANT_CLOSED) &&
+			     (k->xp == NULL || !(k->xp->events(k->xp->ctx) & POLLOUT))) ||
 			    (s->timeout > 0 && now - k->last > s->timeout))
 				close_client(s, i);
 		}
@@ -512,7 +582,7 @@ int cmd_sink(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct sink s;
-	const char *host = "127.0.0.1", *port = "2525";
+	const char *host = "127.0.0.1", *port = "2525", *cert = NULL, *key = NULL, *why;
 	int ch, bound = 0, rc;
 
 	sink_init(&s);
@@ -526,10 +596,8 @@ int cmd_sink(int argc, char **argv)
 		case 'n': s.messages = atol(optarg); break;
 		case 'o': s.timeout = parse_ms(optarg); break;
 		case 'v': s.verbose = 1; break;
-		case 'c':
-		case 'k':
-			say("--tls-cert and --tls-key: the sink has no server-side TLS yet");
-			return EX_USAGE_;
+		case 'c': cert = optarg; break;
+		case 'k': key = optarg; break;
 		case 'h': fputs(sink_usage, stdout); return EX_OK_;
 		default: fputs(sink_usage, stderr); return EX_USAGE_;
 		}
@@ -539,6 +607,18 @@ int cmd_sink(int argc, char **argv)
 		return EX_USAGE_;
 	}
 	sink_config(&s);
+	if ((cert != NULL) != (key != NULL)) {
+		say("--tls-cert and --tls-key go together");
+		return EX_USAGE_;
+	}
+	if (cert != NULL) {
+		s.tls = smtpc_bearssl_server_new(cert, key, &why);
+		if (s.tls == NULL) {
+			say("TLS: %s", why);
+			return EX_NOINPUT_;
+		}
+		s.caps.ext |= SMTPC_EXT_STARTTLS;
+	}
 	if (s.maildir != NULL && maildir_prepare(s.maildir) != 0)
 		return 73; /* EX_CANTCREAT */
 	s.lfd = listen_on(host, port, &bound);
@@ -551,6 +631,7 @@ int cmd_sink(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rc = sink_loop(&s);
 	close(s.lfd);
+	smtpc_bearssl_server_free(s.tls);
 	return rc;
 }
 

@@ -65,6 +65,22 @@ const char *smtpc_bearssl_strerror(int err);
 int smtpc_bearssl_hmac_md5(void *ctx, const unsigned char *key, size_t key_len,
                            const unsigned char *msg, size_t msg_len, unsigned char out[16]);
 
+/*
+ * Server side (for a server built on the core's server role, like smtpc
+ * sink): the certificate chain and RSA key are loaded once, from PEM files;
+ * each accepted STARTTLS gets its own engine. The transport is used as on
+ * the client side: io, events, read, write, ready.
+ */
+typedef struct smtpc_bearssl_server smtpc_bearssl_server;
+typedef struct smtpc_bearssl_conn smtpc_bearssl_conn;
+smtpc_bearssl_server *smtpc_bearssl_server_new(const char *cert_file, const char *key_file,
+                                               const char **why);
+void smtpc_bearssl_server_free(smtpc_bearssl_server *s);
+smtpc_bearssl_conn *smtpc_bearssl_accept(const smtpc_bearssl_server *s);
+const smtpc_posix_transport *smtpc_bearssl_conn_transport(smtpc_bearssl_conn *t);
+int smtpc_bearssl_conn_error(const smtpc_bearssl_conn *t);
+void smtpc_bearssl_conn_free(smtpc_bearssl_conn *t);
+
 /* Bare metal hooks (see above). days: since 1 January of year 0; seconds:
  * since midnight. */
 void smtpc_bearssl_inject_entropy(smtpc_bearssl *t, const void *data, size_t len);

@@ -38,7 +38,14 @@ struct trust_any {
 	int first, got;
 };
 
+/* What the transport works on, in either role: first in both objects. */
+struct link {
+	br_ssl_engine_context *eng;
+	int sock_eof, last_err;
+};
+
 struct smtpc_bearssl {
+	struct link link;
 	br_ssl_client_context cc;
 	br_x509_minimal_context xc;
 	struct trust_any any;
@@ -46,7 +53,20 @@ struct smtpc_bearssl {
 	br_x509_trust_anchor *anchors;
 	size_t nanchors, cap;
 	char *name;
-	int sock_eof, last_err;
+	smtpc_posix_transport xp;
+};
+
+struct smtpc_bearssl_server {
+	br_x509_certificate *chain;
+	size_t nchain;
+	br_rsa_private_key key;
+	unsigned char *key_mem;
+};
+
+struct smtpc_bearssl_conn {
+	struct link link;
+	br_ssl_server_context sc;
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 	smtpc_posix_transport xp;
 };
 
@@ -268,8 +288,8 @@ static smtpc_err sock_err(int e)
 
 static smtpc_err tls_io(void *ctx, int fd)
 {
-	smtpc_bearssl *t = ctx;
-	br_ssl_engine_context *eng = &t->cc.eng;
+	struct link *t = ctx;
+	br_ssl_engine_context *eng = t->eng;
 
 	for (;;) {
 		unsigned st = br_ssl_engine_current_state(eng);
@@ -315,8 +335,8 @@ static smtpc_err tls_io(void *ctx, int fd)
 
 static short tls_events(void *ctx)
 {
-	smtpc_bearssl *t = ctx;
-	unsigned st = br_ssl_engine_current_state(&t->cc.eng);
+	struct link *t = ctx;
+	unsigned st = br_ssl_engine_current_state(t->eng);
 	short ev = 0;
 
 	if (st & BR_SSL_SENDREC)
@@ -328,8 +348,8 @@ static short tls_events(void *ctx)
 
 static size_t tls_read(void *ctx, unsigned char *out, size_t len, int *eof)
 {
-	smtpc_bearssl *t = ctx;
-	br_ssl_engine_context *eng = &t->cc.eng;
+	struct link *t = ctx;
+	br_ssl_engine_context *eng = t->eng;
 	unsigned st = br_ssl_engine_current_state(eng);
 
 	if (st & BR_SSL_RECVAPP) {
@@ -348,8 +368,8 @@ static size_t tls_read(void *ctx, unsigned char *out, size_t len, int *eof)
 
 static size_t tls_write(void *ctx, const unsigned char *in, size_t len)
 {
-	smtpc_bearssl *t = ctx;
-	br_ssl_engine_context *eng = &t->cc.eng;
+	struct link *t = ctx;
+	br_ssl_engine_context *eng = t->eng;
 	size_t n;
 	unsigned char *buf;
 
@@ -366,9 +386,19 @@ static size_t tls_write(void *ctx, const unsigned char *in, size_t len)
 
 static int tls_ready(void *ctx)
 {
-	smtpc_bearssl *t = ctx;
+	struct link *t = ctx;
 
-	return (br_ssl_engine_current_state(&t->cc.eng) & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != 0;
+	return (br_ssl_engine_current_state(t->eng) & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != 0;
+}
+
+static void set_transport(smtpc_posix_transport *xp, struct link *l)
+{
+	xp->ctx = l;
+	xp->io = tls_io;
+	xp->events = tls_events;
+	xp->read = tls_read;
+	xp->write = tls_write;
+	xp->ready = tls_ready;
 }
 
 /* ---- the object ------------------------------------------------------------------------------ */
@@ -413,12 +443,8 @@ smtpc_bearssl *smtpc_bearssl_new(const smtpc_bearssl_opts *o, const char **why)
 		smtpc_bearssl_free(t);
 		return NULL;
 	}
-	t->xp.ctx = t;
-	t->xp.io = tls_io;
-	t->xp.events = tls_events;
-	t->xp.read = tls_read;
-	t->xp.write = tls_write;
-	t->xp.ready = tls_ready;
+	t->link.eng = &t->cc.eng;
+	set_transport(&t->xp, &t->link);
 	return t;
 }
 
@@ -447,7 +473,7 @@ size_t smtpc_bearssl_anchors(const smtpc_bearssl *t)
 
 int smtpc_bearssl_last_error(const smtpc_bearssl *t)
 {
-	return t != NULL ? t->last_err : 0;
+	return t != NULL ? t->link.last_err : 0;
 }
 
 const char *smtpc_bearssl_strerror(int err)
@@ -510,4 +536,177 @@ void smtpc_bearssl_set_time(smtpc_bearssl *t, uint32_t days, uint32_t seconds)
 {
 	if (t != NULL)
 		br_x509_minimal_set_time(&t->xc, days, seconds);
+}
+
+/* ---- server side ------------------------------------------------------------------------------ */
+
+/* Reads every PEM object of the file; calls fn for each with its name. */
+static const char *read_pem(const char *path, void (*fn)(void *ctx, const char *name,
+                                                          const unsigned char *der, size_t len),
+                            void *ctx)
+{
+	FILE *f = fopen(path, "rb");
+	br_pem_decoder_context pc;
+	struct bytes der = {NULL, 0, 0, 0};
+	unsigned char buf[4096];
+	char name[128] = "";
+	int bad = 0;
+	size_t n;
+
+	if (f == NULL)
+		return "cannot read the file";
+	br_pem_decoder_init(&pc);
+	while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+		size_t off = 0;
+		while (off < n && !bad) {
+			off += br_pem_decoder_push(&pc, buf + off, n - off);
+			switch (br_pem_decoder_event(&pc)) {
+			case BR_PEM_BEGIN_OBJ:
+				snprintf(name, sizeof name, "%s", br_pem_decoder_name(&pc));
+				der.n = 0;
+				br_pem_decoder_setdest(&pc, bytes_add, &der);
+				break;
+			case BR_PEM_END_OBJ:
+				if (!der.oom)
+					fn(ctx, name, der.p, der.n);
+				break;
+			case BR_PEM_ERROR:
+				bad = 1;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	fclose(f);
+	free(der.p);
+	return bad ? "malformed PEM" : NULL;
+}
+
+static void add_cert(void *ctx, const char *name, const unsigned char *der, size_t len)
+{
+	smtpc_bearssl_server *s = ctx;
+	br_x509_certificate *nc;
+
+	if (strcmp(name, "CERTIFICATE") != 0)
+		return;
+	nc = realloc(s->chain, (s->nchain + 1) * sizeof *nc);
+	if (nc == NULL)
+		return;
+	s->chain = nc;
+	nc[s->nchain].data = copy_bytes(der, len);
+	nc[s->nchain].data_len = len;
+	if (nc[s->nchain].data != NULL)
+		s->nchain++;
+}
+
+/* Keeps the first RSA private key (PKCS#1 or PKCS#8). */
+static void add_key(void *ctx, const char *name, const unsigned char *der, size_t len)
+{
+	smtpc_bearssl_server *s = ctx;
+	br_skey_decoder_context dc;
+	const br_rsa_private_key *k;
+	unsigned char *p;
+
+	if (s->key_mem != NULL || strstr(name, "PRIVATE KEY") == NULL)
+		return;
+	br_skey_decoder_init(&dc);
+	br_skey_decoder_push(&dc, der, len);
+	if (br_skey_decoder_key_type(&dc) != BR_KEYTYPE_RSA)
+		return;
+	k = br_skey_decoder_get_rsa(&dc);
+	p = malloc(k->plen + k->qlen + k->dplen + k->dqlen + k->iqlen + 1);
+	if (p == NULL)
+		return;
+	s->key = *k;
+	s->key_mem = p;
+	memcpy(p, k->p, k->plen);
+	s->key.p = p;
+	p += k->plen;
+	memcpy(p, k->q, k->qlen);
+	s->key.q = p;
+	p += k->qlen;
+	memcpy(p, k->dp, k->dplen);
+	s->key.dp = p;
+	p += k->dplen;
+	memcpy(p, k->dq, k->dqlen);
+	s->key.dq = p;
+	p += k->dqlen;
+	memcpy(p, k->iq, k->iqlen);
+	s->key.iq = p;
+}
+
+smtpc_bearssl_server *smtpc_bearssl_server_new(const char *cert_file, const char *key_file,
+                                               const char **why)
+{
+	smtpc_bearssl_server *s = calloc(1, sizeof *s);
+	const char *err;
+
+	if (why != NULL)
+		*why = NULL;
+	if (s == NULL || cert_file == NULL || key_file == NULL) {
+		if (why != NULL)
+			*why = s == NULL ? "out of memory" : "a certificate and a key are needed";
+		free(s);
+		return NULL;
+	}
+	err = read_pem(cert_file, add_cert, s);
+	if (err == NULL && s->nchain == 0)
+		err = "no certificate in the certificate file";
+	if (err == NULL)
+		err = read_pem(key_file, add_key, s);
+	if (err == NULL && s->key_mem == NULL)
+		err = "no RSA private key in the key file";
+	if (err != NULL) {
+		if (why != NULL)
+			*why = err;
+		smtpc_bearssl_server_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void smtpc_bearssl_server_free(smtpc_bearssl_server *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nchain; i++)
+		free(s->chain[i].data);
+	free(s->chain);
+	free(s->key_mem);
+	free(s);
+}
+
+smtpc_bearssl_conn *smtpc_bearssl_accept(const smtpc_bearssl_server *s)
+{
+	smtpc_bearssl_conn *t;
+
+	if (s == NULL || (t = calloc(1, sizeof *t)) == NULL)
+		return NULL;
+	br_ssl_server_init_full_rsa(&t->sc, s->chain, s->nchain, &s->key);
+	br_ssl_engine_set_buffer(&t->sc.eng, t->iobuf, sizeof t->iobuf, 1);
+	if (!br_ssl_server_reset(&t->sc)) {
+		free(t);
+		return NULL;
+	}
+	t->link.eng = &t->sc.eng;
+	set_transport(&t->xp, &t->link);
+	return t;
+}
+
+const smtpc_posix_transport *smtpc_bearssl_conn_transport(smtpc_bearssl_conn *t)
+{
+	return t != NULL ? &t->xp : NULL;
+}
+
+int smtpc_bearssl_conn_error(const smtpc_bearssl_conn *t)
+{
+	return t != NULL ? t->link.last_err : 0;
+}
+
+void smtpc_bearssl_conn_free(smtpc_bearssl_conn *t)
+{
+	free(t);
 }

@@ -151,6 +151,51 @@ def postfix_smtp_source_one_message():
         check(b"From: <a@example.com>\r\n" in got[0] and got[0].endswith(b"\r\n"), got[0][:200])
 
 
+def tls_certs():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+    from certs import make_certs
+    d = tempfile.mkdtemp(prefix="smtpc-sinkcerts-")
+    make_certs(d)
+    return d
+
+
+@test
+def starttls_smtpc_and_smtplib_with_verified_certificates():
+    import ssl
+    d = tls_certs()
+    try:
+        with Sink("--tls-cert", os.path.join(d, "good.pem"), "--tls-key",
+                  os.path.join(d, "good.key")) as s:
+            p = subprocess.run([SMTPC, "send", "--host", "localhost", "--port", str(s.port),
+                                "--from", "a@example.com", "--to", "b@example.com", "--starttls",
+                                "--cafile", os.path.join(d, "ca.pem")], input=MSG,
+                               capture_output=True, timeout=30)
+            check(p.returncode == 0, p.stderr)
+            ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+            with smtplib.SMTP("localhost", s.port, local_hostname="client.example") as c:
+                c.starttls(context=ctx)
+                c.sendmail("c@example.com", ["d@example.com"], MSG)
+            got = s.stored(2)
+            check(got == [MSG, MSG], repr(got))
+            # commands pipelined after STARTTLS are plaintext injection: dropped
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            f = c.makefile("rb")
+            f.readline()
+            c.sendall(b"EHLO x.example\r\nSTARTTLS\r\nMAIL FROM:<evil@example.com>\r\n")
+            replies = []
+            while True:
+                line = f.readline()
+                if not line:
+                    break
+                replies.append(line)
+            c.close()
+            # the session ends at once: nothing after the injection is answered
+            check(b"250 2.1.0" not in b"".join(replies), repr(replies))
+            check("evil" not in s.log(), s.log())
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 SMUGGLING = [b"\r\n.\n", b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\r\n.\r\r\n", b"\r\n.\r"]
 
 
