@@ -232,35 +232,35 @@ static int add_anchor(smtpc_bearssl *t, const unsigned char *der, size_t len)
 	return 1;
 }
 
-static const char *load_anchors(smtpc_bearssl *t, const char *path)
+/* Reads every PEM object of the file; calls fn for each with its name. */
+static const char *read_pem(const char *path, void (*fn)(void *ctx, const char *name,
+                                                          const unsigned char *der, size_t len),
+                            void *ctx)
 {
 	FILE *f = fopen(path, "rb");
 	br_pem_decoder_context pc;
 	struct bytes der = {NULL, 0, 0, 0};
 	unsigned char buf[4096];
-	int in_cert = 0, bad = 0;
+	char name[128] = "";
+	int bad = 0;
 	size_t n;
 
 	if (f == NULL)
-		return "cannot read the CA file";
+		return "cannot read the file";
 	br_pem_decoder_init(&pc);
 	while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0) {
 		size_t off = 0;
 		while (off < n && !bad) {
 			off += br_pem_decoder_push(&pc, buf + off, n - off);
 			switch (br_pem_decoder_event(&pc)) {
-			case BR_PEM_BEGIN_OBJ: {
-				const char *name = br_pem_decoder_name(&pc);
-				in_cert = strcmp(name, "CERTIFICATE") == 0 ||
-				          strcmp(name, "X509 CERTIFICATE") == 0;
+			case BR_PEM_BEGIN_OBJ:
+				snprintf(name, sizeof name, "%s", br_pem_decoder_name(&pc));
 				der.n = 0;
-				br_pem_decoder_setdest(&pc, in_cert ? bytes_add : NULL, &der);
+				br_pem_decoder_setdest(&pc, bytes_add, &der);
 				break;
-			}
 			case BR_PEM_END_OBJ:
-				if (in_cert && !der.oom)
-					add_anchor(t, der.p, der.n);
-				in_cert = 0;
+				if (!der.oom)
+					fn(ctx, name, der.p, der.n);
 				break;
 			case BR_PEM_ERROR:
 				bad = 1;
@@ -272,8 +272,22 @@ static const char *load_anchors(smtpc_bearssl *t, const char *path)
 	}
 	fclose(f);
 	free(der.p);
-	if (bad)
-		return "malformed PEM in the CA file";
+	return bad ? "malformed PEM" : NULL;
+}
+
+static void anchor_object(void *ctx, const char *name, const unsigned char *der, size_t len)
+{
+	if (strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0)
+		add_anchor(ctx, der, len);
+}
+
+static const char *load_anchors(smtpc_bearssl *t, const char *path)
+{
+	const char *err = read_pem(path, anchor_object, t);
+
+	if (err != NULL)
+		return strcmp(err, "malformed PEM") == 0 ? "malformed PEM in the CA file"
+		                                         : "cannot read the CA file";
 	if (t->nanchors == 0)
 		return "no usable certificate in the CA file";
 	return NULL;
@@ -539,49 +553,6 @@ void smtpc_bearssl_set_time(smtpc_bearssl *t, uint32_t days, uint32_t seconds)
 }
 
 /* ---- server side ------------------------------------------------------------------------------ */
-
-/* Reads every PEM object of the file; calls fn for each with its name. */
-static const char *read_pem(const char *path, void (*fn)(void *ctx, const char *name,
-                                                          const unsigned char *der, size_t len),
-                            void *ctx)
-{
-	FILE *f = fopen(path, "rb");
-	br_pem_decoder_context pc;
-	struct bytes der = {NULL, 0, 0, 0};
-	unsigned char buf[4096];
-	char name[128] = "";
-	int bad = 0;
-	size_t n;
-
-	if (f == NULL)
-		return "cannot read the file";
-	br_pem_decoder_init(&pc);
-	while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-		size_t off = 0;
-		while (off < n && !bad) {
-			off += br_pem_decoder_push(&pc, buf + off, n - off);
-			switch (br_pem_decoder_event(&pc)) {
-			case BR_PEM_BEGIN_OBJ:
-				snprintf(name, sizeof name, "%s", br_pem_decoder_name(&pc));
-				der.n = 0;
-				br_pem_decoder_setdest(&pc, bytes_add, &der);
-				break;
-			case BR_PEM_END_OBJ:
-				if (!der.oom)
-					fn(ctx, name, der.p, der.n);
-				break;
-			case BR_PEM_ERROR:
-				bad = 1;
-				break;
-			default:
-				break;
-			}
-		}
-	}
-	fclose(f);
-	free(der.p);
-	return bad ? "malformed PEM" : NULL;
-}
 
 static void add_cert(void *ctx, const char *name, const unsigned char *der, size_t len)
 {

@@ -11,6 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
 from fakeserver import FakeServer  # noqa: E402
 
 SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
@@ -388,21 +389,7 @@ def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
         return 1
-    passed = failed = 0
-    for fn in TESTS:
-        if ONLY and ONLY not in fn.__name__:
-            continue
-        t0 = time.time()
-        try:
-            fn()
-            passed += 1
-            print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0))
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e))
-        sys.stdout.flush()
-    print("cli: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return runner.run("cli", TESTS, ONLY)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from certs import make_certs  # noqa: E402
+import runner  # noqa: E402
 from fakeserver import FakeServer  # noqa: E402
 
 SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
@@ -197,25 +198,10 @@ def main():
         print("tls: 0 passed, 1 failed")
         return 1
     make_certs(TMP)
-    passed = failed = 0
     try:
-        for fn in TESTS:
-            if ONLY and ONLY not in fn.__name__:
-                continue
-            t0 = time.time()
-            try:
-                fn()
-                passed += 1
-                print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0))
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e))
-            sys.stdout.flush()
+        return runner.run("tls", TESTS, ONLY)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
-    print("tls: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,9 @@ import tempfile
 import time
 
 os.environ["PATH"] += ":/usr/sbin:/sbin"  # smtp-source lives there
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+import runner  # noqa: E402
+
 SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
 ONLY = sys.argv[2] if len(sys.argv) > 2 else ""
 TESTS = []
@@ -249,21 +252,7 @@ def main():
         print("sink: missing %s" % " ".join(missing))
         print("sink: 0 passed, 1 failed")
         return 1
-    passed = failed = 0
-    for fn in TESTS:
-        if ONLY and ONLY not in fn.__name__:
-            continue
-        t0 = time.time()
-        try:
-            fn()
-            passed += 1
-            print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0))
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e))
-        sys.stdout.flush()
-    print("sink: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return runner.run("sink", TESTS, ONLY)
 
 
 if __name__ == "__main__":
