@@ -54,7 +54,7 @@ struct send {
 	long timeout;
 	/* the message */
 	FILE *msg;
-	uint64_t wire_size, text_size;
+	uint64_t wire_size, text_size, longest;
 	int has_8bit, needs_utf8;
 	/* the session */
 	smtpc_posix *p;
@@ -149,15 +149,26 @@ static int measure(struct send *s)
 	unsigned char buf[65536];
 	smtpc_dotenc dot, text;
 	size_t n;
+	uint64_t line = 0;
 
 	smtpc_dot_init(&dot);
 	smtpc_dot_init(&text);
 	text.no_dots = 1;
 	while ((n = fread(buf, 1, sizeof buf, s->msg)) > 0) {
+		size_t i;
 		dot.next_in = text.next_in = buf;
 		dot.avail_in = text.avail_in = n;
 		smtpc_dot_encode(&dot);
 		smtpc_dot_encode(&text);
+		for (i = 0; i < n; i++) { /* the longest line on the wire (RFC 5321 4.5.3.1.6) */
+			if (buf[i] == '\r' || buf[i] == '\n') {
+				line = 0; /* a bare CR or LF ends a line too: it becomes CRLF */
+			} else {
+				line += (line == 0 && buf[i] == '.') ? 2 : 1; /* a leading dot doubles */
+				if (line > s->longest)
+					s->longest = line;
+			}
+		}
 	}
 	if (ferror(s->msg) || fseek(s->msg, 0, SEEK_SET) != 0) {
 		say("cannot read the message");
@@ -501,6 +512,11 @@ static int transaction(struct send *s)
 	smtpc_err e;
 	size_t i;
 
+	if (s->longest > 998) { /* 1000 octets with the CRLF */
+		say("the message has a line of %llu octets; SMTP allows 998 (RFC 5321 4.5.3.1.6)",
+		    (unsigned long long)s->longest);
+		return give_up(s, EX_DATAERR_);
+	}
 	if (s->needs_utf8 && !(k->ext & SMTPC_EXT_SMTPUTF8)) {
 		say("an address needs SMTPUTF8, which the server does not offer");
 		return give_up(s, EX_DATAERR_);

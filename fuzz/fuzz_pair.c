@@ -4,7 +4,9 @@
  * Input: [flags][body...]. The client sends one message (DATA or BDAT,
  * pipelined or not, per flags) to a server that accepts everything; what
  * the server delivers must be the body with its line ends normalised (for
- * DATA) or exactly the body (BDAT), and the client must see it accepted.
+ * DATA) or exactly the body (BDAT), and the client must see it accepted;
+ * unless, for DATA, a line is over RFC 5321's 1000 octets on the wire: the
+ * encoder does not fold lines, and the server must then refuse the message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@ static smtpc_conn cl, sv;
 static unsigned char crx[16384], ctx_[65536], srx[16384], stx[8192];
 static unsigned char got[1 << 17], want[1 << 17];
 static size_t got_len;
-static int accepted, finished;
+static int accepted, finished, refused;
 
 static const smtpc_caps caps = {SMTPC_EXT_PIPELINING | SMTPC_EXT_CHUNKING | SMTPC_EXT_8BITMIME, 0,
                                 0, 0};
@@ -42,8 +44,12 @@ static void server_pump(void)
 			got_len += ev.body.len;
 			break;
 		case SMTPC_EV_BODY_END:
-			if (!ev.body_end.ok)
-				abort(); /* the client's encoding is always valid */
+			if (!ev.body_end.ok) {
+				if (ev.body_end.why != SMTPC_ERR_TOO_LONG)
+					abort(); /* the client's encoding is otherwise always valid */
+				refused = 1;
+				break;
+			}
 			smtpc_server_reply(&sv, 250, "queued");
 			break;
 		default:
@@ -63,7 +69,7 @@ static void client_pump(void)
 		if (t == SMTPC_EV_ERROR)
 			abort();
 		if (t == SMTPC_EV_REPLY && (ev.reply.cmd == SMTPC_CMD_DATA_END ||
-		                            ev.reply.cmd == SMTPC_CMD_BDAT)) {
+		                            ev.reply.cmd == SMTPC_CMD_BDAT) && ev.reply.code != 354) {
 			accepted = ev.reply.code == 250;
 			finished = 1;
 		}
@@ -99,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *body = data + 1;
-	size_t n, done = 0, w = 0, i;
+	size_t n, done = 0, w = 0, i, line = 0, longest = 0;
 	int bdat, pipelined;
 
 	if (size < 1 || size - 1 > 30000)
@@ -108,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bdat = data[0] & 1;
 	pipelined = (data[0] & 2) != 0;
 	got_len = 0;
-	accepted = finished = 0;
+	accepted = finished = refused = 0;
 	if (smtpc_init(&cl, NULL, crx, sizeof crx, ctx_, sizeof ctx_) != SMTPC_ERR_OK ||
 	    smtpc_server_init(&sv, NULL, srx, sizeof srx, stx, sizeof stx) != SMTPC_ERR_OK)
 		abort();
@@ -153,8 +159,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				want[w++] = '\n';
 				if (body[i] == '\r' && i + 1 < n && body[i + 1] == '\n')
 					i++;
+				line = 0;
 			} else {
 				want[w++] = body[i];
+				line += (line == 0 && body[i] == '.') ? 2 : 1; /* dots are doubled */
+				if (line > longest)
+					longest = line;
 			}
 		}
 		if (n && body[n - 1] != '\r' && body[n - 1] != '\n') {
@@ -163,7 +173,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	shuttle();
-	if (!finished || !accepted || got_len != w || memcmp(got, want, w) != 0)
+	if (!bdat && longest + 2 > 1000) { /* RFC 5321 4.5.3.1.6 */
+		if (!refused || accepted)
+			abort();
+		return 0;
+	}
+	if (!finished || !accepted || refused || got_len != w || memcmp(got, want, w) != 0)
 		abort();
 	return 0;
 }

@@ -193,6 +193,20 @@ def status_65_needs_smtputf8():
 
 
 @test
+def status_65_line_over_1000_octets_before_mail():
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, msg=b"Subject: x\r\n\r\n" + b"y" * 999 + b"\r\n")
+    srv.wait()
+    check(rc == 65 and "998" in err, "rc %d %s" % (rc, err))
+    check(b"MAIL" not in srv.received, repr(srv.received))
+    srv = FakeServer(pipelined_session())  # 998 octets: fine
+    rc, _, err, _ = send(srv.port, msg=b"Subject: x\r\n\r\n" + b"y" * 998 + b"\r\n")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+
+
+@test
 def body_8bitmime_when_offered():
     srv = FakeServer(pipelined_session())
     rc, _, err, _ = send(srv.port, msg=b"Subject: caf\xc3\xa9\r\n\r\nx\r\n")
