@@ -608,3 +608,59 @@ Test(server, many_pipelined_commands_wait_for_room_then_go_on)
 	sb_free(&in);
 	sb_free(&want);
 }
+
+Test(pair, starttls_pause_then_auth_on_both_sides)
+{
+	struct srv s;
+	sbuf clog = {0};
+	smtpc_conn *cl = tc_new(NULL, 0);
+	smtpc_event ev;
+
+	memset(&s, 0, sizeof s);
+	s.c = srv_new(NULL);
+	s.keep_out = 1;
+	smtpc_server_allow_starttls(s.c, 1);
+	smtpc_server_set_auth(s.c, check_pw, NULL);
+	OK(smtpc_server_greet(s.c, 220, "pair"));
+	shuttle(cl, &s, &clog);
+	OK(smtpc_ehlo(cl, "client.example"));
+	shuttle(cl, &s, &clog);
+	cr_assert(smtpc_get_caps(cl)->ext & SMTPC_EXT_STARTTLS);
+	cr_assert_eq(smtpc_get_caps(cl)->ext & SMTPC_EXT_AUTH, 0); /* not before TLS */
+	OK(smtpc_starttls(cl));
+	shuttle(cl, &s, &clog);
+	/* both sides paused; here a TLS layer would run its handshake */
+	cr_assert(strstr(clog.s, "TLS\n") != NULL, "%s", clog.s);
+	cr_assert(strstr(s.log.s, "STARTTLS\n") != NULL, "%s", s.log.s);
+	cr_assert_eq(smtpc_want(cl) & SMTPC_WANT_TLS, SMTPC_WANT_TLS);
+	cr_assert_eq(smtpc_want(s.c) & SMTPC_WANT_TLS, SMTPC_WANT_TLS);
+	OK(smtpc_tls_started(cl));
+	OK(smtpc_tls_started(s.c));
+	cr_assert_eq(smtpc_get_caps(cl)->ext, 0); /* forgotten: EHLO again */
+	OK(smtpc_ehlo(cl, "client.example"));
+	shuttle(cl, &s, &clog);
+	cr_assert(smtpc_get_caps(cl)->auth & SMTPC_AUTH_LOGIN);
+	cr_assert_eq(smtpc_get_caps(cl)->ext & SMTPC_EXT_STARTTLS, 0);
+	OK(smtpc_auth(cl, SMTPC_MECH_LOGIN, "user", "s3cret")); /* the client answers each 334 */
+	shuttle(cl, &s, &clog);
+	cr_assert(smtpc_is_authenticated(cl));
+	cr_assert(strstr(clog.s, "R 235 AUTH [2.7.0] 2.7.0 Authentication successful\n") != NULL,
+	          "%s", clog.s);
+	OK(smtpc_mail(cl, "a@example.com", NULL));
+	OK(smtpc_rcpt(cl, "b@example.com", NULL));
+	OK(smtpc_data(cl));
+	shuttle(cl, &s, &clog);
+	cr_assert_eq(smtpc_body_write(cl, "secure\n", 7), 7);
+	OK(smtpc_body_end(cl));
+	shuttle(cl, &s, &clog);
+	cr_assert(strstr(s.log.s, "END ok=1 size=8 why=- body=secure\r\n\n") != NULL, "%s", s.log.s);
+	OK(smtpc_quit(cl));
+	shuttle(cl, &s, &clog);
+	cr_assert_eq(smtpc_next_event(s.c, &ev), SMTPC_EV_CLOSED);
+	sb_free(&clog);
+	sb_free(&s.log);
+	sb_free(&s.body);
+	sb_free(&s.out);
+	srv_free(s.c);
+	tc_free(cl);
+}
