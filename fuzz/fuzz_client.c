@@ -177,7 +177,9 @@ static int pump(struct run *r)
 			rec[2] = (unsigned char)ev.reply.index;
 			rec[3] = (unsigned char)(ev.reply.code & 0xff);
 			log_add(r, rec, 4);
-			if (ev.reply.cmd == SMTPC_CMD_STARTTLS && ev.reply.code == 220 && r->cut == 0)
+			/* a 220 to STARTTLS, typed or raw: from here arrival timing decides */
+			if ((ev.reply.cmd == SMTPC_CMD_STARTTLS || ev.reply.cmd == SMTPC_CMD_RAW) &&
+			    ev.reply.code == 220 && r->cut == 0)
 				r->cut = r->log_len;
 			send_all(r);
 			issue_some(r);
