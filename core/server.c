@@ -659,11 +659,17 @@ static int end_message(smtpc_conn *c, smtpc_event *ev)
 	return 1;
 }
 
-static void count(smtpc_conn *c, size_t n)
+/* Counts n more octets of the message, or, if they would pass max_message,
+ * marks it too big and returns how many still fit (they are delivered, so
+ * what is delivered does not depend on how the input was split). */
+static size_t count(smtpc_conn *c, size_t n)
 {
-	c->srv.size += n;
-	if (c->cfg.max_message && c->srv.size > c->cfg.max_message)
+	if (c->cfg.max_message && n > c->cfg.max_message - c->srv.size) {
+		n = (size_t)(c->cfg.max_message - c->srv.size);
 		mark_bad(c, SMTPC_ERR_TOO_BIG);
+	}
+	c->srv.size += n;
+	return n;
 }
 
 /* One step of DATA; returns 1 with an event. */
@@ -692,9 +698,11 @@ static int data_step(smtpc_conn *c, smtpc_event *ev)
 			p++;
 			n--;
 		}
-		count(c, n + 2);
-		if (c->srv.flags & SF_BAD)
+		if (c->cfg.max_message && n + 2 > c->cfg.max_message - c->srv.size) {
+			mark_bad(c, SMTPC_ERR_TOO_BIG); /* lines go whole or not at all */
 			continue;
+		}
+		c->srv.size += n + 2;
 		ev->type = SMTPC_EV_BODY;
 		ev->body.data = p;
 		ev->body.len = n + 2; /* the CRLF follows the text in the buffer */
@@ -718,10 +726,10 @@ static int bdat_step(smtpc_conn *c, smtpc_event *ev)
 		c->srv.chunk_left -= n;
 		if (c->in_start == c->in_end)
 			c->in_start = c->in_end = c->in_scan = 0;
-		if (c->srv.flags & SF_SEQ)
+		if (c->srv.flags & (SF_SEQ | SF_BAD))
 			continue;
-		count(c, n);
-		if (c->srv.flags & SF_BAD)
+		n = count(c, n); /* up to the limit, the same octets for every split */
+		if (n == 0)
 			continue;
 		ev->type = SMTPC_EV_BODY;
 		ev->body.data = p;

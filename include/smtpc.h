@@ -280,7 +280,7 @@ typedef struct smtpc_body {
 typedef struct smtpc_body_end {
 	int ok;
 	smtpc_err why;
-	uint64_t size; /* octets delivered */
+	uint64_t size; /* octets delivered (a refused message: up to its fault) */
 } smtpc_message_end;
 
 typedef struct smtpc_event {

@@ -325,7 +325,7 @@ Test(server, size_enforced_while_reading)
 	char want[2048];
 	snprintf(want, sizeof want,
 	         "EHLO c.example|\nMAIL a@example.com|SIZE=50\nRCPT b@example.com|\nDATA |\n"
-	         "END ok=0 size=96 why=TOO_BIG body=0123456789012345678901234567890123456789\r\n"
+	         "END ok=0 size=84 why=TOO_BIG body=0123456789012345678901234567890123456789\r\n"
 	         "0123456789012345678901234567890123456789\r\n\nCLOSED\n---\n%s"
 	         "552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
 	         "354 End data with <CR><LF>.<CR><LF>\r\n"
