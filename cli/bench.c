@@ -40,9 +40,6 @@ struct session {
 	int fd;
 	smtpc_conn c;
 	unsigned char *rx, *tx;
-	int stage;   /* 0 greeting, 1 EHLO, 2 transactions */
-	long queued; /* messages whose MAIL is out */
-	long body_left_msg; /* a 354 is owed the message body */
 	size_t off;  /* of the message being written */
 	int in_body;
 	int done;
@@ -138,7 +135,6 @@ static void events(struct bench *b, struct session *s)
 					s->done = 1;
 					break;
 				}
-				s->stage = 2;
 				next_message(b, s);
 				break;
 			case SMTPC_CMD_DATA:

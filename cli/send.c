@@ -63,7 +63,6 @@ struct send {
 	unsigned mail_code, data_code, final_code, worst_rcpt;
 	size_t accepted, refused;
 	int bdat_failed;
-	unsigned bdat_code;
 	struct chunk {
 		unsigned char *data;
 		size_t len;
@@ -241,7 +240,6 @@ static smtpc_err wait_one(struct send *s)
 	case SMTPC_CMD_BDAT:
 		if (r.code / 100 != 2 && !s->bdat_failed) {
 			s->bdat_failed = 1;
-			s->bdat_code = r.code;
 			note_refusal(s, "BDAT", &r);
 		}
 		if (r.code / 100 == 2 || s->final_code == 0)

@@ -99,7 +99,6 @@ static int ipv6_ok(const char *s, size_t n)
 			if (!ipv4_ok(s + i, n - i))
 				return 0;
 			groups += 2;
-			i = n;
 			break;
 		}
 		if (j == i || j - i > 4)

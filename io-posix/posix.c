@@ -297,7 +297,7 @@ smtpc_err smtpc_posix_start(smtpc_posix *p)
 	rc = getaddrinfo(p->host, p->port, &hints, &p->ai_list);
 	if (rc != 0) {
 		p->ai_list = NULL;
-		fail(p, rc == EAI_AGAIN ? SMTPC_ERR_RESOLVE : SMTPC_ERR_RESOLVE);
+		fail(p, SMTPC_ERR_RESOLVE);
 		return p->err;
 	}
 	p->ai_next = p->ai_list;

@@ -26,10 +26,7 @@ static int check_pw(void *ctx, const char *u, size_t ul, const char *p, size_t p
 static smtpc_conn *srv_new(const smtpc_config *cfg)
 {
 	smtpc_config d;
-	struct {
-		smtpc_conn c;
-	} *unused = NULL;
-	(void)unused;
+
 	if (cfg == NULL) {
 		smtpc_config_default(&d);
 		cfg = &d;
