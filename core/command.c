@@ -23,9 +23,6 @@
  */
 #include "internal.h"
 
-#define put smtpc__put
-#define emit smtpc__emit
-
 void smtpc__put(struct w *w, const char *s, size_t n)
 {
 	if (w->buf != NULL && n != 0)
@@ -35,14 +32,14 @@ void smtpc__put(struct w *w, const char *s, size_t n)
 
 static void put_str(struct w *w, const char *s)
 {
-	put(w, s, strlen(s));
+	smtpc__put(w, s, strlen(s));
 }
 
 static void put_u64(struct w *w, uint64_t v)
 {
 	char t[20];
 
-	put(w, t, smtpc__u64_dec(t, v));
+	smtpc__put(w, t, smtpc__u64_dec(t, v));
 }
 
 static void put_xtext(struct w *w, const char *s)
@@ -198,15 +195,15 @@ static void build_span(struct w *w, const void *ctx)
 
 	if (sp->verb != NULL)
 		put_str(w, sp->verb);
-	put(w, sp->s, sp->n);
-	put(w, "\r\n", 2);
+	smtpc__put(w, sp->s, sp->n);
+	smtpc__put(w, "\r\n", 2);
 }
 
 /* Writes a fixed command line and queues its reply; checks done. */
 static smtpc_err issue_fixed(smtpc_conn *c, smtpc_cmd cmd, const char *line)
 {
 	struct span sp = {NULL, line, strlen(line)};
-	smtpc_err e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX, cmd, 0);
+	smtpc_err e = smtpc__emit(c, build_span, &sp, SMTPC_COMMAND_MAX, cmd, 0);
 
 	if (e == SMTPC_ERR_OK)
 		smtpc__push(c, cmd, 0, 0);
@@ -239,7 +236,7 @@ static smtpc_err hello(smtpc_conn *c, smtpc_cmd cmd, const char *verb, const cha
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__check_domain(domain, sp.n, 0);
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX, cmd, 0);
+		e = smtpc__emit(c, build_span, &sp, SMTPC_COMMAND_MAX, cmd, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__end_transaction(c); /* RFC 5321 4.1.4: EHLO/HELO reset the transaction */
@@ -273,7 +270,7 @@ static void build_mail(struct w *w, const void *ctx)
 
 	put_str(w, "MAIL FROM:<");
 	put_str(w, m->addr);
-	put(w, ">", 1);
+	smtpc__put(w, ">", 1);
 	if (o->size != 0) {
 		put_str(w, " SIZE=");
 		put_u64(w, o->size);
@@ -293,10 +290,10 @@ static void build_mail(struct w *w, const void *ctx)
 		put_xtext(w, o->envid);
 	}
 	if (o->extra != NULL) {
-		put(w, " ", 1);
+		smtpc__put(w, " ", 1);
 		put_str(w, o->extra);
 	}
-	put(w, "\r\n", 2);
+	smtpc__put(w, "\r\n", 2);
 }
 
 static int mail_has_params(const smtpc_mail_opts *o)
@@ -368,7 +365,7 @@ smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opt
 	}
 	e = check_mail_opts(c, m.o);
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_mail, &m,
+		e = smtpc__emit(c, build_mail, &m,
 		         SMTPC_COMMAND_MAX + (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0),
 		         SMTPC_CMD_MAIL, 0);
 	if (e != SMTPC_ERR_OK)
@@ -400,7 +397,7 @@ static void build_rcpt(struct w *w, const void *ctx)
 
 	put_str(w, "RCPT TO:<");
 	put_str(w, r->addr);
-	put(w, ">", 1);
+	smtpc__put(w, ">", 1);
 	if (o->notify != 0) {
 		const char *sep = " NOTIFY=";
 		unsigned k;
@@ -417,10 +414,10 @@ static void build_rcpt(struct w *w, const void *ctx)
 		put_xtext(w, o->orcpt);
 	}
 	if (o->extra != NULL) {
-		put(w, " ", 1);
+		smtpc__put(w, " ", 1);
 		put_str(w, o->extra);
 	}
-	put(w, "\r\n", 2);
+	smtpc__put(w, "\r\n", 2);
 }
 
 static smtpc_err check_rcpt_opts(const smtpc_conn *c, const smtpc_rcpt_opts *o)
@@ -467,7 +464,7 @@ smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 		e = check_rcpt_opts(c, r.o);
 	params = r.o->notify != 0 || r.o->orcpt != NULL || r.o->extra != NULL;
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_rcpt, &r, SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0),
+		e = smtpc__emit(c, build_rcpt, &r, SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0),
 		         SMTPC_CMD_RCPT, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
@@ -501,7 +498,7 @@ static void build_bdat(struct w *w, const void *ctx)
 	put_u64(w, v[0]);
 	if (v[1])
 		put_str(w, " LAST");
-	put(w, "\r\n", 2);
+	smtpc__put(w, "\r\n", 2);
 }
 
 smtpc_err smtpc_bdat(smtpc_conn *c, uint64_t size, int last)
@@ -520,7 +517,7 @@ smtpc_err smtpc_bdat(smtpc_conn *c, uint64_t size, int last)
 		return SMTPC_ERR_SEQUENCE;
 	if (!(c->caps.ext & SMTPC_EXT_CHUNKING))
 		return SMTPC_ERR_NOT_OFFERED;
-	e = emit(c, build_bdat, v, SMTPC_COMMAND_MAX, SMTPC_CMD_BDAT, 0);
+	e = smtpc__emit(c, build_bdat, v, SMTPC_COMMAND_MAX, SMTPC_CMD_BDAT, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__push(c, SMTPC_CMD_BDAT, last ? QF_LAST : 0, c->bdats);
@@ -586,7 +583,7 @@ smtpc_err smtpc_vrfy(smtpc_conn *c, const char *what)
 	if (e == SMTPC_ERR_OK)
 		e = sp.n == 0 ? SMTPC_ERR_BAD_PARAM : smtpc__check_text(what, sp.n, 1);
 	if (e == SMTPC_ERR_OK)
-		e = emit(c, build_span, &sp, SMTPC_COMMAND_MAX, SMTPC_CMD_VRFY, 0);
+		e = smtpc__emit(c, build_span, &sp, SMTPC_COMMAND_MAX, SMTPC_CMD_VRFY, 0);
 	if (e == SMTPC_ERR_OK)
 		smtpc__push(c, SMTPC_CMD_VRFY, 0, 0);
 	return e;
@@ -637,7 +634,7 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 				return SMTPC_ERR_CTRL_CHAR;
 		}
 		/* the end is reported to the hook, the content is not */
-		e = emit(c, build_span, &sp, TEXT_LINE_MAX,
+		e = smtpc__emit(c, build_span, &sp, TEXT_LINE_MAX,
 		         (len == 1 && line[0] == '.') ? SMTPC_CMD_DATA_END : SMTPC_CMD_NONE, 0);
 		if (e != SMTPC_ERR_OK)
 			return e;
@@ -653,7 +650,7 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 		return e;
 	/* after a 334 to a raw AUTH, the next raw line is its response */
 	verb = (c->flags & F_RAWAUTH) ? SMTPC_CMD_AUTH : raw_verb(line, len);
-	e = emit(c, build_span, &sp,
+	e = smtpc__emit(c, build_span, &sp,
 	         verb == SMTPC_CMD_AUTH ? SMTPC_AUTH_LINE_MAX
 	         : (verb == SMTPC_CMD_MAIL || verb == SMTPC_CMD_RCPT)
 	             ? SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE

@@ -464,6 +464,40 @@ static void shuttle(smtpc_conn *cl, struct srv *s, sbuf *clog)
 	cr_assert_fail("no end");
 }
 
+/* A server core and a client core wired together, past the greeting and
+ * EHLO; reject: refuse recipients starting with 'x'. */
+static void pair_open(struct srv *s, smtpc_conn **cl, sbuf *clog, int reject,
+                      void (*setup)(smtpc_conn *))
+{
+	memset(s, 0, sizeof *s);
+	s->c = srv_new(NULL);
+	s->keep_out = 1;
+	s->reject_rcpt = reject;
+	if (setup)
+		setup(s->c);
+	OK(smtpc_server_greet(s->c, 220, "pair"));
+	*cl = tc_new(NULL, 0);
+	shuttle(*cl, s, clog);
+	OK(smtpc_ehlo(*cl, "client.example"));
+	shuttle(*cl, s, clog);
+}
+
+static void pair_close(struct srv *s, smtpc_conn *cl, sbuf *clog)
+{
+	sb_free(clog);
+	sb_free(&s->log);
+	sb_free(&s->body);
+	sb_free(&s->out);
+	srv_free(s->c);
+	tc_free(cl);
+}
+
+static void tls_and_auth(smtpc_conn *c)
+{
+	smtpc_server_allow_starttls(c, 1);
+	smtpc_server_set_auth(c, check_pw, NULL);
+}
+
 Test(pair, random_bodies_arrive_exactly_with_and_without_pipelining)
 {
 	unsigned seed = 7;
@@ -471,14 +505,11 @@ Test(pair, random_bodies_arrive_exactly_with_and_without_pipelining)
 	for (int iter = 0; iter < 60; iter++) {
 		struct srv s;
 		sbuf clog = {0};
-		smtpc_conn *cl = tc_new(NULL, 0);
+		smtpc_conn *cl;
 		char body[3000];
 		size_t n;
 
-		memset(&s, 0, sizeof s);
-		s.c = srv_new(NULL);
-		s.keep_out = 1;
-		OK(smtpc_server_greet(s.c, 220, "pair"));
+		pair_open(&s, &cl, &clog, 0, NULL);
 		seed = seed * 1103515245u + 12345u;
 		n = (seed >> 16) % sizeof body;
 		for (size_t i = 0; i < n; i++) {
@@ -486,9 +517,6 @@ Test(pair, random_bodies_arrive_exactly_with_and_without_pipelining)
 			seed = seed * 1103515245u + 12345u;
 			body[i] = alpha[(seed >> 16) % (sizeof alpha - 1)];
 		}
-		shuttle(cl, &s, &clog);
-		OK(smtpc_ehlo(cl, "client.example"));
-		shuttle(cl, &s, &clog);
 		cr_assert(smtpc_get_caps(cl)->ext & SMTPC_EXT_PIPELINING);
 		if (iter % 2) /* without pipelining: strip it */
 			cl->caps.ext &= ~SMTPC_EXT_PIPELINING;
@@ -527,12 +555,7 @@ Test(pair, random_bodies_arrive_exactly_with_and_without_pipelining)
 		cr_assert_eq(stored[want.n], '\n');
 		cr_assert(strstr(clog.s, "R 250 DATA_END [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
 		sb_free(&want);
-		sb_free(&clog);
-		sb_free(&s.log);
-		sb_free(&s.body);
-		sb_free(&s.out);
-		srv_free(s.c);
-		tc_free(cl);
+		pair_close(&s, cl, &clog);
 	}
 }
 
@@ -540,18 +563,11 @@ Test(pair, extensions_both_sides_understand)
 {
 	struct srv s;
 	sbuf clog = {0};
-	smtpc_conn *cl = tc_new(NULL, 0);
+	smtpc_conn *cl;
 	smtpc_mail_opts mo = {0};
 	smtpc_rcpt_opts ro = {0};
 
-	memset(&s, 0, sizeof s);
-	s.c = srv_new(NULL);
-	s.reject_rcpt = 1;
-	s.keep_out = 1;
-	OK(smtpc_server_greet(s.c, 220, "pair"));
-	shuttle(cl, &s, &clog);
-	OK(smtpc_ehlo(cl, "client.example"));
-	shuttle(cl, &s, &clog);
+	pair_open(&s, &cl, &clog, 1, NULL);
 	/* SIZE: the client refuses a message over the server's limit itself */
 	mo.size = 100001;
 	cr_assert_eq(smtpc_mail(cl, "a@example.com", &mo), SMTPC_ERR_TOO_BIG);
@@ -580,12 +596,7 @@ Test(pair, extensions_both_sides_understand)
 	smtpc_feed(cl, "421 4.3.2 shutting down\r\n", 25);
 	drain(cl, &clog);
 	cr_assert_eq(smtpc_rcpt(cl, "b@example.com", NULL), SMTPC_ERR_STATE);
-	sb_free(&clog);
-	sb_free(&s.log);
-	sb_free(&s.body);
-	sb_free(&s.out);
-	srv_free(s.c);
-	tc_free(cl);
+	pair_close(&s, cl, &clog);
 }
 
 Test(server, many_pipelined_commands_wait_for_room_then_go_on)
@@ -610,18 +621,10 @@ Test(pair, starttls_pause_then_auth_on_both_sides)
 {
 	struct srv s;
 	sbuf clog = {0};
-	smtpc_conn *cl = tc_new(NULL, 0);
+	smtpc_conn *cl;
 	smtpc_event ev;
 
-	memset(&s, 0, sizeof s);
-	s.c = srv_new(NULL);
-	s.keep_out = 1;
-	smtpc_server_allow_starttls(s.c, 1);
-	smtpc_server_set_auth(s.c, check_pw, NULL);
-	OK(smtpc_server_greet(s.c, 220, "pair"));
-	shuttle(cl, &s, &clog);
-	OK(smtpc_ehlo(cl, "client.example"));
-	shuttle(cl, &s, &clog);
+	pair_open(&s, &cl, &clog, 0, tls_and_auth);
 	cr_assert(smtpc_get_caps(cl)->ext & SMTPC_EXT_STARTTLS);
 	cr_assert_eq(smtpc_get_caps(cl)->ext & SMTPC_EXT_AUTH, 0); /* not before TLS */
 	OK(smtpc_starttls(cl));
@@ -654,10 +657,5 @@ Test(pair, starttls_pause_then_auth_on_both_sides)
 	OK(smtpc_quit(cl));
 	shuttle(cl, &s, &clog);
 	cr_assert_eq(smtpc_next_event(s.c, &ev), SMTPC_EV_CLOSED);
-	sb_free(&clog);
-	sb_free(&s.log);
-	sb_free(&s.body);
-	sb_free(&s.out);
-	srv_free(s.c);
-	tc_free(cl);
+	pair_close(&s, cl, &clog);
 }
