@@ -6,6 +6,9 @@
 #                   replay, Cortex-M0 build, core line coverage
 #   make fuzz       libFuzzer targets (clang); run e.g. build/fuzz/fuzz_client
 #   make cross      core for Cortex-M0 (arm-none-eabi-gcc), with sizes
+#   make bare-metal-check  the core on an emulated Cortex-M0 (QEMU's microbit)
+#   make lwip-check the lwIP example: client and server over lwIP's loopback
+#   make footprint  flash and RAM on Cortex-M0: client, server, both
 #   make install    PREFIX=/usr/local DESTDIR=
 
 SHELL   := /bin/bash
@@ -48,6 +51,7 @@ ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
 .PHONY: bench bench-vs all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: bare-metal-check lwip-check footprint
 
 all: lib
 
@@ -142,6 +146,11 @@ check: deps
 	$(MAKE) purity
 	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) cross; \
 	 else echo "cross: $(ARM_CC) not found, skipped"; fi
+	@if command -v $(ARM_CC) >/dev/null 2>&1 && command -v $(QEMU_ARM) >/dev/null 2>&1; then \
+	   $(MAKE) bare-metal-check; \
+	 else echo "bare-metal-check: skipped: needs $(ARM_CC) and $(QEMU_ARM) (gcc-arm-none-eabi, qemu-system-arm)"; fi
+	@if $(HAVE_LWIP); then $(MAKE) lwip-check; \
+	 else echo "lwip-check: skipped: lwIP's headers not found (liblwip-dev)"; fi
 	$(MAKE) cov
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
@@ -201,6 +210,57 @@ cross:
 	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -Icore -c $$f -o build/arm/$$(basename $$f .c).o || exit 1; \
 	done
 	$(ARM_SIZE) -t build/arm/*.o
+
+# ---- bare metal: the core on QEMU's microbit (nRF51822, Cortex-M0, 16 KiB RAM)
+QEMU_ARM ?= qemu-system-arm
+BM      := build/bare-metal
+BM_FLAGS = $(ARM_FLAGS) -fno-tree-loop-distribute-patterns $(WARN) -Iinclude -Icore -Ibare-metal
+BM_LINK := -nostdlib -nostartfiles -Wl,--gc-sections -T bare-metal/microbit.ld
+BM_DEPS := bare-metal/board.c bare-metal/board.h bare-metal/microbit.ld $(CORE_SRC) $(HDRS)
+FP_client := -DFP_CLIENT
+FP_server := -DFP_SERVER
+FP_both :=
+
+$(BM)/firmware.elf: bare-metal/main.c bare-metal/link.c bare-metal/link.h $(BM_DEPS)
+	@mkdir -p $(@D)
+	$(ARM_CC) $(BM_FLAGS) -DSMTPC_QUEUE_CAP=8 $(BM_LINK) -o $@ bare-metal/board.c bare-metal/link.c \
+	  bare-metal/main.c $(CORE_SRC) -lgcc
+
+# the footprint programs at the smallest configuration, run as a check
+$(BM)/footprint-%.elf: bare-metal/footprint.c $(BM_DEPS)
+	@mkdir -p $(@D)
+	$(ARM_CC) $(BM_FLAGS) -DFP_SMALL -DSMTPC_QUEUE_CAP=8 $(FP_$*) $(BM_LINK) -o $@ bare-metal/board.c \
+	  bare-metal/footprint.c $(CORE_SRC) -lgcc
+
+bare-metal-check: $(BM)/firmware.elf $(BM)/footprint-client.elf $(BM)/footprint-server.elf $(BM)/footprint-both.elf
+	QEMU_ARM=$(QEMU_ARM) ARM_SIZE=$(ARM_SIZE) sh bare-metal/run.sh $(BM)/firmware.elf
+	@for f in client server both; do \
+	  QEMU_ARM=$(QEMU_ARM) sh bare-metal/run.sh -f $(BM)/footprint-$$f.elf || exit 1; \
+	done
+
+# flash and RAM of client only, server only and both, defaults and smallest
+footprint:
+	ARM_CC=$(ARM_CC) QEMU_ARM=$(QEMU_ARM) $(PYTHON) bare-metal/footprint.py
+
+# ---- lwIP: the adapter in examples/lwip, over lwIP's loopback, in one process
+HAVE_LWIP = { pkg-config --exists lwip || test -f /usr/include/lwip/lwip/tcp.h; } 2>/dev/null
+LWIP_CFLAGS = $(shell pkg-config --cflags lwip 2>/dev/null || echo -I/usr/include/lwip)
+LWIP_LIBS = $(shell pkg-config --libs lwip 2>/dev/null || echo -llwip) -lpthread
+LWIP_SRC := examples/lwip/lwip_loop.c examples/lwip/smtpc_lwip.c
+
+build/lwip/lwip_loop: $(LWIP_SRC) examples/lwip/smtpc_lwip.h $(CORE_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	gcc $(WARN) -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Iexamples/lwip $(LWIP_CFLAGS) -o $@ \
+	  $(LWIP_SRC) $(CORE_SRC) $(LWIP_LIBS)
+
+build/lwip/lwip_loop_san: $(LWIP_SRC) examples/lwip/smtpc_lwip.h $(CORE_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	clang $(WARN) -O1 $(SAN) -D_POSIX_C_SOURCE=200809L -Iinclude -Iexamples/lwip $(LWIP_CFLAGS) -o $@ \
+	  $(LWIP_SRC) $(CORE_SRC) $(LWIP_LIBS)
+
+lwip-check: build/lwip/lwip_loop build/lwip/lwip_loop_san
+	timeout 120 build/lwip/lwip_loop
+	ASAN_OPTIONS=detect_leaks=1 timeout 120 build/lwip/lwip_loop_san
 
 cov:
 	$(MAKE) V=cov CC=gcc OPT=-O0 VFLAGS='--coverage' test-run TEST_ARGS=-j1 >/dev/null

@@ -1,0 +1,208 @@
+/*
+ * smtpc_lwip.c - the smtpc core on lwIP's raw TCP API (see smtpc_lwip.h).
+ *
+ * One pump runs after every lwIP callback: received octets go into the core
+ * as far as it has room, and tcp_recved opens the window by what it took
+ * (a slow application slows the peer down instead of filling memory); the
+ * application pulls events (ready); the core's output goes to tcp_write, at
+ * most tcp_sndbuf at a time; again until nothing moves. Then timeouts, then
+ * closing: once the core is finished and its output handed over, tcp_close
+ * sends FIN after it.
+ *
+ * Timeouts (RFC 5321 4.5.3.2) from sys_now(): a wait starts when
+ * smtpc_waiting_for or the count of replies outstanding changes, and on
+ * every octet moved while message data goes out or nothing is outstanding.
+ * A wait past its timeout ends the session: smtpc_fail(SMTPC_ERR_TIMEOUT).
+ * tcp_poll runs the pump every 500 ms when nothing else does.
+ */
+#include "smtpc_lwip.h"
+
+#include "lwip/sys.h"
+
+/* Forgets the pcb (no more callbacks) and drops queued input. */
+static struct tcp_pcb *detach(smtpc_lwip *a)
+{
+	struct tcp_pcb *pcb = a->pcb;
+
+	if (pcb != NULL) {
+		tcp_arg(pcb, NULL);
+		tcp_recv(pcb, NULL);
+		tcp_sent(pcb, NULL);
+		tcp_err(pcb, NULL);
+		tcp_poll(pcb, NULL, 0);
+	}
+	if (a->rxq != NULL)
+		pbuf_free(a->rxq);
+	a->pcb = NULL;
+	a->rxq = NULL;
+	return pcb;
+}
+
+/* One round: input into the core, the application, output to lwIP.
+ * Returns nonzero when an octet moved. */
+static int move_bytes(smtpc_lwip *a)
+{
+	unsigned char *dst;
+	const unsigned char *src;
+	size_t n;
+	int in = 0, out = 0;
+
+	while (a->rxq != NULL && (dst = smtpc_recv_buf(&a->core, &n)) != NULL) {
+		n = pbuf_copy_partial(a->rxq, dst,
+				      (u16_t)(n < a->rxq->tot_len ? n : a->rxq->tot_len), 0);
+		smtpc_recv_ack(&a->core, n);
+		a->rxq = pbuf_free_header(a->rxq, (u16_t)n);
+		tcp_recved(a->pcb, (u16_t)n);
+		in = 1;
+	}
+	if (a->rxq == NULL && a->peer_closed == 1) { /* FIN, after the data */
+		smtpc_eof(&a->core);
+		a->peer_closed = 2;
+		in = 1;
+	}
+	a->ready(a);
+	while ((src = smtpc_send_buf(&a->core, &n)) != NULL && tcp_sndbuf(a->pcb) > 0) {
+		n = n < tcp_sndbuf(a->pcb) ? n : tcp_sndbuf(a->pcb);
+		if (tcp_write(a->pcb, src, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+			break; /* out of segments: again when some are acknowledged */
+		smtpc_send_ack(&a->core, n);
+		out = 1;
+	}
+	if (out)
+		tcp_output(a->pcb);
+	return in | out;
+}
+
+static void pump(smtpc_lwip *a)
+{
+	int any = 0;
+	size_t n;
+	u32_t now;
+	smtpc_wait w;
+	struct tcp_pcb *pcb;
+
+	while (move_bytes(a))
+		any = 1;
+	w = smtpc_waiting_for(&a->core);
+	now = sys_now();
+	if (w != a->wait || smtpc_pending(&a->core) != a->pending ||
+	    (any && (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_DATA_BLOCK))) {
+		a->wait = w;
+		a->pending = smtpc_pending(&a->core);
+		a->since = now;
+	} else if (a->timeout[w] != 0 && now - a->since >= a->timeout[w] &&
+		   smtpc_error(&a->core) == SMTPC_ERR_OK) {
+		smtpc_fail(&a->core, SMTPC_ERR_TIMEOUT);
+		a->ready(a);
+	}
+	if ((smtpc_want(&a->core) & SMTPC_WANT_CLOSED) && smtpc_send_buf(&a->core, &n) == NULL) {
+		pcb = detach(a);
+		if (tcp_close(pcb) != ERR_OK) { /* out of memory: reset instead */
+			tcp_abort(pcb);
+			a->aborted = 1;
+		}
+	}
+}
+
+/* Runs the pump from a callback; ERR_ABRT tells lwIP the pcb was aborted. */
+static err_t pumped(smtpc_lwip *a)
+{
+	pump(a);
+	return a->aborted ? ERR_ABRT : ERR_OK;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	smtpc_lwip *a = arg;
+
+	(void)pcb;
+	(void)err;
+	if (p == NULL)
+		a->peer_closed = 1;
+	else if (a->rxq == NULL)
+		a->rxq = p;
+	else if (a->rxq->tot_len + p->tot_len > 0xFFFF)
+		return ERR_MEM; /* lwIP keeps p and offers it again later */
+	else
+		pbuf_cat(a->rxq, p);
+	return pumped(a);
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	(void)pcb;
+	(void)len;
+	return pumped(arg);
+}
+
+static err_t on_poll(void *arg, struct tcp_pcb *pcb)
+{
+	(void)pcb;
+	return pumped(arg);
+}
+
+static void on_err(void *arg, err_t err)
+{
+	smtpc_lwip *a = arg;
+
+	a->pcb = NULL; /* lwIP has freed it */
+	detach(a);
+	smtpc_fail(&a->core, !a->connected    ? SMTPC_ERR_CONNECT
+			     : err == ERR_RST ? SMTPC_ERR_RESET
+					      : SMTPC_ERR_IO);
+	a->ready(a);
+}
+
+void smtpc_lwip_attach(smtpc_lwip *a, struct tcp_pcb *pcb)
+{
+	a->pcb = pcb;
+	a->connected = 1;
+	a->since = sys_now();
+	tcp_arg(pcb, a);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	tcp_poll(pcb, on_poll, 1);
+	tcp_nagle_disable(pcb); /* pipelined commands leave at once */
+	pump(a);
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	(void)err;
+	smtpc_lwip_attach(arg, pcb);
+	return ((smtpc_lwip *)arg)->aborted ? ERR_ABRT : ERR_OK;
+}
+
+err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port)
+{
+	err_t e;
+
+	if ((a->pcb = tcp_new_ip_type(IP_GET_TYPE(ip))) == NULL)
+		return ERR_MEM;
+	a->wait = smtpc_waiting_for(&a->core);
+	tcp_arg(a->pcb, a);
+	tcp_err(a->pcb, on_err);
+	if ((e = tcp_connect(a->pcb, ip, port, on_connected)) != ERR_OK)
+		tcp_abort(detach(a));
+	return e;
+}
+
+struct tcp_pcb *smtpc_lwip_listen(const ip_addr_t *ip, u16_t port, tcp_accept_fn fn, void *arg)
+{
+	struct tcp_pcb *pcb = tcp_new_ip_type(IP_GET_TYPE(ip)), *l = NULL;
+
+	if (pcb != NULL && (tcp_bind(pcb, ip, port) != ERR_OK || (l = tcp_listen(pcb)) == NULL))
+		tcp_abort(pcb);
+	if (l != NULL) {
+		tcp_arg(l, arg);
+		tcp_accept(l, fn);
+	}
+	return l;
+}
+
+void smtpc_lwip_kick(smtpc_lwip *a)
+{
+	if (a->pcb != NULL)
+		pump(a);
+}
