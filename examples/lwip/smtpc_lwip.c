@@ -1,19 +1,17 @@
 /*
  * smtpc_lwip.c - the smtpc core on lwIP's raw TCP API (see smtpc_lwip.h).
- *
- * One pump runs after every lwIP callback: received octets go into the core
- * as far as it has room, and tcp_recved opens the window by what it took
- * (a slow application slows the peer down instead of filling memory); the
- * application pulls events (ready); the core's output goes to tcp_write, at
- * most tcp_sndbuf at a time; again until nothing moves. Then timeouts, then
- * closing: once the core is finished and its output handed over, tcp_close
- * sends FIN after it.
+ * One pump runs after every lwIP callback: received octets into the core as
+ * far as it has room (tcp_recved opens the window only by what it took: a
+ * slow application slows the peer instead of filling memory), the
+ * application (ready), the core's output into tcp_write, until nothing
+ * moves; then timeouts; then tcp_close once the core is finished and its
+ * output handed over.
  *
  * Timeouts (RFC 5321 4.5.3.2) from sys_now(): a wait starts when
  * smtpc_waiting_for or the count of replies outstanding changes, and on
- * every octet moved while message data goes out or nothing is outstanding.
- * A wait past its timeout ends the session: smtpc_fail(SMTPC_ERR_TIMEOUT).
- * tcp_poll runs the pump every 500 ms when nothing else does.
+ * each octet moved while message data goes out or nothing is outstanding.
+ * Past its timeout: smtpc_fail(SMTPC_ERR_TIMEOUT). tcp_poll runs the pump
+ * every 500 ms, from tcp_connect on, so connecting counts as the greeting.
  */
 #include "smtpc_lwip.h"
 
@@ -45,7 +43,7 @@ static int move_bytes(smtpc_lwip *a)
 	unsigned char *dst;
 	const unsigned char *src;
 	size_t n;
-	int in = 0, out = 0;
+	int moved = 0;
 
 	while (a->rxq != NULL && (dst = smtpc_recv_buf(&a->core, &n)) != NULL) {
 		n = pbuf_copy_partial(a->rxq, dst,
@@ -53,12 +51,12 @@ static int move_bytes(smtpc_lwip *a)
 		smtpc_recv_ack(&a->core, n);
 		a->rxq = pbuf_free_header(a->rxq, (u16_t)n);
 		tcp_recved(a->pcb, (u16_t)n);
-		in = 1;
+		moved = 1;
 	}
 	if (a->rxq == NULL && a->peer_closed == 1) { /* FIN, after the data */
 		smtpc_eof(&a->core);
 		a->peer_closed = 2;
-		in = 1;
+		moved = 1;
 	}
 	a->ready(a);
 	while ((src = smtpc_send_buf(&a->core, &n)) != NULL && tcp_sndbuf(a->pcb) > 0) {
@@ -66,48 +64,39 @@ static int move_bytes(smtpc_lwip *a)
 		if (tcp_write(a->pcb, src, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
 			break; /* out of segments: again when some are acknowledged */
 		smtpc_send_ack(&a->core, n);
-		out = 1;
+		moved = 1;
 	}
-	if (out)
-		tcp_output(a->pcb);
-	return in | out;
+	tcp_output(a->pcb);
+	return moved;
 }
 
-static void pump(smtpc_lwip *a)
+/* Returns ERR_ABRT when it had to abort the pcb: a callback must say so. */
+static err_t pump(smtpc_lwip *a)
 {
 	int any = 0;
 	size_t n;
-	u32_t now;
 	smtpc_wait w;
-	struct tcp_pcb *pcb;
 
 	while (move_bytes(a))
 		any = 1;
 	w = smtpc_waiting_for(&a->core);
-	now = sys_now();
 	if (w != a->wait || smtpc_pending(&a->core) != a->pending ||
 	    (any && (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_DATA_BLOCK))) {
 		a->wait = w;
 		a->pending = smtpc_pending(&a->core);
-		a->since = now;
-	} else if (a->timeout[w] != 0 && now - a->since >= a->timeout[w] &&
+		a->since = sys_now();
+	} else if (a->timeout[w] != 0 && sys_now() - a->since >= a->timeout[w] &&
 		   smtpc_error(&a->core) == SMTPC_ERR_OK) {
 		smtpc_fail(&a->core, SMTPC_ERR_TIMEOUT);
 		a->ready(a);
 	}
 	if ((smtpc_want(&a->core) & SMTPC_WANT_CLOSED) && smtpc_send_buf(&a->core, &n) == NULL) {
-		pcb = detach(a);
+		struct tcp_pcb *pcb = detach(a);
 		if (tcp_close(pcb) != ERR_OK) { /* out of memory: reset instead */
 			tcp_abort(pcb);
 			a->aborted = 1;
 		}
 	}
-}
-
-/* Runs the pump from a callback; ERR_ABRT tells lwIP the pcb was aborted. */
-static err_t pumped(smtpc_lwip *a)
-{
-	pump(a);
 	return a->aborted ? ERR_ABRT : ERR_OK;
 }
 
@@ -125,20 +114,20 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		return ERR_MEM; /* lwIP keeps p and offers it again later */
 	else
 		pbuf_cat(a->rxq, p);
-	return pumped(a);
+	return pump(a);
 }
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
 	(void)pcb;
 	(void)len;
-	return pumped(arg);
+	return pump(arg);
 }
 
 static err_t on_poll(void *arg, struct tcp_pcb *pcb)
 {
 	(void)pcb;
-	return pumped(arg);
+	return pump(arg);
 }
 
 static void on_err(void *arg, err_t err)
@@ -181,8 +170,10 @@ err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port)
 	if ((a->pcb = tcp_new_ip_type(IP_GET_TYPE(ip))) == NULL)
 		return ERR_MEM;
 	a->wait = smtpc_waiting_for(&a->core);
+	a->since = sys_now();
 	tcp_arg(a->pcb, a);
 	tcp_err(a->pcb, on_err);
+	tcp_poll(a->pcb, on_poll, 1);
 	if ((e = tcp_connect(a->pcb, ip, port, on_connected)) != ERR_OK)
 		tcp_abort(detach(a));
 	return e;

@@ -2,17 +2,19 @@
  * smtpc_lwip.h - the smtpc core on lwIP's raw TCP API: one connection, client
  * or server role, on one tcp_pcb. A template for RTOS and bare-metal ports.
  *
- * Threads. Every function here, and every callback it makes, runs in lwIP's
- * thread: from lwIP's own callbacks, or from another thread with the core
- * lock held (LOCK_TCPIP_CORE) or through tcpip_callback. NO_SYS ports call
- * them from their main loop.
+ * Threads. Every function here, and ready, runs in lwIP's thread: from
+ * lwIP's callbacks, or from another task with the core lock held
+ * (LOCK_TCPIP_CORE) or through tcpip_callback; NO_SYS ports call them from
+ * their main loop. Another task touches the object only with the lock held.
  *
- * Memory. The caller owns the smtpc_lwip object and the core's buffers,
- * initialises a.core (smtpc_init or smtpc_server_init) and sets timeout,
- * ready and user before connecting or attaching; all must stay valid until
- * ready has seen SMTPC_EV_CLOSED or SMTPC_EV_ERROR and the pcb is gone
- * (a.pcb == NULL). Received data waits in lwIP's pbufs until the core has
- * room; output is copied into lwIP's send buffer.
+ * Memory. The caller owns the smtpc_lwip object (zeroed) and the core's
+ * buffers, initialises .core (smtpc_init or smtpc_server_init) and sets
+ * .timeout, .ready and .user before connecting or attaching; all stay
+ * valid until ready has seen SMTPC_EV_CLOSED or SMTPC_EV_ERROR and .pcb is
+ * NULL. Received data waits in lwIP's pbufs until the core has room (the
+ * TCP window stays closed meanwhile); output is copied into lwIP's send
+ * buffer. The pcb is closed once the core is finished (closed or failed)
+ * and its last octets are handed to lwIP.
  */
 #ifndef SMTPC_LWIP_H
 #define SMTPC_LWIP_H
@@ -43,13 +45,15 @@ struct smtpc_lwip {
 };
 
 /* Client: connects to ip:port. ERR_OK or lwIP's error (nothing to undo).
- * A refused or failed connection ends as SMTPC_ERR_CONNECT, seen by
- * ready. */
+ * The greeting's timeout runs from here. A refused or failed connection
+ * ends as SMTPC_ERR_CONNECT, a reset one as SMTPC_ERR_RESET, a timeout as
+ * SMTPC_ERR_TIMEOUT: ready sees SMTPC_EV_ERROR. */
 err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port);
 
 /* Server: a listening pcb on ip:port whose accept callback is fn(arg, ...);
- * NULL on failure. fn initialises a server connection, greets, and hands
- * the new pcb to smtpc_lwip_attach. */
+ * NULL on failure. fn sets up an smtpc_lwip with smtpc_server_init, greets
+ * (smtpc_server_greet) and hands it the new pcb with smtpc_lwip_attach,
+ * which sends the greeting. */
 struct tcp_pcb *smtpc_lwip_listen(const ip_addr_t *ip, u16_t port, tcp_accept_fn fn, void *arg);
 void smtpc_lwip_attach(smtpc_lwip *a, struct tcp_pcb *pcb);
 
