@@ -30,7 +30,7 @@
 /*
  * Outstanding commands the core can track at once: the depth of the reply
  * queue. With PIPELINING this bounds MAIL + RCPTs + DATA sent in one group.
- * Sizes an array in smtpc_conn (4 octets an entry).
+ * Sizes an array in smtpc_conn (8 octets an entry).
  */
 #ifndef SMTPC_QUEUE_CAP
 #define SMTPC_QUEUE_CAP 64u
