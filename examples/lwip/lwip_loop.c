@@ -2,16 +2,19 @@
  * lwip_loop.c - the lwIP adapter at work: an smtpc client and an smtpc
  * server in one process, on lwIP's own TCP/IP stack (Debian's liblwip: its
  * tcpip thread, the core lock), over a loopback interface: 127.0.0.1 inside
- * lwIP, so nothing reaches the host's network. Three sessions, each checked:
+ * lwIP, so nothing reaches the host's network. Four sessions, each checked:
  *
  *   message  EHLO; MAIL, two RCPTs and DATA pipelined; a 100 KiB message
  *            (lines of many lengths up to 998 octets, leading dots) compared
- *            octet for octet as the server delivers it; QUIT; both closed
+ *            octet for octet as the server delivers it; QUIT, and the client
+ *            closes after its reply; the server sees the end
+ *   dropped  the server closes on MAIL without answering: the client's
+ *            pipelined group ends in SMTPC_ERR_CLOSED, nothing reported sent
  *   silent   a server that accepts and never greets: the client's greeting
  *            timeout (300 ms, from sys_now) ends the session
  *   refused  nothing listens on the port: SMTPC_ERR_CONNECT
  *
- * Prints one line per session; exit status 0 when all three pass.
+ * Prints one line per session; exit status 0 when all four pass.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +30,8 @@
 #define GREETING_TIMEOUT 300u
 #define LOG_LEN		 256
 
-enum { PORT_SMTP = 2525, PORT_SILENT = 2526, PORT_NONE = 2527 };
+enum { PORT_SMTP = 2525, PORT_NONE = 2526 };
+enum { SERVE, DROP, SILENT }; /* what the server does */
 
 static unsigned char message[MSG_LEN]; /* CRLF lines: delivered unchanged */
 static size_t message_len;
@@ -45,7 +49,7 @@ static struct server {
 	smtpc_lwip a;
 	unsigned char rx[8192], tx[4096];
 	size_t got;
-	int mismatch, done, silent;
+	int mismatch, done, mode;
 	char log[LOG_LEN];
 } sv;
 
@@ -90,6 +94,10 @@ static void client_reply(smtpc_conn *c, const smtpc_reply *r)
 		cl.in_body = 1;
 	} else if (r->cmd == SMTPC_CMD_DATA_END || r->cmd == SMTPC_CMD_DATA) {
 		smtpc_quit(c);
+	} else if (r->cmd == SMTPC_CMD_QUIT) { /* done: close without waiting */
+		smtpc_lwip_close(&cl.a);
+		cl.ended = sys_now();
+		end_of(&cl.done);
 	}
 }
 
@@ -136,7 +144,10 @@ static void server_ready(smtpc_lwip *a)
 				 ev.command.arg_len ? " " : "", (int)ev.command.arg_len,
 				 ev.command.arg);
 			add(sv.log, s);
-			if (ev.command.cmd == SMTPC_CMD_EHLO)
+			if (ev.command.cmd == SMTPC_CMD_MAIL && sv.mode == DROP) {
+				smtpc_lwip_close(a); /* no reply: the connection just ends */
+				end_of(&sv.done);
+			} else if (ev.command.cmd == SMTPC_CMD_EHLO)
 				smtpc_server_reply_ehlo(&a->core, "mx.example", &caps);
 			else if (ev.command.cmd == SMTPC_CMD_DATA)
 				smtpc_server_reply(&a->core, 354, "Go ahead");
@@ -171,7 +182,7 @@ static err_t server_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	sv.a.ready = server_ready;
 	sv.a.timeout[SMTPC_WAIT_NONE] = 300000; /* RFC 5321 4.5.3.2.7 */
 	smtpc_server_init(&sv.a.core, NULL, sv.rx, sizeof sv.rx, sv.tx, sizeof sv.tx);
-	if (!sv.silent)
+	if (sv.mode != SILENT)
 		smtpc_server_greet(&sv.a.core, 220, "mx.example ESMTP");
 	smtpc_lwip_attach(&sv.a, pcb);
 	return ERR_OK;
@@ -218,7 +229,7 @@ static void up(void *arg)
 /* Runs one session. Everything lwIP's thread also touches (the adapters,
  * the logs) is read and written here only with the core lock held: the
  * semaphore comes from inside a pump, and the lock waits for it to end. */
-static int session(const char *name, u16_t port, int silent, u32_t greeting_timeout,
+static int session(const char *name, u16_t port, int mode, u32_t greeting_timeout,
 		   const char *want_client, const char *want_server)
 {
 	static const smtpc_lwip zero;
@@ -240,7 +251,7 @@ static int session(const char *name, u16_t port, int silent, u32_t greeting_time
 	sv.got = 0;
 	sv.mismatch = 0;
 	sv.done = want_server[0] == '\0'; /* no server in this session */
-	sv.silent = silent;
+	sv.mode = mode;
 	sessions_open = sv.done ? 1 : 2;
 	memcpy(cl.a.timeout, rfc, sizeof rfc);
 	cl.a.timeout[SMTPC_WAIT_GREETING] = greeting_timeout;
@@ -256,12 +267,12 @@ static int session(const char *name, u16_t port, int silent, u32_t greeting_time
 		exit(1); /* its connections may still be live: run nothing after it */
 	}
 	LOCK_TCPIP_CORE();
-	if (silent) { /* the server never greeted: its side ends here */
-		smtpc_fail(&sv.a.core, SMTPC_ERR_TIMEOUT);
+	if (mode == SILENT) { /* the server never greeted: its side ends here */
+		smtpc_lwip_close(&sv.a);
 		smtpc_lwip_kick(&sv.a);
 	}
 	ok = strcmp(cl.log, want_client) == 0 && strcmp(sv.log, want_server) == 0 &&
-	     (!silent || cl.ended - cl.started >= greeting_timeout);
+	     (mode != SILENT || cl.ended - cl.started >= greeting_timeout);
 	printf("lwip: %s: %s (%lu ms)\n", name, ok ? "ok" : "FAILED",
 	       (unsigned long)(cl.ended - cl.started));
 	if (!ok)
@@ -305,22 +316,25 @@ int main(void)
 	netif_set_default(&lo);
 	netif_set_link_up(&lo);
 	netif_set_up(&lo);
-	if (smtpc_lwip_listen(IP4_ADDR_ANY, PORT_SMTP, server_accept, NULL) == NULL ||
-	    smtpc_lwip_listen(IP4_ADDR_ANY, PORT_SILENT, server_accept, NULL) == NULL)
+	if (smtpc_lwip_listen(IP4_ADDR_ANY, PORT_SMTP, server_accept, NULL) == NULL)
 		ok = 0;
 	UNLOCK_TCPIP_CORE();
 	snprintf(want, sizeof want,
 		 "EHLO client.example, MAIL from@example.org, RCPT one@example.net, "
 		 "RCPT two@example.net, DATA, message identical, %lu octets, CLOSED",
 		 (unsigned long)message_len);
-	ok = ok && session("message", PORT_SMTP, 0, 300000,
+	ok = ok && session("message", PORT_SMTP, SERVE, 300000,
 			   "GREETING 220, EHLO 250, 4 in flight, MAIL 250, RCPT 250, RCPT 250, "
-			   "DATA 354, DATA_END 250, QUIT 221, CLOSED",
+			   "DATA 354, DATA_END 250, QUIT 221",
 			   want);
-	ok = session("silent", PORT_SILENT, 1, GREETING_TIMEOUT,
+	ok = session("dropped", PORT_SMTP, DROP, 300000,
+		     "GREETING 220, EHLO 250, 4 in flight, SMTPC_ERR_CLOSED",
+		     "EHLO client.example, MAIL from@example.org") &&
+	     ok;
+	ok = session("silent", PORT_SMTP, SILENT, GREETING_TIMEOUT,
 		     "SMTPC_ERR_TIMEOUT, waiting for the greeting", "") &&
 	     ok;
-	ok = session("refused", PORT_NONE, 0, 300000, "SMTPC_ERR_CONNECT", "") && ok;
+	ok = session("refused", PORT_NONE, SERVE, 300000, "SMTPC_ERR_CONNECT", "") && ok;
 	if (escaped != 0) {
 		printf("lwip: %u packets left the loopback interface\n", escaped);
 		ok = 0;

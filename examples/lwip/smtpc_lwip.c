@@ -4,17 +4,13 @@
  * far as it has room (tcp_recved opens the window only by what it took: a
  * slow application slows the peer instead of filling memory), the
  * application (ready), the core's output into tcp_write, until nothing
- * moves; then timeouts; then tcp_close once the core is finished and its
- * output handed over.
- *
- * Timeouts (RFC 5321 4.5.3.2) from sys_now(): a wait starts when
- * smtpc_waiting_for or the count of replies outstanding changes, and on
- * each octet moved while message data goes out or nothing is outstanding.
- * Past its timeout: smtpc_fail(SMTPC_ERR_TIMEOUT). tcp_poll runs the pump
- * every 500 ms, from tcp_connect on, so connecting counts as the greeting.
+ * moves; then timeouts (RFC 5321 4.5.3.2, from sys_now(): a wait starts
+ * when smtpc_waiting_for or the replies outstanding change, and on each
+ * octet moved while message data goes out or nothing is outstanding);
+ * then tcp_close once the core or the application is finished and the
+ * output is handed over. tcp_poll runs the pump every 500 ms.
  */
 #include "smtpc_lwip.h"
-
 #include "lwip/sys.h"
 
 /* Forgets the pcb (no more callbacks) and drops queued input. */
@@ -36,8 +32,7 @@ static struct tcp_pcb *detach(smtpc_lwip *a)
 	return pcb;
 }
 
-/* One round: input into the core, the application, output to lwIP.
- * Returns nonzero when an octet moved. */
+/* One round: input to the core, the application, output to lwIP; nonzero if anything moved. */
 static int move_bytes(smtpc_lwip *a)
 {
 	unsigned char *dst;
@@ -46,8 +41,7 @@ static int move_bytes(smtpc_lwip *a)
 	int moved = 0;
 
 	while (a->rxq != NULL && (dst = smtpc_recv_buf(&a->core, &n)) != NULL) {
-		n = pbuf_copy_partial(a->rxq, dst,
-				      (u16_t)(n < a->rxq->tot_len ? n : a->rxq->tot_len), 0);
+		n = pbuf_copy_partial(a->rxq, dst, (u16_t)LWIP_MIN(n, a->rxq->tot_len), 0);
 		smtpc_recv_ack(&a->core, n);
 		a->rxq = pbuf_free_header(a->rxq, (u16_t)n);
 		tcp_recved(a->pcb, (u16_t)n);
@@ -60,7 +54,7 @@ static int move_bytes(smtpc_lwip *a)
 	}
 	a->ready(a);
 	while ((src = smtpc_send_buf(&a->core, &n)) != NULL && tcp_sndbuf(a->pcb) > 0) {
-		n = n < tcp_sndbuf(a->pcb) ? n : tcp_sndbuf(a->pcb);
+		n = LWIP_MIN(n, tcp_sndbuf(a->pcb));
 		if (tcp_write(a->pcb, src, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
 			break; /* out of segments: again when some are acknowledged */
 		smtpc_send_ack(&a->core, n);
@@ -90,7 +84,8 @@ static err_t pump(smtpc_lwip *a)
 		smtpc_fail(&a->core, SMTPC_ERR_TIMEOUT);
 		a->ready(a);
 	}
-	if ((smtpc_want(&a->core) & SMTPC_WANT_CLOSED) && smtpc_send_buf(&a->core, &n) == NULL) {
+	if ((a->closing || (smtpc_want(&a->core) & SMTPC_WANT_CLOSED)) &&
+	    smtpc_send_buf(&a->core, &n) == NULL) {
 		struct tcp_pcb *pcb = detach(a);
 		if (tcp_close(pcb) != ERR_OK) { /* out of memory: reset instead */
 			tcp_abort(pcb);
@@ -190,6 +185,11 @@ struct tcp_pcb *smtpc_lwip_listen(const ip_addr_t *ip, u16_t port, tcp_accept_fn
 		tcp_accept(l, fn);
 	}
 	return l;
+}
+
+void smtpc_lwip_close(smtpc_lwip *a)
+{
+	a->closing = 1;
 }
 
 void smtpc_lwip_kick(smtpc_lwip *a)

@@ -41,7 +41,7 @@ struct smtpc_lwip {
 	u32_t since;	     /* sys_now() when the wait began */
 	smtpc_wait wait;
 	size_t pending;
-	u8_t connected, peer_closed, aborted;
+	u8_t connected, peer_closed, aborted, closing;
 };
 
 /* Client: connects to ip:port. ERR_OK or lwIP's error (nothing to undo).
@@ -57,8 +57,14 @@ err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port);
 struct tcp_pcb *smtpc_lwip_listen(const ip_addr_t *ip, u16_t port, tcp_accept_fn fn, void *arg);
 void smtpc_lwip_attach(smtpc_lwip *a, struct tcp_pcb *pcb);
 
-/* After issuing commands outside ready (from another task, with the core
- * lock held): sends them. */
+/* Closes the connection once what the core has to send is handed to lwIP:
+ * a client after the reply to QUIT (RFC 5321 4.1.1.10), without waiting for
+ * the server to close first. Takes effect when ready returns, or at
+ * smtpc_lwip_kick. No event follows. */
+void smtpc_lwip_close(smtpc_lwip *a);
+
+/* From another task, with the core lock held, after issuing commands or
+ * calling smtpc_lwip_close: runs the pump (sends, closes). */
 void smtpc_lwip_kick(smtpc_lwip *a);
 
 #endif /* SMTPC_LWIP_H */
