@@ -113,6 +113,8 @@ def main():
             name = (prog.split()[0] if prog != "client and server" else "both") + "-" + cfg
             elf, mapfile = build(name, pdefs + cdefs)
             core, libgcc, ram = measure(mapfile)
+            if core == 0 or ram == 0:
+                sys.exit("footprint: %s: no core objects or no RAM found in the map" % mapfile)
             rows.append((prog, cfg, core, libgcc, ram, stack(elf)))
     print("| program | configuration | flash: core | flash: libgcc | static RAM | stack "
           "| RAM in all |")
