@@ -23,6 +23,12 @@
  *
  * BDAT (RFC 3030 2): "BDAT size [LAST]" then exactly size octets, sent as
  * they are.
+ *
+ * smtpc_body_write_to is the same transform with the caller's destination
+ * (a TLS layer's record buffer: one copy in all). It runs only while the
+ * transmit buffer is empty, so octets already framed there always go out
+ * first; octets the encoder holds back for want of room go out at the start
+ * of the next write, whichever destination it has.
  */
 #include "internal.h"
 
@@ -256,6 +262,42 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
 	memcpy(c->tx + c->tx_end, data, n);
 	c->tx_end += n;
 	c->bdat_left -= n;
+	return n;
+}
+
+size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *dst, size_t cap,
+                           size_t *written)
+{
+	size_t n;
+
+	if (written == NULL)
+		return 0;
+	*written = 0;
+	if (c == NULL || (data == NULL && len != 0) || dst == NULL || cap == 0 ||
+	    c->err != SMTPC_ERR_OK || c->tx_end != c->tx_start)
+		return 0; /* (a NULL destination would make the encoder only measure) */
+	if (c->state == ST_BODY) {
+		smtpc_dotenc *e = &c->dot;
+		e->next_in = data;
+		e->avail_in = len;
+		e->next_out = dst;
+		e->avail_out = cap;
+		smtpc_dot_encode(e);
+		*written = (size_t)(e->next_out - (unsigned char *)dst);
+		n = len - e->avail_in;
+		e->next_in = NULL;
+		e->avail_in = 0;
+		e->next_out = NULL;
+		e->avail_out = 0;
+		return n;
+	}
+	n = cap < len ? cap : len;
+	if (n > c->bdat_left)
+		n = (size_t)c->bdat_left;
+	if (n != 0)
+		memcpy(dst, data, n);
+	c->bdat_left -= n;
+	*written = n;
 	return n;
 }
 

@@ -662,6 +662,22 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len);
  * of the announced chunk, unchanged. Returns 0 in any other state.
  */
 size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len);
+/*
+ * One copy: as smtpc_body_write, but the octets go to dst (at most cap of
+ * them) instead of the transmit buffer, so a TLS layer can have the message
+ * encoded straight into its record buffer. Same rules, state and counts as
+ * smtpc_body_write (dot-stuffing, line ends, totals and has_8bit in
+ * smtpc_body_stats, the BDAT chunk's octets left), and the same wire image
+ * for any mix of the two calls. Only while the transmit buffer is empty
+ * (smtpc_send_buf has nothing): otherwise it returns 0 and writes nothing,
+ * so octets keep their order. *written receives the octets written to dst;
+ * the caller sends them before anything the connection frames later. dst is
+ * only written during the call. Returns the input octets consumed: 0 in any
+ * state where smtpc_body_write would return 0, and when written or dst is
+ * NULL or cap is 0.
+ */
+size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *dst, size_t cap,
+                           size_t *written);
 /* Ends DATA's message (writes the terminator, expects the final reply).
  * SMTPC_ERR_NO_SPACE: send pending bytes and call again. */
 smtpc_err smtpc_body_end(smtpc_conn *c);

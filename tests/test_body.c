@@ -357,3 +357,184 @@ Test(body, no_dots_mode_for_bdat_text)
 	NODOTS(".a\n.\r.", ".a\r\n.\r\n.\r\n");
 	NODOTS("x\r\r\ny", "x\r\n\r\ny\r\n");
 }
+
+/* ---- one copy: smtpc_body_write_to ------------------------------------------- */
+
+struct wire {
+	unsigned char *p;
+	size_t n;
+};
+
+static void wire_take(smtpc_conn *c, struct wire *w)
+{
+	size_t len;
+	const unsigned char *p = smtpc_send_buf(c, &len);
+
+	if (len != 0)
+		memcpy(w->p + w->n, p, len);
+	w->n += len;
+	smtpc_send_ack(c, len);
+}
+
+/* Sends msg through a connection in DATA: mode 0 only smtpc_body_write, 1
+ * only smtpc_body_write_to with cap octets of room per call, 2 a mix chosen
+ * by seed (the transmit buffer emptied before each write_to). Input is
+ * offered step octets at a time. Returns the wire image and the stats. */
+static unsigned char *one_copy_run(const unsigned char *msg, size_t n, int mode, size_t cap,
+                                   size_t step, unsigned seed, size_t *len, smtpc_dotenc *stats)
+{
+	smtpc_conn *c = in_data(512);
+	struct wire w = {malloc(3 * n + 16), 0};
+	unsigned char *dst = malloc(cap);
+	size_t done = 0;
+
+	while (done < n) {
+		size_t k = n - done < step ? n - done : step, used, wrote = 0;
+		int direct = mode == 1;
+		if (mode == 2) {
+			seed = seed * 1103515245u + 12345u;
+			direct = (seed >> 16) & 1;
+		}
+		if (direct) {
+			wire_take(c, &w);
+			used = smtpc_body_write_to(c, msg + done, k, dst, cap, &wrote);
+			cr_assert(wrote <= cap);
+			memcpy(w.p + w.n, dst, wrote);
+			w.n += wrote;
+			cr_assert(used > 0 || wrote > 0, "no progress with %zu octets of room", cap);
+		} else {
+			used = smtpc_body_write(c, msg + done, k);
+			if (used == 0)
+				wire_take(c, &w);
+		}
+		done += used;
+	}
+	while (smtpc_body_end(c) == SMTPC_ERR_NO_SPACE)
+		wire_take(c, &w);
+	wire_take(c, &w);
+	*stats = *smtpc_body_stats(c);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_END);
+	tc_free(c);
+	free(dst);
+	*len = w.n;
+	return w.p;
+}
+
+static void one_copy_same(const char *in, size_t n)
+{
+	const unsigned char *msg = (const unsigned char *)in;
+	smtpc_dotenc ref, got;
+	size_t ref_len, len;
+	unsigned char *want = one_copy_run(msg, n, 0, 1, n + 1, 0, &ref_len, &ref);
+
+	cr_assert_eq(ref_len, measure(msg, n));
+	for (size_t cap = 1; cap <= ref_len + 1; cap++) {
+		for (int mode = 1; mode <= 2; mode++) {
+			size_t step = 1 + cap % (n + 1);
+			unsigned char *w = one_copy_run(msg, n, mode, cap, step, (unsigned)cap, &len, &got);
+			cr_assert_eq(len, ref_len, "cap %zu mode %d", cap, mode);
+			cr_assert_eq(memcmp(w, want, len), 0, "cap %zu mode %d", cap, mode);
+			cr_assert_eq(got.total_in, ref.total_in);
+			cr_assert_eq(got.total_out, ref.total_out);
+			cr_assert_eq(got.has_8bit, ref.has_8bit);
+			free(w);
+		}
+	}
+	free(want);
+}
+
+#define ONE_COPY(in) one_copy_same(in, sizeof in - 1)
+
+Test(body, write_to_gives_the_same_wire_at_every_split)
+{
+	ONE_COPY("line1\r\n.dot1\r\n.dot2\n.\nend");
+	ONE_COPY("a\r\n.\r\nMAIL");
+	ONE_COPY("a\r.\rb\n.\r\n");
+	ONE_COPY("caf\xc3\xa9\r\n.\r\n");
+	ONE_COPY(".");
+	ONE_COPY("");
+}
+
+Test(body, write_to_long_message_mixed_with_the_transmit_path)
+{
+	size_t n = 70000, len, ref_len;
+	unsigned char *msg = malloc(n);
+	smtpc_dotenc ref, got;
+
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (i % 61 == 0) ? '.' : (i % 60 == 59) ? '\n' : (i % 97 == 0) ? 0xe9
+		                                                       : (unsigned char)('a' + i % 26);
+	unsigned char *want = one_copy_run(msg, n, 0, 1, n, 0, &ref_len, &ref);
+	for (unsigned seed = 1; seed < 6; seed++) {
+		size_t cap = 1 + seed * 997, step = 1 + seed * 3001;
+		unsigned char *w = one_copy_run(msg, n, 2, cap, step, seed, &len, &got);
+		cr_assert_eq(len, ref_len);
+		cr_assert_eq(memcmp(w, want, len), 0);
+		cr_assert_eq(got.total_out, ref.total_out);
+		cr_assert_eq(got.has_8bit, 1);
+		free(w);
+	}
+	free(want);
+	free(msg);
+}
+
+Test(body, write_to_waits_for_an_empty_transmit_buffer)
+{
+	smtpc_conn *c = in_data(512);
+	unsigned char dst[64];
+	size_t wrote = 99;
+
+	cr_assert_eq(smtpc_body_write(c, "ab", 2), 2);
+	cr_assert_eq(smtpc_body_write_to(c, "cd", 2, dst, sizeof dst, &wrote), 0);
+	cr_assert_eq(wrote, 0);
+	cr_assert_str_eq(tx_take(c), "ab");
+	cr_assert_eq(smtpc_body_write_to(c, "cd\n.", 4, dst, sizeof dst, &wrote), 4);
+	cr_assert_eq(wrote, 6);
+	cr_assert_eq(memcmp(dst, "cd\r\n..", 6), 0);
+	/* held back for want of room, then first out whichever way */
+	cr_assert_eq(smtpc_body_write_to(c, "\n", 1, dst, 1, &wrote), 1);
+	cr_assert_eq(wrote, 1);
+	cr_assert_eq(dst[0], '\r');
+	cr_assert_eq(smtpc_body_write(c, "z", 1), 1);
+	cr_assert_str_eq(tx_take(c), "\nz");
+	/* misuse and other states write nothing */
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, NULL), 0);
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, NULL, 8, &wrote), 0);
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, 0, &wrote), 0);
+	cr_assert_eq(smtpc_body_write_to(c, NULL, 1, dst, 8, &wrote), 0);
+	cr_assert_eq(smtpc_body_write_to(NULL, "x", 1, dst, 8, &wrote), 0);
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_OK);
+	cr_assert_str_eq(tx_take(c), "\r\n.\r\n");
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote), 0); /* after the end */
+	cr_assert_eq(wrote, 0);
+	smtpc_fail(c, SMTPC_ERR_TIMEOUT);
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote), 0);
+	tc_free(c);
+}
+
+Test(body, write_to_counts_bdat_chunks)
+{
+	smtpc_conn *c = tc_ready(NULL, "CHUNKING\nPIPELINING");
+	unsigned char dst[8];
+	size_t wrote;
+
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_bdat(c, 11, 1), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote), 0); /* commands first */
+	cr_assert_str_eq(tx_take(c),
+	                 "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 11 LAST\r\n");
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_BLOCK);
+	/* raw octets, no stuffing, no more than the room, no more than the chunk */
+	cr_assert_eq(smtpc_body_write_to(c, ".a\nb.\r\nc..de", 13, dst, sizeof dst, &wrote), 8);
+	cr_assert_eq(wrote, 8);
+	cr_assert_eq(memcmp(dst, ".a\nb.\r\nc", 8), 0);
+	cr_assert_eq(smtpc_body_write_to(c, "..de", 4, dst, sizeof dst, &wrote), 3);
+	cr_assert_eq(wrote, 3);
+	cr_assert_eq(memcmp(dst, "..d", 3), 0);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_MAIL); /* the chunk is out: replies next */
+	cr_assert_eq(smtpc_body_write_to(c, "e", 1, dst, sizeof dst, &wrote), 0);
+	cr_assert_eq(smtpc_body_write(c, "e", 1), 0);
+	cr_assert_eq(smtpc_send_buf(c, &wrote), NULL);
+	tc_free(c);
+}
