@@ -1,6 +1,10 @@
 # smtpc - see README.md. Everything is built under build/.
 #
-#   make            libsmtpc.a and libsmtpc.so
+#   make            the libraries, the smtpc tool and the examples:
+#                   libsmtpc-core.a   the core only, no dependencies
+#                   libsmtpc.a, .so   the core and io-posix
+#                   libsmtpc-bearssl.a, .so  io-bearssl and io-posix's TLS
+#                                     glue (needs libsmtpc and -lbearssl)
 #   make check      every gate: gcc and clang builds with -Werror, unit tests
 #                   plain and under ASan+UBSan, core purity, fuzz corpus
 #                   replay, Cortex-M0 build, core line coverage
@@ -30,27 +34,35 @@ V       ?= rel
 B       := build/$(V)
 HDRS    := $(wildcard include/*.h) core/internal.h
 CORE_SRC := $(wildcard core/*.c)
-POSIX_SRC := $(wildcard io-posix/*.c)
+POSIX_SRC := io-posix/posix.c
+PTLS_SRC := io-posix/tls.c
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
+PTLS_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(PTLS_SRC))
 BEARSSL_OBJ := $(patsubst io-bearssl/%.c,$(B)/io-bearssl/%.o,$(BEARSSL_SRC))
 CLI_OBJ := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRC))
-LIB_OBJ := $(CORE_OBJ) $(POSIX_OBJ) $(BEARSSL_OBJ)
+TLS_OBJ := $(BEARSSL_OBJ) $(PTLS_OBJ)
+CORE_LIB := $(B)/libsmtpc-core.a
+POSIX_LIB := $(B)/libsmtpc.a
+TLS_LIB := $(B)/libsmtpc-bearssl.a
 LIBS    := -lbearssl
+# everything, for the tool, the tests and the TLS examples
+LINK_ALL := $(TLS_LIB) $(POSIX_LIB) $(LIBS)
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
 
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 ALLOWED_UNDEF := memchr memcpy memmove memset memcmp strlen
+LIBS_ALL := $(CORE_LIB) $(POSIX_LIB) $(B)/libsmtpc.so $(TLS_LIB) $(B)/libsmtpc-bearssl.so
 
 ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: bench bench-vs all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install clean
+.PHONY: bench bench-vs bench-tls all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test example-test clean
 .PHONY: bare-metal-check lwip-check footprint
 
 all: lib
@@ -58,14 +70,14 @@ all: lib
 HAVE_UV := $(shell test -f /usr/include/uv.h && echo yes)
 EXAMPLES := $(B)/core_exchange $(B)/poll_send $(if $(HAVE_UV),$(B)/uv_send) $(B)/micro
 
-lib: $(B)/libsmtpc.a $(B)/libsmtpc.so $(B)/smtpc examples
+lib: $(LIBS_ALL) $(B)/smtpc examples
 	@if [ "$(V)" = rel ]; then cp $(B)/smtpc build/smtpc.new && mv -f build/smtpc.new build/smtpc; fi
 
 examples: $(EXAMPLES)
 	@$(if $(HAVE_UV),true,echo "examples: libuv1-dev not installed, uv_send not built")
 
-$(B)/micro: bench/micro.c $(B)/libsmtpc.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a $(LIBS)
+$(B)/micro: bench/micro.c $(CORE_LIB)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_LIB)
 
 # core micro-benchmarks; the client against Postfix's smtp-source
 bench: lib
@@ -73,13 +85,13 @@ bench: lib
 bench-vs:
 	sh bench/vs-smtp-source.sh
 
-$(B)/poll_send: examples/poll_send.c examples/session.h $(B)/libsmtpc.a
-	$(CC) $(CFLAGS_ALL) -Wno-unused-function -o $@ $< $(B)/libsmtpc.a $(LIBS)
+$(B)/poll_send: examples/poll_send.c examples/session.h $(TLS_LIB) $(POSIX_LIB)
+	$(CC) $(CFLAGS_ALL) -Wno-unused-function -o $@ $< $(LINK_ALL)
 
 # libuv's headers are not -pedantic C99: its own flags
-$(B)/uv_send: examples/uv_send.c examples/session.h $(B)/libsmtpc.a
+$(B)/uv_send: examples/uv_send.c examples/session.h $(TLS_LIB) $(POSIX_LIB)
 	$(CC) -std=gnu99 -Wall -Wextra -Werror -Wno-unused-function $(OPT) $(VFLAGS) -Iinclude -o $@ $< \
-	  $(B)/libsmtpc.a $(LIBS) -luv
+	  $(LINK_ALL) -luv
 
 $(B)/io-posix/%.o: io-posix/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -93,11 +105,11 @@ $(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Icli -c $< -o $@
 
-$(B)/smtpc: $(CLI_OBJ) $(B)/libsmtpc.a
-	$(CC) $(VFLAGS) -o $@ $(CLI_OBJ) $(B)/libsmtpc.a $(LIBS)
+$(B)/smtpc: $(CLI_OBJ) $(TLS_LIB) $(POSIX_LIB)
+	$(CC) $(VFLAGS) -o $@ $(CLI_OBJ) $(LINK_ALL)
 
-$(B)/core_exchange: examples/core_exchange.c $(B)/libsmtpc.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libsmtpc.a $(LIBS)
+$(B)/core_exchange: examples/core_exchange.c $(CORE_LIB)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_LIB)
 
 $(B)/core/%.o: core/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -105,17 +117,30 @@ $(B)/core/%.o: core/%.c $(HDRS)
 
 $(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests \
+	  -DSRCDIR='"$(CURDIR)"' -c $< -o $@
 
-$(B)/libsmtpc.a: $(LIB_OBJ)
+$(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/libsmtpc.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^ $(LIBS)
+$(POSIX_LIB): $(CORE_OBJ) $(POSIX_OBJ)
+	rm -f $@
+	ar rcs $@ $^
 
-$(B)/unit: $(TEST_OBJ) $(B)/libsmtpc.a
-	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(B)/libsmtpc.a -lcriterion -lbearssl -lpthread
+$(B)/libsmtpc.so: $(CORE_OBJ) $(POSIX_OBJ)
+	$(CC) -shared -Wl,-soname,libsmtpc.so.$(SOMAJOR) $(VFLAGS) -o $@ $^
+
+$(TLS_LIB): $(TLS_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libsmtpc-bearssl.so: $(TLS_OBJ) $(B)/libsmtpc.so
+	$(CC) -shared -Wl,-soname,libsmtpc-bearssl.so.$(SOMAJOR) $(VFLAGS) -o $@ $(TLS_OBJ) \
+	  -L$(B) -lsmtpc $(LIBS)
+
+$(B)/unit: $(TEST_OBJ) $(TLS_LIB) $(POSIX_LIB)
+	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(LINK_ALL) -lcriterion -lpthread
 
 test-bin: $(B)/unit
 test-run: $(B)/unit
@@ -123,8 +148,8 @@ test-run: $(B)/unit
 	  exit $${PIPESTATUS[0]}
 
 # ---- fuzz replay (gcc, sanitizers): every corpus file through every target
-$(B)/replay_%: fuzz/%.c fuzz/replay.c $(B)/libsmtpc.a
-	$(CC) $(CFLAGS_ALL) -Wno-conversion -Ifuzz -o $@ fuzz/$*.c fuzz/replay.c $(B)/libsmtpc.a
+$(B)/replay_%: fuzz/%.c fuzz/replay.c $(TLS_LIB) $(POSIX_LIB)
+	$(CC) $(CFLAGS_ALL) -Wno-conversion -Ifuzz -o $@ fuzz/$*.c fuzz/replay.c $(LINK_ALL)
 
 replay: $(patsubst %,$(B)/replay_%,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \

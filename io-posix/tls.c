@@ -1,0 +1,1 @@
+/* placeholder */ typedef int smtpc_posix_tls_placeholder;
