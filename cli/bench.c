@@ -30,14 +30,23 @@
 static const char bench_usage[] =
 	"usage: smtpc bench --host HOST [--port PORT] [--messages N] [--sessions S]\n"
 	"                   [--size BYTES | --file FILE] [--from ADDR] [--to ADDR]\n"
+	"                   [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
+	"                   [--new-session] [--two-copy]\n"
 	"\n"
 	"Sends N messages (default 1000) over S concurrent sessions (default 1), each\n"
 	"session keeping its connection, and prints messages per second and the\n"
 	"client's CPU time (user + system) per message. The message is FILE, or a\n"
-	"generated text of BYTES octets (default 1024).\n";
+	"generated text of BYTES octets (default 1024).\n"
+	"\n"
+	"  --tls, --starttls  over TLS (implicit, or STARTTLS after EHLO), verified\n"
+	"  --cafile, --tls-name, --insecure  as for smtpc send\n"
+	"  --new-session      a new connection (and handshake) for every message\n"
+	"  --two-copy         TLS: message data through the core's transmit buffer,\n"
+	"                     then BearSSL's (the path before the one-copy one)\n";
 
 struct session {
 	int fd;
+	smtpc_bearssl *tls; /* NULL: plaintext */
 	smtpc_conn c;
 	unsigned char *rx, *tx;
 	size_t off;  /* of the message being written */
@@ -46,8 +55,10 @@ struct session {
 };
 
 struct bench {
-	const char *host, *port, *from, *to;
-	long messages, sessions, issued, accepted, failed;
+	const char *host, *port, *from, *to, *cafile, *tls_name;
+	long messages, sessions, issued, accepted, failed, opened;
+	int tls, starttls, insecure, new_session, two_copy;
+	smtpc_posix_tls *x;
 	unsigned char *msg;
 	size_t msg_len;
 };
@@ -81,6 +92,48 @@ static int dial(const struct bench *b)
 	return fd;
 }
 
+/* A connection and its core (and TLS layer); -1 on failure. */
+static int open_session(struct bench *b, struct session *s, size_t rx)
+{
+	char why[300];
+
+	s->fd = dial(b);
+	s->in_body = 0;
+	s->done = 0;
+	if (s->fd < 0 || smtpc_init(&s->c, NULL, s->rx, rx, s->tx, 256 * 1024) != SMTPC_ERR_OK)
+		return -1;
+	b->opened++;
+	if (b->x == NULL)
+		return 0;
+	s->tls = smtpc_posix_tls_client(b->x, &s->c, b->tls_name ? b->tls_name : b->host, b->starttls,
+	                                why, sizeof why);
+	if (s->tls == NULL) {
+		say("bench: TLS: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static void close_session(struct session *s)
+{
+	close(s->fd);
+	s->fd = -1;
+	smtpc_posix_tls_release(s->tls);
+	s->tls = NULL;
+}
+
+/* Nothing happened within poll's 30 s: the bench is stuck. */
+static int pfd_idle(const struct pollfd *pfd, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (pfd[i].revents != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Issues MAIL, RCPT, DATA for the next message, if one is left. */
 static void next_message(struct bench *b, struct session *s)
 {
@@ -99,7 +152,10 @@ static void write_body(struct bench *b, struct session *s)
 {
 	while (s->in_body) {
 		if (s->off < b->msg_len) {
-			size_t n = smtpc_body_write(&s->c, b->msg + s->off, b->msg_len - s->off);
+			size_t n = s->tls != NULL && !b->two_copy
+			                   ? smtpc_bearssl_body_write(s->tls, b->msg + s->off,
+			                                              b->msg_len - s->off)
+			                   : smtpc_body_write(&s->c, b->msg + s->off, b->msg_len - s->off);
 			s->off += n;
 			if (n == 0)
 				return; /* transmit buffer full */
@@ -108,7 +164,8 @@ static void write_body(struct bench *b, struct session *s)
 		if (smtpc_body_end(&s->c) != SMTPC_ERR_OK)
 			return;
 		s->in_body = 0;
-		next_message(b, s); /* pipelined after the dot */
+		if (!b->new_session)
+			next_message(b, s); /* pipelined after the dot */
 	}
 }
 
@@ -129,6 +186,13 @@ static void events(struct bench *b, struct session *s)
 					s->done = 1;
 				break;
 			case SMTPC_CMD_EHLO:
+				if (b->starttls && !smtpc_is_secure(&s->c)) {
+					if (smtpc_starttls(&s->c) != SMTPC_ERR_OK) {
+						say("bench: the server must offer STARTTLS");
+						s->done = 1;
+					}
+					break;
+				}
 				if (ev.reply.code != 250 ||
 				    !(smtpc_get_caps(&s->c)->ext & SMTPC_EXT_PIPELINING)) {
 					say("bench: the server must offer PIPELINING");
@@ -136,6 +200,10 @@ static void events(struct bench *b, struct session *s)
 					break;
 				}
 				next_message(b, s);
+				break;
+			case SMTPC_CMD_STARTTLS:
+				if (ev.reply.code != 220)
+					s->done = 1;
 				break;
 			case SMTPC_CMD_DATA:
 				if (ev.reply.code != 354) {
@@ -171,11 +239,53 @@ static void events(struct bench *b, struct session *s)
 				break;
 			}
 			break;
+		case SMTPC_EV_STARTTLS: /* the layer runs the handshake */
+			break;
 		default: /* closed or failed */
 			s->done = 1;
 			return;
 		}
 	}
+}
+
+/* The same step through the TLS layer. */
+static void step_tls(struct bench *b, struct session *s, short revents)
+{
+	size_t n;
+	const unsigned char *p;
+
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		unsigned char *buf = smtpc_bearssl_recv_buf(s->tls, &n);
+		if (buf != NULL) {
+			ssize_t r = recv(s->fd, buf, n, 0);
+			if (r > 0)
+				smtpc_bearssl_recv_ack(s->tls, (size_t)r);
+			else if (r == 0)
+				smtpc_bearssl_eof(s->tls);
+			else if (errno != EAGAIN && errno != EINTR)
+				s->done = 1;
+		}
+	}
+	smtpc_bearssl_pump(s->tls);
+	if (smtpc_bearssl_take_secured(s->tls) && b->starttls &&
+	    smtpc_ehlo(&s->c, "bench.example") != SMTPC_ERR_OK)
+		s->done = 1;
+	events(b, s);
+	write_body(b, s);
+	smtpc_bearssl_pump(s->tls);
+	while ((p = smtpc_bearssl_send_buf(s->tls, &n)) != NULL) {
+		ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0) {
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				s->done = 1;
+			break;
+		}
+		smtpc_bearssl_send_ack(s->tls, (size_t)w);
+		write_body(b, s); /* room again: more of the body */
+		smtpc_bearssl_pump(s->tls);
+	}
+	if (smtpc_error(&s->c) != SMTPC_ERR_OK)
+		s->done = 1;
 }
 
 static void step(struct bench *b, struct session *s, short revents)
@@ -252,7 +362,11 @@ int cmd_bench(int argc, char **argv)
 		{"messages", required_argument, NULL, 'n'}, {"sessions", required_argument, NULL, 's'},
 		{"size", required_argument, NULL, 'z'},     {"file", required_argument, NULL, 'F'},
 		{"from", required_argument, NULL, 'f'},     {"to", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+		{"tls", no_argument, NULL, 'T'},            {"starttls", no_argument, NULL, 'S'},
+		{"cafile", required_argument, NULL, 'C'},   {"tls-name", required_argument, NULL, 'N'},
+		{"insecure", no_argument, NULL, 'k'},       {"new-session", no_argument, NULL, 'R'},
+		{"two-copy", no_argument, NULL, '2'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	struct bench b;
 	struct session *ss;
 	struct pollfd *pfd;
@@ -281,6 +395,13 @@ int cmd_bench(int argc, char **argv)
 		case 'F': file = optarg; break;
 		case 'f': b.from = optarg; break;
 		case 't': b.to = optarg; break;
+		case 'T': b.tls = 1; break;
+		case 'S': b.starttls = 1; break;
+		case 'C': b.cafile = optarg; break;
+		case 'N': b.tls_name = optarg; break;
+		case 'k': b.insecure = 1; break;
+		case 'R': b.new_session = 1; break;
+		case '2': b.two_copy = 1; break;
 		case 'h': fputs(bench_usage, stdout); return EX_OK_;
 		default: fputs(bench_usage, stderr); return EX_USAGE_;
 		}
@@ -290,6 +411,17 @@ int cmd_bench(int argc, char **argv)
 		fputs(bench_usage, stderr);
 		return EX_USAGE_;
 	}
+	if (b.tls && b.starttls) {
+		say("--tls and --starttls exclude each other");
+		return EX_USAGE_;
+	}
+	if (b.tls || b.starttls) {
+		if (tls_name_for(b.host, b.tls_name, b.insecure) == NULL)
+			return EX_USAGE_;
+		b.x = tls_setup(b.cafile, b.insecure);
+		if (b.x == NULL)
+			return EX_NOINPUT_;
+	}
 	if (load_message(&b, file, size) != 0)
 		return 66;
 	ss = calloc((size_t)b.sessions, sizeof *ss);
@@ -298,29 +430,47 @@ int cmd_bench(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < b.sessions; i++) {
 		struct session *s = &ss[i];
-		s->fd = dial(&b);
 		s->rx = malloc(rx);
 		s->tx = malloc(256 * 1024);
-		if (s->fd < 0 || s->rx == NULL || s->tx == NULL ||
-		    smtpc_init(&s->c, NULL, s->rx, rx, s->tx, 256 * 1024) != SMTPC_ERR_OK) {
+		if (s->rx == NULL || s->tx == NULL || open_session(&b, s, rx) != 0) {
 			say("cannot connect to %s port %s", b.host, b.port);
 			return EX_TEMPFAIL_;
 		}
 	}
 	do {
+		int busy = 0;
 		live = 0;
 		for (i = 0; i < b.sessions; i++) {
-			unsigned w = smtpc_want(&ss[i].c);
-			pfd[i].fd = ss[i].done ? -1 : ss[i].fd;
+			struct session *s = &ss[i];
+			unsigned w = smtpc_want(&s->c);
+			if (s->done && b.new_session && s->fd >= 0) { /* the next message: a new session */
+				close_session(s);
+				if (b.issued < b.messages && open_session(&b, s, rx) != 0) {
+					say("cannot connect to %s port %s", b.host, b.port);
+					s->done = 1;
+				}
+			}
+			pfd[i].fd = s->done ? -1 : s->fd;
 			pfd[i].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
 			                        ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));
+			if (s->tls != NULL) {
+				w = smtpc_bearssl_want(s->tls);
+				pfd[i].events = (short)(((w & SMTPC_BEARSSL_WANT_READ) ? POLLIN : 0) |
+				                        ((w & SMTPC_BEARSSL_WANT_WRITE) ? POLLOUT : 0));
+				busy |= (w & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_SECURED)) != 0;
+			}
 			pfd[i].revents = 0;
-			live += !ss[i].done;
+			live += !s->done;
 		}
-		if (live == 0 || poll(pfd, (nfds_t)b.sessions, 30000) <= 0)
+		if (live == 0 || poll(pfd, (nfds_t)b.sessions, busy ? 0 : 30000) < 0 ||
+		    (!busy && live > 0 && pfd_idle(pfd, (size_t)b.sessions)))
 			break;
 		for (i = 0; i < b.sessions; i++) {
-			if (!ss[i].done && pfd[i].revents)
+			if (ss[i].done)
+				continue;
+			if (ss[i].tls != NULL)
+				step_tls(&b, &ss[i], pfd[i].revents);
+			else if (pfd[i].revents)
 				step(&b, &ss[i], pfd[i].revents);
 		}
 	} while (b.accepted + b.failed < b.messages || live > 0);
@@ -333,13 +483,18 @@ int cmd_bench(int argc, char **argv)
 	       b.messages, b.msg_len, b.sessions, b.accepted, b.failed);
 	printf("  %.3f s, %.0f messages/s, client CPU %.1f us/message (user+system)\n", wall,
 	       (double)b.accepted / wall, cpu * 1e6 / (double)(b.accepted ? b.accepted : 1));
+	if (b.new_session)
+		printf("  %ld sessions%s, %.0f sessions/s\n", b.opened, b.x ? " (TLS handshakes)" : "",
+		       (double)b.opened / wall);
 	for (i = 0; i < b.sessions; i++) {
-		close(ss[i].fd);
+		if (ss[i].fd >= 0)
+			close_session(&ss[i]);
 		free(ss[i].rx);
 		free(ss[i].tx);
 	}
 	free(ss);
 	free(pfd);
 	free(b.msg);
+	smtpc_posix_tls_free(b.x);
 	return b.accepted == b.messages ? EX_OK_ : EX_TEMPFAIL_;
 }

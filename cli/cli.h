@@ -3,8 +3,8 @@
 #define SMTPC_CLI_H
 
 #include "smtpc.h"
-#include "smtpc_bearssl.h"
 #include "smtpc_posix.h"
+#include "smtpc_posix_tls.h"
 
 /* sysexits.h values, as sendmail and msmtp use them */
 #define EX_OK_ 0
@@ -28,11 +28,17 @@ int exit_for_err(smtpc_err e);
 int exit_for_code(unsigned code);
 /* Prints "smtpc: " and the formatted message on stderr. */
 void say(const char *fmt, ...);
-/* A TLS client for host (NULL and a message on failure; the insecure
- * warning on stderr). */
-smtpc_bearssl *tls_client(const char *host, const char *cafile, int insecure);
+/* What TLS clients share: the trust anchors from cafile (NULL: the system
+ * bundle). NULL and a message on failure; the insecure warning on stderr. */
+smtpc_posix_tls *tls_setup(const char *cafile, int insecure);
+/* The name to verify the server's certificate against (and send as SNI):
+ * tls_name, else host. An IP address host needs tls_name or insecure:
+ * NULL and a message then. */
+const char *tls_name_for(const char *host, const char *tls_name, int insecure);
+/* Nonzero for an IPv4 or IPv6 address literal. */
+int is_ip_literal(const char *s);
 /* Prints why the session failed, with the TLS reason when there is one. */
-void say_failure(const char *what, smtpc_err e, const smtpc_bearssl *tls);
+void say_failure(const char *what, smtpc_err e, const smtpc_posix *p);
 /* Parses a decimal number of milliseconds; -1 if malformed. */
 long parse_ms(const char *s);
 

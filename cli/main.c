@@ -5,7 +5,9 @@
  *   smtpc chat ...      type SMTP commands, see every reply line
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,28 +39,52 @@ void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-smtpc_bearssl *tls_client(const char *host, const char *cafile, int insecure)
+smtpc_posix_tls *tls_setup(const char *cafile, int insecure)
 {
-	smtpc_bearssl_opts o;
-	smtpc_bearssl *t;
-	const char *why;
+	smtpc_posix_tls_opts o;
+	smtpc_posix_tls *x;
+	char why[300];
 
 	memset(&o, 0, sizeof o);
-	o.server_name = host;
 	o.cafile = cafile;
 	o.insecure = insecure;
-	t = smtpc_bearssl_new(&o, &why);
-	if (t == NULL)
-		say("TLS: %s%s%s", why, cafile ? ": " : "", cafile ? cafile : "");
+	x = smtpc_posix_tls_new(&o, why, sizeof why);
+	if (x == NULL)
+		say("TLS: %s", why);
 	else if (insecure)
 		say("--insecure: the server's certificate is NOT checked");
-	return t;
+	return x;
 }
 
-void say_failure(const char *what, smtpc_err e, const smtpc_bearssl *tls)
+int is_ip_literal(const char *s)
 {
-	if (e == SMTPC_ERR_TLS && tls != NULL)
-		say("%s: TLS failure: %s", what, smtpc_bearssl_strerror(smtpc_bearssl_last_error(tls)));
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+const char *tls_name_for(const char *host, const char *tls_name, int insecure)
+{
+	if (tls_name != NULL)
+		return tls_name;
+	if (is_ip_literal(host) && !insecure) {
+		say("--host %s is an IP address, and certificates name hosts: give the name to "
+		    "verify (and send as SNI) with --tls-name NAME, or --insecure",
+		    host);
+		return NULL;
+	}
+	return host;
+}
+
+void say_failure(const char *what, smtpc_err e, const smtpc_posix *p)
+{
+	const char *why = p != NULL ? smtpc_posix_strerror(p) : smtpc_err_desc(e);
+
+	if (e == SMTPC_ERR_TLS && p != NULL)
+		say("%s: TLS failure: %s%s", what, why,
+		    why == smtpc_bearssl_strerror(SMTPC_BEARSSL_ERR_NOT_TLS)
+		        ? "; is this a plaintext port? --starttls upgrades one"
+		        : "");
 	else
 		say("%s: %s (%s)", what, smtpc_err_desc(e), smtpc_err_name(e));
 }

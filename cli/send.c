@@ -23,7 +23,7 @@
 
 static const char send_usage[] =
 	"usage: smtpc send --host HOST [--port PORT] --from ADDR --to ADDR [--to ADDR ...]\n"
-	"                  [--tls | --starttls] [--cafile FILE] [--insecure]\n"
+	"                  [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
 	"                  [--auth plain|login|cram-md5|xoauth2 --user U --password P]\n"
 	"                  [--helo NAME] [--timeout MS] [--file FILE] [-v]\n"
 	"\n"
@@ -37,6 +37,8 @@ static const char send_usage[] =
 	"  --tls             implicit TLS (port 465 style)\n"
 	"  --starttls        upgrade with STARTTLS; never falls back to clear text\n"
 	"  --cafile FILE     trust anchors for certificate verification\n"
+	"  --tls-name NAME   the name to verify and send as SNI (default: HOST; needed\n"
+	"                    when HOST is an IP address)\n"
 	"  --insecure        skip certificate checks; allow AUTH without TLS\n"
 	"  --auth MECH       plain, login, cram-md5 or xoauth2 (the password is the token)\n"
 	"  --user U, --password P   credentials for --auth\n"
@@ -46,7 +48,7 @@ static const char send_usage[] =
 	"  -v                transcript on standard error (C: command, S: reply line)\n";
 
 struct send {
-	const char *host, *port, *from, *helo, *user, *password, *file, *cafile;
+	const char *host, *port, *from, *helo, *user, *password, *file, *cafile, *tls_name;
 	const char **to;
 	size_t nto;
 	int tls, starttls, insecure, verbose;
@@ -59,7 +61,7 @@ struct send {
 	/* the session */
 	smtpc_posix *p;
 	smtpc_conn *c;
-	smtpc_bearssl *tlsc; /* with --tls or --starttls */
+	smtpc_posix_tls *tlsx; /* with --tls or --starttls */
 	unsigned mail_code, data_code, final_code, worst_rcpt;
 	size_t accepted, refused;
 	int bdat_failed;
@@ -415,7 +417,7 @@ static int give_up(struct send *s, int status)
 static int lib_failure(struct send *s, const char *what, smtpc_err e)
 {
 	if (!s->told)
-		say_failure(what, e, s->tlsc);
+		say_failure(what, e, s->p);
 	return give_up(s, exit_for_err(e));
 }
 
@@ -465,9 +467,9 @@ static int starttls(struct send *s)
 		say("STARTTLS refused: %u %s; not going on in clear text", r.code, r.text);
 		return give_up(s, EX_PROTOCOL_);
 	}
-	e = smtpc_posix_starttls(s->p, smtpc_bearssl_transport(s->tlsc));
+	e = smtpc_posix_starttls(s->p);
 	if (e != SMTPC_ERR_OK) {
-		say_failure("STARTTLS", e, s->tlsc);
+		say_failure("STARTTLS", e, s->p);
 		smtpc_posix_close(s->p);
 		return exit_for_err(e);
 	}
@@ -633,7 +635,7 @@ static int parse(struct send *s, int argc, char **argv)
 		{"password", required_argument, NULL, 'P'}, {"helo", required_argument, NULL, 'e'},
 		{"timeout", required_argument, NULL, 'o'},  {"file", required_argument, NULL, 'F'},
 		{"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+		{"tls-name", required_argument, NULL, 'N'}, {NULL, 0, NULL, 0}};
 	int ch;
 
 	s->to = calloc((size_t)argc + 1, sizeof *s->to);
@@ -649,6 +651,7 @@ static int parse(struct send *s, int argc, char **argv)
 		case 'T': s->tls = 1; break;
 		case 'S': s->starttls = 1; break;
 		case 'C': s->cafile = optarg; break;
+		case 'N': s->tls_name = optarg; break;
 		case 'k': s->insecure = 1; break;
 		case 'u': s->user = optarg; break;
 		case 'P': s->password = optarg; break;
@@ -693,10 +696,12 @@ static int parse(struct send *s, int argc, char **argv)
 		say("--tls and --starttls exclude each other");
 		return EX_USAGE_;
 	}
-	if (s->cafile != NULL && !s->tls && !s->starttls) {
-		say("--cafile needs --tls or --starttls");
+	if ((s->cafile != NULL || s->tls_name != NULL) && !s->tls && !s->starttls) {
+		say("--cafile and --tls-name need --tls or --starttls");
 		return EX_USAGE_;
 	}
+	if ((s->tls || s->starttls) && tls_name_for(s->host, s->tls_name, s->insecure) == NULL)
+		return EX_USAGE_;
 	if (s->mech != 0 && (s->user == NULL || s->password == NULL)) {
 		say("--auth needs --user and --password");
 		return EX_USAGE_;
@@ -751,8 +756,8 @@ int cmd_send(int argc, char **argv)
 			goto out;
 	}
 	if (s.tls || s.starttls) {
-		s.tlsc = tls_client(s.host, s.cafile, s.insecure);
-		if (s.tlsc == NULL) {
+		s.tlsx = tls_setup(s.cafile, s.insecure);
+		if (s.tlsx == NULL) {
 			rc = EX_NOINPUT_;
 			goto out;
 		}
@@ -778,13 +783,20 @@ int cmd_send(int argc, char **argv)
 	}
 	s.c = smtpc_posix_core(s.p);
 	smtpc_set_hmac_md5(s.c, smtpc_bearssl_hmac_md5, NULL);
-	if (s.tls)
-		smtpc_posix_set_transport(s.p, smtpc_bearssl_transport(s.tlsc));
+	if (s.tlsx != NULL) {
+		char why[300];
+		if (smtpc_posix_use_tls(s.p, s.tlsx, tls_name_for(s.host, s.tls_name, s.insecure),
+		                        s.starttls, why, sizeof why) != SMTPC_ERR_OK) {
+			say("TLS: %s", why);
+			rc = EX_SOFTWARE_;
+			goto out;
+		}
+	}
 	e = smtpc_posix_connect(s.p, &greeting);
 	if (e != SMTPC_ERR_OK) {
 		char what[300];
 		snprintf(what, sizeof what, "cannot talk to %s port %s", s.host, s.port);
-		say_failure(what, e, s.tlsc);
+		say_failure(what, e, s.p);
 		rc = exit_for_err(e);
 	} else if (greeting.code / 100 != 2) {
 		say("the server refuses the session: %u %s", greeting.code, greeting.text);
@@ -795,7 +807,7 @@ int cmd_send(int argc, char **argv)
 	}
 out:
 	smtpc_posix_free(s.p);
-	smtpc_bearssl_free(s.tlsc);
+	smtpc_posix_tls_free(s.tlsx);
 	if (s.msg != NULL && s.msg != stdin)
 		fclose(s.msg);
 	free(s.to);

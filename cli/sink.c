@@ -4,8 +4,10 @@
  * stored in Maildir form (written to tmp/, fsync'd, renamed into new/, the
  * directory fsync'd) before the 250, so an accepted message is never lost.
  * One line per message on standard output: sender, recipients, size. With a
- * certificate and key it offers STARTTLS (io-bearssl, server side): the 220
- * goes out in clear, then the client's bytes go through the TLS engine.
+ * certificate and key it offers STARTTLS: at the client's STARTTLS a
+ * server layer of io-bearssl (in STARTTLS mode) takes over the client's
+ * octets; it lets the 220 go out in clear, then runs the handshake and
+ * tells the core itself.
  *
  * smtpc demo runs a sink on an ephemeral loopback port in a child process
  * and sends a sample message to it with smtpc send, both sides printing
@@ -49,7 +51,7 @@ static const char sink_usage[] =
 	"  --maildir DIR     store messages there (tmp, new and cur are created)\n"
 	"  --max-size BYTES  SIZE limit advertised and enforced (default 104857600)\n"
 	"  --tls-cert FILE   certificate chain (PEM): STARTTLS is offered\n"
-	"  --tls-key FILE    its RSA private key (PEM)\n"
+	"  --tls-key FILE    its RSA or EC private key (PEM or DER)\n"
 	"  --messages N      exit after N messages (default: serve until killed)\n"
 	"  --timeout MS      drop a client idle this long (default 300000)\n"
 	"  -v                transcript of every session on standard error\n";
@@ -64,11 +66,7 @@ struct client {
 	char tmp_path[512];
 	long long last;
 	int id;
-	/* STARTTLS */
-	smtpc_bearssl_conn *tls;
-	const smtpc_posix_transport *xp; /* set once the 220 has gone out in clear */
-	int tls_wait;                    /* handshake not finished */
-	int eof;
+	smtpc_bearssl *tls; /* from the client's STARTTLS on: every octet goes through it */
 };
 
 struct sink {
@@ -81,7 +79,7 @@ struct sink {
 	smtpc_config cfg;
 	smtpc_caps caps;
 	char host[256];
-	smtpc_bearssl_server *tls;
+	smtpc_posix_tls *tls;
 };
 
 static volatile sig_atomic_t stop;
@@ -221,7 +219,7 @@ static void close_client(struct sink *s, int i)
 	struct client *k = s->cl[i];
 
 	drop_message(k);
-	smtpc_bearssl_conn_free(k->tls);
+	smtpc_posix_tls_release(k->tls);
 	close(k->fd);
 	free(k->rx);
 	free(k->tx);
@@ -332,13 +330,15 @@ static int serve(struct sink *s, struct client *k)
 			reply(s, k, 250, line);
 			s->accepted++;
 			break;
-		case SMTPC_EV_STARTTLS: /* the 220 goes out in clear, then TLS */
-			if (s->tls == NULL || (k->tls = smtpc_bearssl_accept(s->tls)) == NULL)
+		case SMTPC_EV_STARTTLS: { /* the layer sends the 220 in clear, then TLS */
+			char why[200];
+			if (s->tls == NULL ||
+			    (k->tls = smtpc_posix_tls_server(s->tls, &k->c, 1, why, sizeof why)) == NULL)
 				return 1;
-			k->tls_wait = 1;
 			if (s->verbose)
 				fprintf(stderr, "[sink %d] TLS handshake\n", k->id);
 			return 0;
+		}
 		case SMTPC_EV_CLOSED:
 		case SMTPC_EV_ERROR:
 		default:
@@ -389,53 +389,57 @@ static void accept_client(struct sink *s)
 	send_pending(k);
 }
 
-/* Through TLS: records in and out, plaintext in, answers, plaintext out,
- * until nothing moves. Returns 1 to drop the client. */
-static int client_tls(struct sink *s, struct client *k)
+/* Through the TLS layer: records in, plaintext to the core, answers, records
+ * out, until nothing moves. Returns 1 to drop the client. */
+static int client_tls(struct sink *s, struct client *k, short revents)
 {
 	for (;;) {
 		size_t moved = 0, n, room;
 		const unsigned char *p;
 		unsigned char *buf;
 
-		if (k->xp->io(k->xp->ctx, k->fd) != SMTPC_ERR_OK)
-			return 1;
-		if (k->tls_wait && k->xp->ready(k->xp->ctx)) {
-			k->tls_wait = 0;
-			if (smtpc_tls_started(&k->c) != SMTPC_ERR_OK)
+		if ((revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    (buf = smtpc_bearssl_recv_buf(k->tls, &room)) != NULL) {
+			ssize_t r = recv(k->fd, buf, room, 0);
+			if (r > 0) {
+				smtpc_bearssl_recv_ack(k->tls, (size_t)r);
+				k->last = now_ms();
+				moved += (size_t)r;
+			} else if (r == 0) {
+				smtpc_bearssl_eof(k->tls);
+				moved++;
+				revents = 0;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				return 1;
+			}
 		}
-		while ((buf = smtpc_recv_buf(&k->c, &room)) != NULL) {
-			n = k->xp->read(k->xp->ctx, buf, room, &k->eof);
-			if (n == 0)
+		smtpc_bearssl_pump(k->tls);
+		if (smtpc_bearssl_take_secured(k->tls) && s->verbose)
+			fprintf(stderr, "[sink %d] TLS is up\n", k->id);
+		serve(s, k); /* the end of the session shows in the layer's mask */
+		smtpc_bearssl_pump(k->tls);
+		while ((p = smtpc_bearssl_send_buf(k->tls, &n)) != NULL) {
+			ssize_t w = send(k->fd, p, n, MSG_NOSIGNAL);
+			if (w <= 0) {
+				if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+					return 1;
 				break;
-			smtpc_recv_ack(&k->c, n);
-			k->last = now_ms();
-			moved += n;
-		}
-		if (k->eof && !(smtpc_want(&k->c) & SMTPC_WANT_CLOSED) && !k->tls_wait) {
-			smtpc_eof(&k->c);
-			moved++;
-		}
-		if (serve(s, k))
-			return 1;
-		while ((p = smtpc_send_buf(&k->c, &n)) != NULL) {
-			size_t w = k->xp->write(k->xp->ctx, p, n);
-			if (w == 0)
-				break;
-			smtpc_send_ack(&k->c, w);
-			moved += w;
+			}
+			smtpc_bearssl_send_ack(k->tls, (size_t)w);
+			moved += (size_t)w;
 		}
 		if (moved == 0)
-			return k->xp->io(k->xp->ctx, k->fd) != SMTPC_ERR_OK;
+			return (smtpc_bearssl_want(k->tls) & (SMTPC_BEARSSL_WANT_CLOSED |
+			                                      SMTPC_BEARSSL_WANT_WRITE)) ==
+			       SMTPC_BEARSSL_WANT_CLOSED;
 	}
 }
 
 /* Reads what a client sent and answers it; returns 1 to drop it. */
 static int client_io(struct sink *s, struct client *k, short revents)
 {
-	if (k->xp != NULL)
-		return client_tls(s, k);
+	if (k->tls != NULL)
+		return client_tls(s, k, revents);
 	if (revents & (POLLIN | POLLHUP | POLLERR)) {
 		for (;;) {
 			size_t room;
@@ -469,10 +473,8 @@ static int client_io(struct sink *s, struct client *k, short revents)
 		}
 		send_pending(k);
 		smtpc_send_buf(&k->c, &left);
-		if (left == 0 && k->tls != NULL && k->xp == NULL) { /* the 220 is out: TLS now */
-			k->xp = smtpc_bearssl_conn_transport(k->tls);
-			return client_tls(s, k);
-		}
+		if (k->tls != NULL) /* STARTTLS: the layer has the 220 to send */
+			return client_tls(s, k, 0);
 		if (left > 0 || !(smtpc_want(&k->c) & SMTPC_WANT_EVENT))
 			return 0;
 	}
@@ -486,7 +488,7 @@ static int sink_loop(struct sink *s)
 	if (pfd == NULL)
 		return EX_SOFTWARE_;
 	while (!stop && (s->messages == 0 || s->accepted < s->messages || s->nclients > 0)) {
-		int n = s->nclients;
+		int n = s->nclients, busy = 0;
 		long long now = now_ms();
 		if (s->messages > 0 && s->accepted >= s->messages && s->nclients == 0)
 			break;
@@ -495,22 +497,27 @@ static int sink_loop(struct sink *s)
 		for (i = 0; i < n; i++) {
 			unsigned w = smtpc_want(&s->cl[i]->c);
 			pfd[i + 1].fd = s->cl[i]->fd;
-			if (s->cl[i]->xp != NULL)
-				pfd[i + 1].events = s->cl[i]->xp->events(s->cl[i]->xp->ctx);
-			else
+			if (s->cl[i]->tls != NULL) {
+				unsigned lw = smtpc_bearssl_want(s->cl[i]->tls);
+				pfd[i + 1].events = (short)(((lw & SMTPC_BEARSSL_WANT_READ) ? POLLIN : 0) |
+				                            ((lw & SMTPC_BEARSSL_WANT_WRITE) ? POLLOUT : 0));
+				if (lw & SMTPC_BEARSSL_WANT_PUMP)
+					busy = 1;
+			} else
 				pfd[i + 1].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
 				                            ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));
 			pfd[i + 1].revents = 0;
 		}
-		if (poll(pfd, (nfds_t)n + 1, 1000) < 0 && errno != EINTR)
+		if (poll(pfd, (nfds_t)n + 1, busy ? 0 : 1000) < 0 && errno != EINTR)
 			break;
 		for (i = n - 1; i >= 0; i--) { /* backwards: closing moves the last one down */
 			struct client *k = s->cl[i];
-			if ((pfd[i + 1].revents & POLLOUT) && k->xp == NULL)
+			if ((pfd[i + 1].revents & POLLOUT) && k->tls == NULL)
 				send_pending(k);
 			if (client_io(s, k, pfd[i + 1].revents) ||
 			    ((smtpc_want(&k->c) & SMTPC_WANT_CLOSED) &&
-			     (k->xp == NULL || !(k->xp->events(k->xp->ctx) & POLLOUT))) ||
+			     (k->tls == NULL ||
+			      !(smtpc_bearssl_want(k->tls) & SMTPC_BEARSSL_WANT_WRITE))) ||
 			    (s->timeout > 0 && now - k->last > s->timeout))
 				close_client(s, i);
 		}
@@ -582,7 +589,8 @@ int cmd_sink(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct sink s;
-	const char *host = "127.0.0.1", *port = "2525", *cert = NULL, *key = NULL, *why;
+	const char *host = "127.0.0.1", *port = "2525", *cert = NULL, *key = NULL;
+	char why[300];
 	int ch, bound = 0, rc;
 
 	sink_init(&s);
@@ -612,7 +620,11 @@ int cmd_sink(int argc, char **argv)
 		return EX_USAGE_;
 	}
 	if (cert != NULL) {
-		s.tls = smtpc_bearssl_server_new(cert, key, &why);
+		smtpc_posix_tls_opts to;
+		memset(&to, 0, sizeof to);
+		to.cert_file = cert;
+		to.key_file = key;
+		s.tls = smtpc_posix_tls_new(&to, why, sizeof why);
 		if (s.tls == NULL) {
 			say("TLS: %s", why);
 			return EX_NOINPUT_;
@@ -631,7 +643,7 @@ int cmd_sink(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rc = sink_loop(&s);
 	close(s.lfd);
-	smtpc_bearssl_server_free(s.tls);
+	smtpc_posix_tls_free(s.tls);
 	return rc;
 }
 

@@ -3,10 +3,15 @@
  *
  * CONVENTIONS
  *
- * The adapter owns a socket, a poll() loop and every timeout; the core it
- * drives (smtpc_posix_core) still does all parsing and framing. It is built
- * only on the public API of smtpc.h. It allocates its connection object and
- * buffers once, in smtpc_posix_new, and nothing after that.
+ * The adapter owns a socket, a poll() loop, a clock and every timeout; the
+ * core it drives (smtpc_posix_core) still does all parsing and framing. It
+ * is built only on the public API of smtpc.h. It allocates its connection
+ * object and buffers once, in smtpc_posix_new, and nothing after that.
+ *
+ * Between the socket and the core it can carry a byte layer
+ * (smtpc_posix_layer): TLS, through io-bearssl (smtpc_posix_tls.h, in
+ * libsmtpc-bearssl, so a plaintext user never links BearSSL). Without one,
+ * octets go straight between the socket and the core.
  *
  * Two ways to use it:
  *  - blocking, as the smtp-channel API: smtpc_posix_connect waits for the
@@ -16,20 +21,33 @@
  *    smtpc_posix_fd for smtpc_posix_events, wake up after
  *    smtpc_posix_timeout milliseconds, and call smtpc_posix_readable,
  *    smtpc_posix_writable and smtpc_posix_timer. Replies reach the
- *    callbacks.
+ *    callbacks. Commands may be issued on the core at any time, in a
+ *    callback or outside one: events and timeout always reflect the core
+ *    and the layer together, so what was issued goes out at the next
+ *    writable or timer call (timeout is 0 while there is work that needs no
+ *    I/O, such as plaintext to encrypt or replies already decrypted).
  *
  * Timeouts (RFC 5321 4.5.3.2) are per phase, chosen from what the core says
- * it waits for: the wait for a reply starts when the previous reply (or the
- * command, when nothing was outstanding) completed; while message data is
- * being sent, each write that makes progress restarts the data block timer.
- * After a timeout the session is over (SMTPC_ERR_TIMEOUT, sticky): a late
- * reply can never complete a later command. The inactivity timeout (the
- * seed's socket `timeout`) is different: it fires the timeout callback,
- * sends QUIT once, and closes after quit_grace milliseconds at most.
+ * it waits for. A wait starts when the command is issued (or, with several
+ * outstanding, when the previous reply completed): a command issued after
+ * an idle gap gets its full timeout. While message data is being sent, each
+ * write that makes progress restarts the data block timer. A TLS handshake
+ * is bounded by the `other` timeout. After a timeout the session is over
+ * (SMTPC_ERR_TIMEOUT, sticky): a late reply can never complete a later
+ * command. The inactivity timeout (the seed's socket `timeout`) is
+ * different: it fires the timeout callback, sends QUIT once, and closes
+ * after quit_grace milliseconds at most. Time comes from opts.now when set
+ * (tests drive timeouts with it), CLOCK_MONOTONIC otherwise.
+ *
+ * STARTTLS (RFC 3207) with a layer in STARTTLS mode: after the 220 the
+ * layer takes over by itself (the handshake runs under the timeout, then
+ * smtpc_tls_started); the `secure` callback then says TLS is up, and the
+ * application sends EHLO again (in the callback or later). Blocking users
+ * call smtpc_posix_starttls after the 220 instead.
  *
  * Callbacks run inside the adapter's calls. They may read the core's state
- * and, in the reply callbacks, issue the next command on the core; they must
- * not call the adapter's own functions.
+ * and issue the next command on the core; they must not call the adapter's
+ * own functions.
  */
 #ifndef SMTPC_POSIX_H
 #define SMTPC_POSIX_H
@@ -61,6 +79,7 @@ void smtpc_posix_set_timeouts(smtpc_posix_timeouts *t, long ms);
 typedef struct smtpc_posix_callbacks {
 	void *user;
 	void (*connect)(void *user);                          /* TCP is up */
+	/* octets read from and written to the socket (under TLS: records) */
 	void (*receive)(void *user, const unsigned char *data, size_t len);
 	void (*send)(void *user, const unsigned char *data, size_t len);
 	void (*command)(void *user, smtpc_cmd cmd, const char *line, size_t len, int secret);
@@ -70,31 +89,44 @@ typedef struct smtpc_posix_callbacks {
 	void (*close)(void *user);                             /* the socket is closed */
 	void (*error)(void *user, smtpc_err err);              /* then close */
 	void (*timeout)(void *user);
+	void (*secure)(void *user); /* TLS is up (after STARTTLS: send EHLO again) */
 } smtpc_posix_callbacks;
 
 /*
- * A byte transport between the core and the socket: the TLS layer. The
- * adapter calls it in place of recv()/send() once it is set. Shaped after
- * a non-blocking TLS engine: io moves records between the socket and the
- * engine as far as it can without blocking; read and write move plaintext
- * and never touch the socket.
+ * A byte layer between the socket and the core (TLS), in the core's own
+ * shape: the adapter reads the socket into recv_buf/recv_ack, writes
+ * send_buf/send_ack to it, reports end of input with eof, and calls pump to
+ * let the layer move octets to and from the core. want is the layer's mask
+ * for the core and itself together (SMTPC_POSIX_LAYER_* bits); take_secured
+ * returns nonzero once after a handshake completed; body_write is message
+ * data in one copy (smtpc_body_write's contract); close ends the layer
+ * (close_notify); why describes its error (NULL: none); destroy, when not
+ * NULL, is called by smtpc_posix_free. io-bearssl's smtpc_bearssl is one
+ * (smtpc_posix_tls.h sets it up); another TLS library can be another.
  */
-typedef struct smtpc_posix_transport {
+#define SMTPC_POSIX_LAYER_READ (1u << 0)      /* recv_buf has room */
+#define SMTPC_POSIX_LAYER_WRITE (1u << 1)     /* send_buf has octets */
+#define SMTPC_POSIX_LAYER_EVENT (1u << 2)     /* the core has events */
+#define SMTPC_POSIX_LAYER_PUMP (1u << 3)      /* pump can move something */
+#define SMTPC_POSIX_LAYER_SECURED (1u << 4)   /* take_secured has news */
+#define SMTPC_POSIX_LAYER_HANDSHAKE (1u << 5) /* a handshake is under way */
+#define SMTPC_POSIX_LAYER_CLOSED (1u << 6)    /* finished once WRITE is clear */
+
+typedef struct smtpc_posix_layer {
 	void *ctx;
-	/* Moves records: recv() into the engine when it wants input, send()
-	 * what it has to send. SMTPC_ERR_OK, or the error that ends the
-	 * session (SMTPC_ERR_TLS, _RESET, ...). */
-	smtpc_err (*io)(void *ctx, int fd);
-	/* POLLIN / POLLOUT the engine needs on the socket now. */
-	short (*events)(void *ctx);
-	/* Plaintext received: copies up to len octets, returns the count;
-	 * sets *eof when the peer has closed and nothing more will come. */
-	size_t (*read)(void *ctx, unsigned char *buf, size_t len, int *eof);
-	/* Plaintext to send: takes up to len octets, returns the count. */
-	size_t (*write)(void *ctx, const unsigned char *buf, size_t len);
-	/* Nonzero once the handshake is complete. */
-	int (*ready)(void *ctx);
-} smtpc_posix_transport;
+	unsigned char *(*recv_buf)(void *ctx, size_t *len);
+	void (*recv_ack)(void *ctx, size_t n);
+	const unsigned char *(*send_buf)(const void *ctx, size_t *len);
+	void (*send_ack)(void *ctx, size_t n);
+	void (*eof)(void *ctx);
+	unsigned (*pump)(void *ctx);
+	unsigned (*want)(const void *ctx);
+	int (*take_secured)(void *ctx);
+	size_t (*body_write)(void *ctx, const void *data, size_t len);
+	void (*close)(void *ctx);
+	const char *(*why)(const void *ctx);
+	void (*destroy)(void *ctx);
+} smtpc_posix_layer;
 
 typedef struct smtpc_posix_opts {
 	const char *host;              /* name or address; default "127.0.0.1" */
@@ -105,6 +137,9 @@ typedef struct smtpc_posix_opts {
 	const smtpc_config *config;    /* the core's; NULL: its defaults */
 	size_t tx_size;                /* transmit buffer; 0: 256 KiB */
 	smtpc_posix_callbacks cb;
+	/* The clock: milliseconds from any fixed start, never going back;
+	 * called with cb.user. NULL: CLOCK_MONOTONIC. */
+	long long (*now)(void *user);
 } smtpc_posix_opts;
 
 /* Fills *o with the defaults above. */
@@ -141,23 +176,30 @@ smtpc_err smtpc_posix_flush(smtpc_posix *p);
 void smtpc_posix_close(smtpc_posix *p);
 
 /*
- * Sets the transport (NULL: plain TCP). Before smtpc_posix_connect or
- * smtpc_posix_start it gives implicit TLS (RFC 8314): the connection is
- * marked secure once the handshake is done. The structure is copied; its
- * ctx must live as long as p.
+ * Installs a byte layer (TLS) between the socket and the core; the
+ * structure is copied, its ctx must live as long as p (destroy, if set, is
+ * called by smtpc_posix_free). Before smtpc_posix_connect or
+ * smtpc_posix_start: implicit TLS (RFC 8314) or STARTTLS mode, as the layer
+ * was set up. While open, only if no layer is installed yet and the core is
+ * not past STARTTLS's 220 in clear (a layer in STARTTLS mode, for a
+ * STARTTLS typed in a chat). SMTPC_ERR_OK, _NULL_ARG, _STATE.
  */
-smtpc_err smtpc_posix_set_transport(smtpc_posix *p, const smtpc_posix_transport *t);
+smtpc_err smtpc_posix_set_layer(smtpc_posix *p, const smtpc_posix_layer *l);
 /*
- * STARTTLS (RFC 3207), blocking: call after the 220 reply to the core's
- * STARTTLS. Fails with SMTPC_ERR_STARTTLS_INJECTION if any plaintext came
- * after that 220; otherwise sets the transport, runs the handshake (bounded
- * by the "other" timeout) and tells the core TLS is up, which then needs a
- * new EHLO.
+ * STARTTLS, blocking: after the 220 reply to the core's STARTTLS (raw or
+ * typed), runs until the layer's handshake is done and the core knows it
+ * (it then needs a new EHLO). Bounded by the `other` timeout. Plaintext
+ * after the 220 fails with SMTPC_ERR_STARTTLS_INJECTION; a failed handshake
+ * with SMTPC_ERR_TLS (smtpc_posix_strerror says why). Needs a layer in
+ * STARTTLS mode (SMTPC_ERR_STATE otherwise).
  */
-smtpc_err smtpc_posix_starttls(smtpc_posix *p, const smtpc_posix_transport *t);
-/* Nonzero when the session runs over a transport that finished its
- * handshake: the seed's isSecure(). */
+smtpc_err smtpc_posix_starttls(smtpc_posix *p);
+/* Nonzero when the session runs over TLS that finished its handshake: the
+ * seed's isSecure(). */
 int smtpc_posix_is_secure(const smtpc_posix *p);
+/* The session's error in words: the core's description, or the layer's
+ * reason for a TLS failure. Never NULL; valid until the next call on p. */
+const char *smtpc_posix_strerror(const smtpc_posix *p);
 
 /* --- embedding in an event loop ---------------------------------------------- */
 
@@ -165,10 +207,16 @@ int smtpc_posix_is_secure(const smtpc_posix *p);
 smtpc_err smtpc_posix_start(smtpc_posix *p);
 /* The socket, -1 when none. */
 int smtpc_posix_fd(const smtpc_posix *p);
-/* POLLIN / POLLOUT wanted now (0 when finished). */
+/* POLLIN / POLLOUT wanted now (0 when finished). POLLOUT also while
+ * octets wait to be framed or encrypted (the socket is then soon writable). */
 short smtpc_posix_events(const smtpc_posix *p);
-/* Milliseconds until smtpc_posix_timer should run; -1 for none. */
+/* Milliseconds until smtpc_posix_timer should run; -1 for none; 0 when
+ * there is work that needs no I/O. Call it again after issuing commands
+ * outside a callback: a new wait gets its full timeout. */
 long smtpc_posix_timeout(const smtpc_posix *p);
+/* One step each: read (readable), write (writable), deadlines and pending
+ * work (timer). Each also pumps events to the callbacks and sends what
+ * they issued. Any of them may be called at any time. */
 void smtpc_posix_readable(smtpc_posix *p);
 void smtpc_posix_writable(smtpc_posix *p);
 void smtpc_posix_timer(smtpc_posix *p);

@@ -1,19 +1,32 @@
 /*
- * posix.c - sockets, poll(), clocks and timeouts around the smtpc core.
+ * posix.c - sockets, poll(), a clock and timeouts around the smtpc core.
  *
  * States: IDLE -> CONNECTING (non-blocking connect to one address; on
  * failure the next one) -> OPEN -> CLOSED. QUITTING is OPEN after the
  * inactivity timeout sent QUIT: only the grace deadline remains.
  *
- * The step functions (readable, writable, timer) do one round of I/O and
- * then pump the core's events to the callbacks. The blocking calls are a
- * poll() loop over the same step functions, so both ways of use share one
- * code path. Reading always goes on while the core wants input, writing
- * included, so a server that answers while we write cannot deadlock us.
+ * Between the socket and the core sits a byte layer: TLS when one is
+ * installed (smtpc_posix_set_layer), else the passthrough below, which is
+ * the core's own recv/send buffers. Every path goes through it, so plain
+ * and TLS sessions share one code path.
  *
- * Deadlines come from a monotonic clock. The reply deadline restarts when
- * what the core waits for changes or a reply completes; while message data
- * goes out it restarts on each write that makes progress.
+ * work() is the one step: read the socket once (when asked), let the layer
+ * pump, deliver the core's events to the callbacks (which may issue
+ * commands), pump again, write; repeat while anything moved. readable,
+ * writable and timer each run it; the blocking calls are a poll() loop
+ * over the same functions. Reading goes on while the core wants input,
+ * writing included, so a server that answers while we write cannot
+ * deadlock us.
+ *
+ * Waits. The wait for a reply is identified by what the core waits for,
+ * the replies seen and the replies outstanding; when that changes (a
+ * command was issued, a reply completed) a new wait starts now. The const
+ * queries (timeout) treat a change not yet recorded as starting now, so a
+ * command issued outside a callback after an idle gap gets its full
+ * timeout even when the loop runs due timers before I/O; timer() records it
+ * before it looks at deadlines. A handshake (the layer says HANDSHAKE) is
+ * bounded by the `other` timeout from when it was first seen. Before a
+ * reply wait is declared over, timer() reads what has arrived.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -22,6 +35,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,14 +51,16 @@ struct smtpc_posix {
 	smtpc_conn core;
 	smtpc_posix_opts o;
 	char *host, *port;
-	int fd, state, quitting, eof;
+	int fd, state, quitting;
 	struct addrinfo *ai_list, *ai_next;
 	long long conn_deadline;  /* connect attempt, ms */
 	long long wait_start;     /* the current reply wait began */
 	long long last_io;        /* for inactivity */
 	long long quit_deadline;  /* after the inactivity QUIT */
-	int wait_key;             /* waiting_for at wait_start */
-	unsigned long replies;    /* replies seen: a new wait per reply */
+	long long hs_start;       /* the handshake was first seen */
+	int wait_key, in_hs;      /* waiting_for at wait_start; a handshake seen */
+	size_t wait_pending;      /* replies outstanding at wait_start */
+	unsigned long replies;    /* replies seen */
 	unsigned long wait_replies;
 	smtpc_err err;            /* the error that ended the session */
 	int closed_cb;            /* the close callback ran */
@@ -55,16 +71,20 @@ struct smtpc_posix {
 	smtpc_reply reply;
 	unsigned char *rx, *tx;
 	size_t rx_len, tx_len;
-	/* transport (TLS) */
-	smtpc_posix_transport xp;
-	int have_xp, xp_ready, tls_event;
-	long long hs_start;       /* the handshake began */
+	/* the byte layer: TLS, or the passthrough */
+	smtpc_posix_layer layer;
+	int have_layer, secured;
+	char why[200];
 };
 
-static long long now_ms(void)
+/* ---- time ------------------------------------------------------------------- */
+
+static long long now_of(const smtpc_posix *p)
 {
 	struct timespec ts;
 
+	if (p->o.now != NULL)
+		return p->o.now(p->o.cb.user);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
@@ -94,6 +114,96 @@ void smtpc_posix_opts_default(smtpc_posix_opts *o)
 	o->timeouts.other = 300000;
 	o->quit_grace = 2000;
 }
+
+/* ---- the passthrough layer: the core's own buffers ---------------------------- */
+
+static unsigned char *pt_recv_buf(void *ctx, size_t *len)
+{
+	return smtpc_recv_buf(&((smtpc_posix *)ctx)->core, len);
+}
+
+static void pt_recv_ack(void *ctx, size_t n)
+{
+	smtpc_recv_ack(&((smtpc_posix *)ctx)->core, n);
+}
+
+static const unsigned char *pt_send_buf(const void *ctx, size_t *len)
+{
+	return smtpc_send_buf(&((const smtpc_posix *)ctx)->core, len);
+}
+
+static void pt_send_ack(void *ctx, size_t n)
+{
+	smtpc_send_ack(&((smtpc_posix *)ctx)->core, n);
+}
+
+static void pt_eof(void *ctx)
+{
+	smtpc_eof(&((smtpc_posix *)ctx)->core);
+}
+
+static unsigned pt_want(const void *ctx)
+{
+	unsigned cw = smtpc_want(&((const smtpc_posix *)ctx)->core), w = 0;
+
+	if (cw & SMTPC_WANT_READ)
+		w |= SMTPC_POSIX_LAYER_READ;
+	if (cw & SMTPC_WANT_WRITE)
+		w |= SMTPC_POSIX_LAYER_WRITE;
+	if (cw & SMTPC_WANT_EVENT)
+		w |= SMTPC_POSIX_LAYER_EVENT;
+	if (cw & SMTPC_WANT_CLOSED)
+		w |= SMTPC_POSIX_LAYER_CLOSED;
+	return w;
+}
+
+static unsigned pt_pump(void *ctx)
+{
+	return pt_want(ctx);
+}
+
+static int pt_take_secured(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static size_t pt_body_write(void *ctx, const void *data, size_t len)
+{
+	return smtpc_body_write(&((smtpc_posix *)ctx)->core, data, len);
+}
+
+static void pt_close(void *ctx)
+{
+	(void)ctx;
+}
+
+static const char *pt_why(const void *ctx)
+{
+	(void)ctx;
+	return NULL;
+}
+
+static void passthrough(smtpc_posix *p)
+{
+	smtpc_posix_layer *l = &p->layer;
+
+	l->ctx = p;
+	l->recv_buf = pt_recv_buf;
+	l->recv_ack = pt_recv_ack;
+	l->send_buf = pt_send_buf;
+	l->send_ack = pt_send_ack;
+	l->eof = pt_eof;
+	l->pump = pt_pump;
+	l->want = pt_want;
+	l->take_secured = pt_take_secured;
+	l->body_write = pt_body_write;
+	l->close = pt_close;
+	l->why = pt_why;
+	l->destroy = NULL;
+}
+
+/* ---- the object --------------------------------------------------------------------- */
 
 static char *dup_str(const char *s)
 {
@@ -132,12 +242,15 @@ smtpc_posix *smtpc_posix_new(const smtpc_posix_opts *opts)
 	p->rx = malloc(p->rx_len);
 	p->tx = malloc(p->tx_len);
 	p->fd = -1;
+	passthrough(p);
 	if (p->host == NULL || p->port == NULL || p->rx == NULL || p->tx == NULL ||
 	    smtpc_init(&p->core, p->o.config, p->rx, p->rx_len, p->tx, p->tx_len) != SMTPC_ERR_OK) {
 		smtpc_posix_free(p);
 		return NULL;
 	}
 	p->o.config = NULL; /* copied by the core; the caller's may go away */
+	p->o.host = p->host;
+	p->o.port = p->port;
 	smtpc_set_command_hook(&p->core, on_command, p);
 	return p;
 }
@@ -150,6 +263,8 @@ void smtpc_posix_free(smtpc_posix *p)
 		close(p->fd);
 	if (p->ai_list)
 		freeaddrinfo(p->ai_list);
+	if (p->have_layer && p->layer.destroy != NULL)
+		p->layer.destroy(p->layer.ctx);
 	free(p->host);
 	free(p->port);
 	free(p->rx);
@@ -208,12 +323,6 @@ static void fail(smtpc_posix *p, smtpc_err e)
 	finish(p);
 }
 
-void smtpc_posix_close(smtpc_posix *p)
-{
-	if (p != NULL)
-		finish(p);
-}
-
 /* ---- connecting ---------------------------------------------------------------- */
 
 static smtpc_err sock_error(int e)
@@ -242,8 +351,10 @@ static void connected(smtpc_posix *p)
 	freeaddrinfo(p->ai_list);
 	p->ai_list = p->ai_next = NULL;
 	p->state = P_OPEN;
-	p->last_io = p->wait_start = p->hs_start = now_ms();
+	p->last_io = p->wait_start = now_of(p);
 	p->wait_key = (int)smtpc_waiting_for(&p->core);
+	p->wait_pending = smtpc_pending(&p->core);
+	p->wait_replies = p->replies;
 	if (p->o.cb.connect)
 		p->o.cb.connect(p->o.cb.user);
 }
@@ -270,7 +381,7 @@ static smtpc_err try_next(smtpc_posix *p, smtpc_err last)
 		}
 		if (errno == EINPROGRESS) {
 			p->state = P_CONNECTING;
-			p->conn_deadline = p->o.timeouts.connect > 0 ? now_ms() + p->o.timeouts.connect : -1;
+			p->conn_deadline = p->o.timeouts.connect > 0 ? now_of(p) + p->o.timeouts.connect : -1;
 			return SMTPC_ERR_OK;
 		}
 		last = sock_error(errno);
@@ -326,18 +437,82 @@ static void connect_done(smtpc_posix *p)
 		fail(p, e);
 }
 
-/* ---- the pump ---------------------------------------------------------------------- */
+
+/* ---- one step -------------------------------------------------------------------- */
+
+static unsigned lwant(const smtpc_posix *p)
+{
+	return p->layer.want(p->layer.ctx);
+}
+
+/* One read from the socket into the layer; nonzero if anything happened. */
+static int do_read(smtpc_posix *p)
+{
+	size_t room;
+	unsigned char *buf = p->layer.recv_buf(p->layer.ctx, &room);
+	ssize_t n;
+
+	if (buf == NULL)
+		return 0;
+	n = recv(p->fd, buf, room, 0);
+	if (n > 0) {
+		if (p->o.cb.receive)
+			p->o.cb.receive(p->o.cb.user, buf, (size_t)n);
+		p->layer.recv_ack(p->layer.ctx, (size_t)n);
+		p->last_io = now_of(p);
+		return 1;
+	}
+	if (n == 0) {
+		if (p->o.cb.end)
+			p->o.cb.end(p->o.cb.user);
+		p->layer.eof(p->layer.ctx);
+		return 1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return 0;
+	fail(p, sock_error(errno));
+	return 1;
+}
+
+/* Writes what the layer has until the socket takes no more. */
+static int do_write(smtpc_posix *p)
+{
+	const unsigned char *buf;
+	size_t len;
+	int moved = 0;
+
+	while (p->state == P_OPEN && (buf = p->layer.send_buf(p->layer.ctx, &len)) != NULL) {
+		ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			if (p->o.cb.send)
+				p->o.cb.send(p->o.cb.user, buf, (size_t)n);
+			p->layer.send_ack(p->layer.ctx, (size_t)n);
+			p->last_io = now_of(p);
+			if (smtpc_waiting_for(&p->core) == SMTPC_WAIT_DATA_BLOCK)
+				p->wait_start = p->last_io; /* data block: progress restarts */
+			moved = 1;
+		} else {
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				fail(p, sock_error(errno));
+				return 1;
+			}
+			break;
+		}
+	}
+	return moved;
+}
 
 /* Delivers the core's events. Stops after a reply when a blocking wait
  * wants one (its text must stay valid for the caller). */
-static void pump(smtpc_posix *p)
+static int deliver(smtpc_posix *p)
 {
 	smtpc_event ev;
+	int moved = 0;
 
 	while (p->state == P_OPEN && !(p->want_reply && p->stored)) {
 		switch (smtpc_next_event(&p->core, &ev)) {
 		case SMTPC_EV_NEED_DATA:
-			return;
+			return moved;
 		case SMTPC_EV_LINE:
 			if (p->o.cb.line)
 				p->o.cb.line(p->o.cb.user, &ev.line);
@@ -352,163 +527,79 @@ static void pump(smtpc_posix *p)
 			}
 			break;
 		case SMTPC_EV_STARTTLS:
-			p->tls_event = 1; /* smtpc_posix_starttls takes it from here */
-			return;
+			if (!p->have_layer) { /* nothing would ever start TLS: a hang */
+				snprintf(p->why, sizeof p->why,
+				         "STARTTLS was answered 220 but no TLS layer is set");
+				fail(p, SMTPC_ERR_TLS);
+				return 1;
+			}
+			break; /* the layer takes it from here */
 		case SMTPC_EV_CLOSED:
 			finish(p);
-			return;
+			return 1;
 		case SMTPC_EV_ERROR:
 			fail(p, ev.err);
-			return;
+			return 1;
 		default: /* server-role events: not on a client connection */
-			return;
+			return moved;
 		}
-	}
-}
-
-/* ---- through a transport ------------------------------------------------------ */
-
-/* Plaintext from the transport into the core; returns the octets moved. */
-static size_t move_in(smtpc_posix *p)
-{
-	unsigned char *buf;
-	size_t room, moved = 0;
-	int eof = 0;
-
-	while ((buf = smtpc_recv_buf(&p->core, &room)) != NULL) {
-		size_t n = p->xp.read(p->xp.ctx, buf, room, &eof);
-		if (n == 0)
-			break;
-		if (p->o.cb.receive)
-			p->o.cb.receive(p->o.cb.user, buf, n);
-		smtpc_recv_ack(&p->core, n);
-		p->last_io = now_ms();
-		moved += n;
-	}
-	if (eof && !p->eof) {
-		p->eof = 1;
-		if (p->o.cb.end)
-			p->o.cb.end(p->o.cb.user);
-		smtpc_eof(&p->core);
-		moved++;
+		moved = 1;
 	}
 	return moved;
 }
 
-/* Plaintext from the core into the transport; returns the octets moved. */
-static size_t move_out(smtpc_posix *p)
-{
-	size_t len, n, moved = 0;
-	const unsigned char *buf;
-
-	while ((buf = smtpc_send_buf(&p->core, &len)) != NULL) {
-		n = p->xp.write(p->xp.ctx, buf, len);
-		if (n == 0)
-			break;
-		if (p->o.cb.send)
-			p->o.cb.send(p->o.cb.user, buf, n);
-		smtpc_send_ack(&p->core, n);
-		p->last_io = now_ms();
-		if (smtpc_waiting_for(&p->core) == SMTPC_WAIT_DATA_BLOCK)
-			p->wait_start = p->last_io;
-		moved += n;
-	}
-	return moved;
-}
-
-/* Rounds through the transport until nothing moves: records in and out,
- * plaintext in and out. A record read may hold more plaintext than the
- * core takes at once, so one round is not enough. */
-static void xp_step(smtpc_posix *p)
-{
-	for (;;) {
-		smtpc_err e = p->xp.io(p->xp.ctx, p->fd);
-		size_t moved;
-
-		if (e != SMTPC_ERR_OK) {
-			fail(p, e);
-			return;
-		}
-		if (!p->xp_ready && p->xp.ready(p->xp.ctx)) {
-			p->xp_ready = 1;
-			if (!p->tls_event) /* implicit TLS (RFC 8314) */
-				smtpc_set_secure(&p->core);
-		}
-		moved = move_in(p);
-		moved += move_out(p);
-		if (moved == 0)
-			return;
-	}
-}
-
-/* ---- plain sockets ------------------------------------------------------------------- */
-
-static void do_read(smtpc_posix *p)
-{
-	size_t room;
-	unsigned char *buf;
-	ssize_t n;
-
-	if (p->have_xp) {
-		xp_step(p);
-		return;
-	}
-	buf = smtpc_recv_buf(&p->core, &room);
-	if (buf == NULL)
-		return;
-	n = recv(p->fd, buf, room, 0);
-	if (n > 0) {
-		if (p->o.cb.receive)
-			p->o.cb.receive(p->o.cb.user, buf, (size_t)n);
-		smtpc_recv_ack(&p->core, (size_t)n);
-		p->last_io = now_ms();
-	} else if (n == 0) {
-		p->eof = 1;
-		if (p->o.cb.end)
-			p->o.cb.end(p->o.cb.user);
-		smtpc_eof(&p->core);
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		fail(p, sock_error(errno));
-	}
-}
-
-static void do_write(smtpc_posix *p)
-{
-	size_t len;
-	const unsigned char *buf;
-	ssize_t n;
-
-	if (p->have_xp) {
-		xp_step(p);
-		return;
-	}
-	buf = smtpc_send_buf(&p->core, &len);
-	if (buf == NULL)
-		return;
-	n = send(p->fd, buf, len, MSG_NOSIGNAL);
-	if (n > 0) {
-		if (p->o.cb.send)
-			p->o.cb.send(p->o.cb.user, buf, (size_t)n);
-		smtpc_send_ack(&p->core, (size_t)n);
-		p->last_io = now_ms();
-		if (smtpc_waiting_for(&p->core) == SMTPC_WAIT_DATA_BLOCK)
-			p->wait_start = p->last_io; /* data block: progress restarts */
-	} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		fail(p, sock_error(errno));
-	}
-}
-
-/* Restarts the reply timer when a new wait begins. */
+/* Restarts the reply timer when a new wait begins, and notes a handshake. */
 static void track_wait(smtpc_posix *p)
 {
 	int key = (int)smtpc_waiting_for(&p->core);
+	size_t pending = smtpc_pending(&p->core);
+	long long t = now_of(p);
 
-	if (key != p->wait_key || p->replies != p->wait_replies) {
+	if (key != p->wait_key || p->replies != p->wait_replies || pending != p->wait_pending) {
 		p->wait_key = key;
 		p->wait_replies = p->replies;
-		p->wait_start = now_ms();
+		p->wait_pending = pending;
+		p->wait_start = p->last_io = t; /* a command issued is activity too */
+	}
+	if (lwant(p) & SMTPC_POSIX_LAYER_HANDSHAKE) {
+		if (!p->in_hs) {
+			p->in_hs = 1;
+			p->hs_start = t;
+		}
+	} else {
+		p->in_hs = 0;
 	}
 }
+
+/* The step: read (when rd), pump, events, pump, write, while anything
+ * moves. */
+static void work(smtpc_posix *p, int rd)
+{
+	while (p->state == P_OPEN) {
+		/* a kept reply stops reading too: the next wait() reads on */
+		int moved = rd && !(p->want_reply && p->stored) ? do_read(p) : 0;
+		if (p->state != P_OPEN)
+			break;
+		p->layer.pump(p->layer.ctx);
+		moved |= deliver(p);
+		if (p->state != P_OPEN)
+			break;
+		if (p->layer.take_secured(p->layer.ctx)) {
+			p->secured = 1;
+			moved = 1;
+			if (p->o.cb.secure)
+				p->o.cb.secure(p->o.cb.user);
+		}
+		p->layer.pump(p->layer.ctx);
+		moved |= do_write(p);
+		if (!moved)
+			break;
+	}
+	if (p->state == P_OPEN)
+		track_wait(p);
+}
+
+/* ---- deadlines --------------------------------------------------------------------- */
 
 static long phase_timeout(const smtpc_posix *p)
 {
@@ -534,52 +625,74 @@ static long phase_timeout(const smtpc_posix *p)
 	}
 }
 
-/* The earliest deadline, or -1. which: 1 reply wait, 2 inactivity, 3 quit
- * grace, 4 connect. */
-static long long next_deadline(const smtpc_posix *p, int *which)
+enum { D_NONE, D_REPLY, D_IDLE, D_QUIT, D_CONNECT };
+
+/* The earliest deadline, or -1; *which says whose. A wait not yet recorded
+ * starts at `now`. */
+static long long next_deadline(const smtpc_posix *p, long long now, int *which)
 {
-	long long best = -1;
+	long long best = -1, ws = p->wait_start, li = p->last_io, hs = p->hs_start;
 	long t;
 
-	*which = 0;
+	*which = D_NONE;
 	if (p->state == P_CONNECTING) {
-		*which = 4;
+		*which = D_CONNECT;
 		return p->conn_deadline;
 	}
 	if (p->state != P_OPEN)
 		return -1;
 	if (p->quitting) {
-		*which = 3;
+		*which = D_QUIT;
 		return p->quit_deadline;
 	}
+	if ((int)smtpc_waiting_for(&p->core) != p->wait_key || p->replies != p->wait_replies ||
+	    smtpc_pending(&p->core) != p->wait_pending)
+		ws = li = now; /* issued since the last step: its wait starts now */
 	t = phase_timeout(p);
 	if (t > 0) {
-		best = p->wait_start + t;
-		*which = 1;
+		best = ws + t;
+		*which = D_REPLY;
 	}
-	if (p->have_xp && !p->xp_ready && p->o.timeouts.other > 0 &&
-	    (best < 0 || p->hs_start + p->o.timeouts.other < best)) {
-		best = p->hs_start + p->o.timeouts.other; /* the handshake */
-		*which = 1;
+	if ((lwant(p) & SMTPC_POSIX_LAYER_HANDSHAKE) && p->o.timeouts.other > 0) {
+		if (!p->in_hs)
+			hs = now;
+		if (best < 0 || hs + p->o.timeouts.other < best) {
+			best = hs + p->o.timeouts.other;
+			*which = D_REPLY;
+		}
 	}
-	if (p->o.inactivity > 0 && (best < 0 || p->last_io + p->o.inactivity < best)) {
-		best = p->last_io + p->o.inactivity;
-		*which = 2;
+	if (p->o.inactivity > 0 && (best < 0 || li + p->o.inactivity < best)) {
+		best = li + p->o.inactivity;
+		*which = D_IDLE;
 	}
 	return best;
+}
+
+/* Work that needs no I/O: plaintext to move, events to deliver, news. */
+static int work_due(const smtpc_posix *p)
+{
+	unsigned w = lwant(p);
+
+	if (w & SMTPC_POSIX_LAYER_CLOSED)
+		return 0;
+	return (w & (SMTPC_POSIX_LAYER_PUMP | SMTPC_POSIX_LAYER_SECURED)) ||
+	       ((w & SMTPC_POSIX_LAYER_EVENT) && !(p->want_reply && p->stored));
 }
 
 long smtpc_posix_timeout(const smtpc_posix *p)
 {
 	int which;
-	long long d, left;
+	long long d, left, now;
 
 	if (p == NULL)
 		return -1;
-	d = next_deadline(p, &which);
+	if (p->state == P_OPEN && work_due(p))
+		return 0;
+	now = now_of(p);
+	d = next_deadline(p, now, &which);
 	if (d < 0)
 		return -1;
-	left = d - now_ms();
+	left = d - now;
 	return left < 0 ? 0 : left > 0x7fffffffL ? 0x7fffffffL : (long)left;
 }
 
@@ -594,12 +707,10 @@ short smtpc_posix_events(const smtpc_posix *p)
 		return POLLOUT;
 	if (p->state != P_OPEN)
 		return 0;
-	if (p->have_xp)
-		return p->xp.events(p->xp.ctx);
-	w = smtpc_want(&p->core);
-	if (w & SMTPC_WANT_READ)
+	w = lwant(p);
+	if (w & SMTPC_POSIX_LAYER_READ)
 		ev |= POLLIN;
-	if (w & SMTPC_WANT_WRITE)
+	if (w & (SMTPC_POSIX_LAYER_WRITE | SMTPC_POSIX_LAYER_PUMP))
 		ev |= POLLOUT;
 	return ev;
 }
@@ -607,15 +718,26 @@ short smtpc_posix_events(const smtpc_posix *p)
 void smtpc_posix_timer(smtpc_posix *p)
 {
 	int which;
-	long long d;
+	long long d, now;
 
 	if (p == NULL)
 		return;
-	d = next_deadline(p, &which);
-	if (d < 0 || now_ms() < d)
+	if (p->state == P_OPEN)
+		track_wait(p); /* commands issued since the last step start their wait now */
+	now = now_of(p);
+	d = next_deadline(p, now, &which);
+	if (d >= 0 && now >= d && which == D_REPLY) {
+		work(p, 1); /* what has arrived counts before the wait is declared over */
+		now = now_of(p);
+		d = next_deadline(p, now, &which);
+	}
+	if (d < 0 || now < d) {
+		if (p->state == P_OPEN)
+			work(p, 0);
 		return;
+	}
 	switch (which) {
-	case 4: { /* this address took too long: the next one */
+	case D_CONNECT: { /* this address took too long: the next one */
 		smtpc_err e;
 		close(p->fd);
 		p->fd = -1;
@@ -624,10 +746,10 @@ void smtpc_posix_timer(smtpc_posix *p)
 			fail(p, e);
 		break;
 	}
-	case 3: /* QUIT had its chance */
+	case D_QUIT: /* QUIT had its chance */
 		finish(p);
 		break;
-	case 2: /* inactivity: the seed's timeout, QUIT once */
+	case D_IDLE: /* inactivity: the seed's timeout, QUIT once */
 		if (p->o.cb.timeout)
 			p->o.cb.timeout(p->o.cb.user);
 		if (p->state != P_OPEN)
@@ -637,10 +759,10 @@ void smtpc_posix_timer(smtpc_posix *p)
 			break;
 		}
 		p->quitting = 1;
-		p->quit_deadline = now_ms() + (p->o.quit_grace > 0 ? p->o.quit_grace : 0);
-		do_write(p);
+		p->quit_deadline = now_of(p) + (p->o.quit_grace > 0 ? p->o.quit_grace : 0);
+		work(p, 0);
 		break;
-	default: /* a reply or a data block took too long: the session is over */
+	default: /* a reply, a data block or a handshake took too long */
 		if (p->o.cb.timeout)
 			p->o.cb.timeout(p->o.cb.user);
 		fail(p, SMTPC_ERR_TIMEOUT);
@@ -655,84 +777,68 @@ void smtpc_posix_writable(smtpc_posix *p)
 		connect_done(p);
 		return;
 	}
-	if (p->state != P_OPEN)
-		return;
-	do_write(p);
-	track_wait(p);
+	work(p, 0);
 }
 
 void smtpc_posix_readable(smtpc_posix *p)
 {
-	if (p == NULL || p->state != P_OPEN)
-		return;
-	do_read(p);
-	pump(p);
-	/* through a transport, pumping makes room for plaintext it still holds */
-	while (p->have_xp && p->state == P_OPEN && (smtpc_want(&p->core) & SMTPC_WANT_READ)) {
-		xp_step(p);
-		if (!(smtpc_want(&p->core) & SMTPC_WANT_EVENT))
-			break;
-		pump(p);
-	}
-	if (p->state == P_OPEN) {
-		do_write(p); /* commands issued from the callbacks go out now */
-		track_wait(p);
-	}
+	if (p != NULL)
+		work(p, 1);
 }
 
 /* ---- the blocking loop ---------------------------------------------------------------- */
 
+/* One round: step, then wait for the socket or the next deadline. */
+static void run_once(smtpc_posix *p)
+{
+	struct pollfd pfd;
+	long t;
+	int rc;
+
+	if (p->state == P_OPEN) {
+		work(p, 0);
+		if (p->state != P_OPEN)
+			return;
+	}
+	t = smtpc_posix_timeout(p);
+	if (t == 0) {
+		smtpc_posix_timer(p);
+		return;
+	}
+	pfd.fd = p->fd;
+	pfd.events = smtpc_posix_events(p);
+	pfd.revents = 0;
+	if (pfd.events == 0 && t < 0) {
+		fail(p, SMTPC_ERR_STATE); /* nothing to wait for: would hang */
+		return;
+	}
+	rc = poll(&pfd, 1, t < 0 ? -1 : (int)(t > 0x7fffffff ? 0x7fffffff : t));
+	if (rc < 0) {
+		if (errno != EINTR)
+			fail(p, SMTPC_ERR_IO);
+		return;
+	}
+	if (rc > 0 && p->state == P_CONNECTING) {
+		if (pfd.revents & (POLLOUT | POLLERR | POLLHUP))
+			connect_done(p);
+		return;
+	}
+	if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)))
+		smtpc_posix_readable(p);
+	else if (rc > 0 && (pfd.revents & POLLOUT))
+		smtpc_posix_writable(p);
+	smtpc_posix_timer(p);
+}
+
 /* Runs until done(p) says so or the session ends. */
 static smtpc_err run(smtpc_posix *p, int (*done)(smtpc_posix *p))
 {
-	while (p->state != P_CLOSED && !done(p)) {
-		struct pollfd pfd;
-		long t;
-		int rc;
-
-		if (p->state == P_OPEN) {
-			pump(p);
-			if (p->have_xp && p->state == P_OPEN)
-				xp_step(p); /* plaintext queued meanwhile becomes records */
-			track_wait(p);
-			if (p->state != P_OPEN || done(p))
-				break;
-			if ((smtpc_want(&p->core) & SMTPC_WANT_EVENT) && !(p->want_reply && p->stored))
-				continue; /* what the transport handed over comes first */
-		}
-		pfd.fd = p->fd;
-		pfd.events = smtpc_posix_events(p);
-		pfd.revents = 0;
-		t = smtpc_posix_timeout(p);
-		if (pfd.events == 0 && t < 0) {
-			fail(p, SMTPC_ERR_STATE); /* nothing to wait for: would hang */
-			break;
-		}
-		rc = poll(&pfd, 1, t < 0 ? -1 : (int)(t > 0x7fffffff ? 0x7fffffff : t));
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			fail(p, SMTPC_ERR_IO);
-			break;
-		}
-		if (rc == 0) {
-			smtpc_posix_timer(p);
-			continue;
-		}
-		if (p->state == P_CONNECTING) {
-			if (pfd.revents & (POLLOUT | POLLERR | POLLHUP))
-				connect_done(p);
-			continue;
-		}
-		if (p->have_xp)
-			xp_step(p);
-		else if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
-			do_read(p);
-		if (!p->have_xp && p->state == P_OPEN && (pfd.revents & POLLOUT))
-			do_write(p);
+	for (;;) {
 		if (p->state == P_OPEN)
-			track_wait(p);
-		smtpc_posix_timer(p);
+			work(p, 0);
+		if (p->state == P_CLOSED || done(p))
+			break;
+		run_once(p);
 	}
 	if (p->state == P_CLOSED && !done(p))
 		return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_CLOSED;
@@ -744,17 +850,23 @@ static int have_reply(smtpc_posix *p)
 	return p->stored;
 }
 
+/* Everything out on the socket: nothing in the core, nothing in the layer. */
 static int flushed(smtpc_posix *p)
 {
 	size_t n;
 
 	smtpc_send_buf(&p->core, &n);
-	return n == 0;
+	return n == 0 && !(lwant(p) & (SMTPC_POSIX_LAYER_WRITE | SMTPC_POSIX_LAYER_PUMP));
 }
 
 static int open_or_done(smtpc_posix *p)
 {
-	return p->state != P_CONNECTING;
+	return p->state != P_CONNECTING && p->state != P_IDLE;
+}
+
+static int is_secured(smtpc_posix *p)
+{
+	return p->secured;
 }
 
 smtpc_err smtpc_posix_wait(smtpc_posix *p, smtpc_reply *reply)
@@ -786,10 +898,12 @@ smtpc_err smtpc_posix_connect(smtpc_posix *p, smtpc_reply *greeting)
 
 	if (e != SMTPC_ERR_OK)
 		return e;
+	p->want_reply = 1; /* the greeting is kept for wait() */
 	e = run(p, open_or_done);
+	p->want_reply = 0;
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (p->state != P_OPEN)
+	if (p->state != P_OPEN && !p->stored)
 		return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_CONNECT;
 	return smtpc_posix_wait(p, greeting);
 }
@@ -829,17 +943,24 @@ smtpc_err smtpc_posix_body(smtpc_posix *p, const void *data, size_t len)
 	if (p == NULL || (data == NULL && len != 0))
 		return SMTPC_ERR_NULL_ARG;
 	while (len > 0) {
-		size_t n = smtpc_body_write(&p->core, d, len);
+		size_t n = p->layer.body_write(p->layer.ctx, d, len);
 		if (n == 0) {
-			size_t pend;
-			smtpc_err e;
-			smtpc_send_buf(&p->core, &pend);
-			if (pend == 0)
-				return smtpc_error(&p->core) != SMTPC_ERR_OK ? smtpc_error(&p->core)
-				                                             : SMTPC_ERR_STATE;
-			e = smtpc_posix_flush(p);
+			smtpc_err e = smtpc_error(&p->core);
 			if (e != SMTPC_ERR_OK)
 				return e;
+			if (p->state != P_OPEN)
+				return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_STATE;
+			if (smtpc_waiting_for(&p->core) != SMTPC_WAIT_DATA_BLOCK)
+				return SMTPC_ERR_STATE; /* not after a 354 or inside a BDAT chunk */
+			if (!flushed(p)) {
+				e = smtpc_posix_flush(p);
+				if (e != SMTPC_ERR_OK)
+					return e;
+			} else {
+				p->want_reply = 1; /* the layer waits for the socket: one round */
+				run_once(p);
+				p->want_reply = 0;
+			}
 			continue;
 		}
 		d += n;
@@ -848,68 +969,69 @@ smtpc_err smtpc_posix_body(smtpc_posix *p, const void *data, size_t len)
 	return SMTPC_ERR_OK;
 }
 
-/* ---- TLS ---------------------------------------------------------------------------------- */
-
-smtpc_err smtpc_posix_set_transport(smtpc_posix *p, const smtpc_posix_transport *t)
+void smtpc_posix_close(smtpc_posix *p)
 {
 	if (p == NULL)
-		return SMTPC_ERR_NULL_ARG;
-	if (p->state != P_IDLE && !p->tls_event)
-		return SMTPC_ERR_STATE;
-	if (t == NULL) {
-		p->have_xp = 0;
-		return SMTPC_ERR_OK;
+		return;
+	if (p->state == P_OPEN && p->have_layer) {
+		p->layer.close(p->layer.ctx); /* close_notify, as far as the socket takes it now */
+		p->layer.pump(p->layer.ctx);
+		do_write(p);
 	}
-	if (t->io == NULL || t->events == NULL || t->read == NULL || t->write == NULL ||
-	    t->ready == NULL)
+	finish(p);
+}
+
+/* ---- layers (TLS) --------------------------------------------------------------------- */
+
+smtpc_err smtpc_posix_set_layer(smtpc_posix *p, const smtpc_posix_layer *l)
+{
+	if (p == NULL || l == NULL)
 		return SMTPC_ERR_NULL_ARG;
-	p->xp = *t;
-	p->have_xp = 1;
-	p->xp_ready = 0;
-	p->hs_start = now_ms();
+	if (l->recv_buf == NULL || l->recv_ack == NULL || l->send_buf == NULL ||
+	    l->send_ack == NULL || l->eof == NULL || l->pump == NULL || l->want == NULL ||
+	    l->take_secured == NULL || l->body_write == NULL || l->close == NULL || l->why == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (p->have_layer || (p->state != P_IDLE && p->state != P_OPEN) ||
+	    (smtpc_want(&p->core) & SMTPC_WANT_TLS))
+		return SMTPC_ERR_STATE;
+	p->layer = *l;
+	p->have_layer = 1;
 	return SMTPC_ERR_OK;
 }
 
-static int handshake_done(smtpc_posix *p)
+smtpc_err smtpc_posix_starttls(smtpc_posix *p)
 {
-	return p->xp_ready;
-}
-
-smtpc_err smtpc_posix_starttls(smtpc_posix *p, const smtpc_posix_transport *t)
-{
-	unsigned char early[512];
-	ssize_t n;
 	smtpc_err e;
 
-	if (p == NULL || t == NULL)
+	if (p == NULL)
 		return SMTPC_ERR_NULL_ARG;
-	if (p->state != P_OPEN || p->have_xp)
-		return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_STATE;
-	pump(p); /* up to the core's "start TLS now" */
 	if (p->state != P_OPEN)
-		return p->err;
-	if (!p->tls_event)
+		return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_STATE;
+	if (!p->have_layer || p->secured)
 		return SMTPC_ERR_STATE;
-	/* a server that talks before our ClientHello is injecting plaintext */
-	n = recv(p->fd, early, sizeof early, MSG_DONTWAIT);
-	if (n > 0) {
-		smtpc_feed(&p->core, early, (size_t)n);
-		fail(p, SMTPC_ERR_STARTTLS_INJECTION);
-		return p->err;
-	}
-	e = smtpc_posix_set_transport(p, t);
-	if (e != SMTPC_ERR_OK)
-		return e;
-	e = run(p, handshake_done);
-	if (e != SMTPC_ERR_OK)
-		return e;
-	e = smtpc_tls_started(&p->core);
-	if (e != SMTPC_ERR_OK)
-		fail(p, e);
+	e = run(p, is_secured);
+	if (e == SMTPC_ERR_OK && !smtpc_is_secure(&p->core))
+		e = SMTPC_ERR_STATE;
 	return e;
 }
 
 int smtpc_posix_is_secure(const smtpc_posix *p)
 {
-	return p != NULL && p->have_xp && p->xp_ready;
+	return p != NULL && p->have_layer && p->secured && smtpc_is_secure(&p->core);
+}
+
+const char *smtpc_posix_strerror(const smtpc_posix *p)
+{
+	const char *why;
+
+	if (p == NULL)
+		return smtpc_err_desc(SMTPC_ERR_NULL_ARG);
+	if (p->err == SMTPC_ERR_TLS || p->err == SMTPC_ERR_STARTTLS_INJECTION) {
+		if (p->why[0] != '\0')
+			return p->why;
+		why = p->layer.why(p->layer.ctx);
+		if (why != NULL)
+			return why;
+	}
+	return smtpc_err_desc(p->err);
 }
