@@ -455,6 +455,7 @@ static int do_read(smtpc_posix *p)
 	if (buf == NULL)
 		return 0;
 	n = recv(p->fd, buf, room, 0);
+
 	if (n > 0) {
 		if (p->o.cb.receive)
 			p->o.cb.receive(p->o.cb.user, buf, (size_t)n);

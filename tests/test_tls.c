@@ -396,11 +396,6 @@ static long run(struct pair *p)
 		server_step(p);
 		idle = moved || busy(&p->cl) || busy(&p->sv) ? 0 : idle + 1;
 		steps++;
-		if (getenv("TLS_TRACE") && (steps % 20000 == 0 || idle == 3))
-			fprintf(stderr, "step %ld moved %zu cl want %x sv want %x core %x/%x log:\n%s\n", steps,
-			        moved, smtpc_bearssl_want(&p->cl.t), smtpc_bearssl_want(&p->sv.t),
-			        smtpc_want(&p->cl.c), smtpc_want(&p->sv.c), p->log.s),
-			fprintf(stderr, "body_off %zu ended %d\n", p->body_off, p->body_ended);
 	}
 	cr_assert_lt(steps, 2000000, "no end");
 	return steps;
