@@ -1,9 +1,10 @@
 /*
  * Sending one message from a plain poll() loop through the io-posix
  * embedding API: the loop owns the waiting, the adapter does one step per
- * event, the callbacks in session.h decide what to say next.
+ * event, the callbacks in session.h decide what to say next, and the loop
+ * issues what they left for later.
  *
- *   poll_send HOST PORT FROM TO
+ *   poll_send [--starttls --cafile FILE [--tls-name NAME]] HOST PORT FROM TO
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -12,19 +13,16 @@
 
 int main(int argc, char **argv)
 {
-	struct session s = {NULL, NULL, NULL, "Subject: poll\r\n\r\nSent from a poll() loop.\r\n", 0, 0};
-	smtpc_posix_opts o;
+	struct session s;
+	int rc;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: poll_send HOST PORT FROM TO\n");
-		return 64;
+	memset(&s, 0, sizeof s);
+	s.message = "Subject: poll\r\n\r\nSent from a poll() loop.\r\n";
+	rc = session_open(&s, argc, argv, "poll_send");
+	if (rc != 0) {
+		session_close(&s);
+		return rc;
 	}
-	s.from = argv[3];
-	s.to = argv[4];
-	o = session_opts(&s, argv[1], argv[2]);
-	s.p = smtpc_posix_new(&o);
-	if (s.p == NULL || smtpc_posix_start(s.p) != SMTPC_ERR_OK)
-		return 1;
 	while (!smtpc_posix_done(s.p)) {
 		struct pollfd pfd = {smtpc_posix_fd(s.p), smtpc_posix_events(s.p), 0};
 		long t = smtpc_posix_timeout(s.p);
@@ -35,7 +33,10 @@ int main(int argc, char **argv)
 		if (n > 0 && (pfd.revents & POLLOUT))
 			smtpc_posix_writable(s.p);
 		smtpc_posix_timer(s.p);
+		if (s.later != LATER_NONE)
+			session_later(&s); /* outside any callback; the next round sends it */
 	}
-	smtpc_posix_free(s.p);
-	return s.status;
+	rc = s.status;
+	session_close(&s);
+	return rc;
 }

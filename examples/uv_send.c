@@ -1,9 +1,12 @@
 /*
  * Sending one message from a libuv loop through the io-posix embedding
  * API: a uv_poll_t watches the adapter's socket for the events it wants,
- * a uv_timer_t wakes it for its next deadline.
+ * a uv_timer_t wakes it for its next deadline, and a uv_check_t issues
+ * what the callbacks left for later (outside any of smtpc's callbacks).
+ * libuv runs due timers before I/O: the adapter's waits start when a
+ * command is issued, so that order is safe.
  *
- *   uv_send HOST PORT FROM TO
+ *   uv_send [--starttls --cafile FILE [--tls-name NAME]] HOST PORT FROM TO
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 static uv_poll_t *watcher; /* one per socket: the adapter may move to another address */
 static int watched_fd = -1;
 static uv_timer_t timer;
+static uv_check_t check;
 
 static void rearm(struct session *s);
 
@@ -59,6 +63,7 @@ static void rearm(struct session *s)
 	if (smtpc_posix_done(s->p)) {
 		unwatch();
 		uv_close((uv_handle_t *)&timer, NULL);
+		uv_close((uv_handle_t *)&check, NULL);
 		return;
 	}
 	if (smtpc_posix_fd(s->p) != watched_fd) {
@@ -77,25 +82,37 @@ static void rearm(struct session *s)
 		uv_timer_stop(&timer);
 }
 
+/* After each round of I/O: commands the callbacks left for later. */
+static void on_check(uv_check_t *h)
+{
+	struct session *s = h->data;
+
+	if (s->later != LATER_NONE && !smtpc_posix_done(s->p)) {
+		session_later(s);
+		rearm(s); /* the adapter now wants to write: watch for it */
+	}
+}
+
 int main(int argc, char **argv)
 {
-	struct session s = {NULL, NULL, NULL, "Subject: libuv\r\n\r\nSent from a libuv loop.\r\n", 0, 0};
-	smtpc_posix_opts o;
+	struct session s;
+	int rc;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: uv_send HOST PORT FROM TO\n");
-		return 64;
+	memset(&s, 0, sizeof s);
+	s.message = "Subject: libuv\r\n\r\nSent from a libuv loop.\r\n";
+	rc = session_open(&s, argc, argv, "uv_send");
+	if (rc != 0) {
+		session_close(&s);
+		return rc;
 	}
-	s.from = argv[3];
-	s.to = argv[4];
-	o = session_opts(&s, argv[1], argv[2]);
-	s.p = smtpc_posix_new(&o);
-	if (s.p == NULL || smtpc_posix_start(s.p) != SMTPC_ERR_OK)
-		return 1;
 	uv_timer_init(uv_default_loop(), &timer);
 	timer.data = &s;
+	uv_check_init(uv_default_loop(), &check);
+	check.data = &s;
+	uv_check_start(&check, on_check);
 	rearm(&s);
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-	smtpc_posix_free(s.p);
-	return s.status;
+	rc = s.status;
+	session_close(&s);
+	return rc;
 }

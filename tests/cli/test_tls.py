@@ -27,11 +27,15 @@ TMP = tempfile.mkdtemp(prefix="smtpc-tls-")
 TESTS = []
 
 
+SNI = []  # the names clients sent, in order (None: no SNI)
+
+
 def ctx(cert, tls13_only=False):
     c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     c.load_cert_chain(os.path.join(TMP, cert + ".pem"), os.path.join(TMP, cert + ".key"))
     if tls13_only:
         c.minimum_version = ssl.TLSVersion.TLSv1_3
+    c.sni_callback = lambda sock, name, context: SNI.append(name)
     return c
 
 
@@ -190,6 +194,116 @@ def chat_over_implicit_tls():
     check(p.returncode == 0 and p.stdout == b"220 fake ESMTP\n250 ok\n221 bye\n",
           "%d %r %r" % (p.returncode, p.stdout, p.stderr))
     check(srv.received == b"<TLS>NOOP\r\nQUIT\r\n", repr(srv.received))
+
+
+def chat(port, stdin, *args):
+    p = subprocess.run([SMTPC, "chat", "--cafile", os.path.join(TMP, "ca.pem")] + list(args) +
+                       ["localhost", str(port)], input=stdin, capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1")
+
+
+@test
+def chat_typed_starttls_does_the_handshake_and_goes_on():
+    srv = FakeServer([("send", b"220 fake ESMTP\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+                      ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx("good")), ("line",),
+                      ("send", EHLO_AFTER), ("line",), ("send", b"250 ok\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, out, err = chat(srv.port, b"EHLO client.example\nstarttls\nEHLO client.example\nNOOP\n"
+                                  b"QUIT\n")
+    srv.wait()
+    check(rc == 0, "rc %d %s %s" % (rc, out, err))
+    check(srv.received == b"EHLO client.example\r\nstarttls\r\n<TLS>EHLO client.example\r\n"
+                         b"NOOP\r\nQUIT\r\n", repr(srv.received))
+    check(out.endswith("220 2.0.0 go ahead\n250-fake.example\n250-PIPELINING\n250 AUTH PLAIN\n"
+                       "250 ok\n221 bye\n"), out)
+    check("TLS is up" in err, err)
+
+
+@test
+def chat_starttls_option_upgrades_first():
+    srv = FakeServer([("send", b"220 fake ESMTP\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+                      ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx("good")), ("line",),
+                      ("send", EHLO_AFTER), ("line",), ("send", b"221 bye\r\n")])
+    rc, out, err = chat(srv.port, b"EHLO client.example\nQUIT\n", "--starttls", "--helo",
+                        "client.example")
+    srv.wait()
+    check(rc == 0, "rc %d %s %s" % (rc, out, err))
+    check(srv.received == b"EHLO client.example\r\nSTARTTLS\r\n<TLS>EHLO client.example\r\n"
+                         b"QUIT\r\n", repr(srv.received))
+    check(out.startswith("220 fake ESMTP\n250-fake.example\n"), out)
+    # a certificate that fails stops chat before anything is sent over TLS
+    srv = FakeServer(starttls_script("othername"))
+    rc, out, err = chat(srv.port, b"EHLO client.example\nQUIT\n", "--starttls")
+    srv.wait()
+    check(rc == 76 and "server name" in err, "rc %d %s" % (rc, err))
+    check(srv.received == b"EHLO localhost\r\nSTARTTLS\r\n", repr(srv.received))
+
+
+@test
+def tls_against_a_plaintext_server_says_so():
+    srv = FakeServer([("send", b"220 plain ESMTP\r\n"), ("sleep", 1)])
+    rc, err = send(srv.port, "--tls")
+    srv.wait()
+    check(rc == 76 and "not speaking TLS" in err and "--starttls" in err, "rc %d %s" % (rc, err))
+
+
+@test
+def plaintext_after_the_220_separately_is_refused():
+    """The injection arrives in its own segment, after the client began the
+    handshake: the TLS layer refuses it by name."""
+    srv = refused([("send", b"220 fake\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+                   ("send", b"220 go\r\n"), ("sleep", 0.3), ("send", b"250 injected\r\n"),
+                   ("sleep", 0.5)], ["--starttls"], 76, "plaintext received after the 220")
+    check(srv.received.startswith(b"EHLO client.example\r\nSTARTTLS\r\n\x16\x03"),
+          repr(srv.received[:40]))
+
+
+@test
+def extended_key_usage_without_server_auth_is_refused():
+    refused(starttls_script("clientonly"), ["--starttls"], 76, "serverAuth")
+    refused([("tls", ctx("clientonly")), ("send", b"220 x\r\n")], ["--tls"], 76, "serverAuth")
+
+
+@test
+def ip_address_host_needs_a_name_no_ip_in_sni():
+    # refused before connecting, and says what to do
+    srv = FakeServer([("send", b"220 x\r\n")], accept_timeout=1)
+    p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                        "a@example.com", "--to", "b@example.com", "--tls", "--cafile",
+                        os.path.join(TMP, "ca.pem")], input=b"x\r\n", capture_output=True,
+                       timeout=30)
+    srv.wait()
+    err = p.stderr.decode()
+    check(p.returncode == 64 and "--tls-name" in err and "--insecure" in err,
+          "%d %s" % (p.returncode, err))
+    check(not srv.connected, "connected anyway")
+    for tool in (["chat", "--starttls"], ["bench", "--tls"]):
+        p = subprocess.run([SMTPC] + tool + (["--host", "127.0.0.1", "--port", "1"]
+                                              if tool[0] == "bench" else ["127.0.0.1", "1"]),
+                           input=b"", capture_output=True, timeout=30)
+        check(p.returncode == 64 and b"--tls-name" in p.stderr, "%s: %d %r" % (
+            tool, p.returncode, p.stderr))
+    # with the name: verified against it, and it is the SNI
+    del SNI[:]
+    srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", EHLO_AFTER)] + TAIL)
+    p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                        "a@example.com", "--to", "b@example.com", "--tls", "--tls-name", "localhost",
+                        "--cafile", os.path.join(TMP, "ca.pem"), "--helo", "client.example"],
+                       input=b"x\r\n", capture_output=True, timeout=30)
+    srv.wait()
+    check(p.returncode == 0, p.stderr)
+    check(SNI == ["localhost"], repr(SNI))
+    # --insecure with an IP: no SNI at all (RFC 6066 3)
+    del SNI[:]
+    srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", EHLO_AFTER)] + TAIL)
+    p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                        "a@example.com", "--to", "b@example.com", "--tls", "--insecure", "--helo",
+                        "client.example"], input=b"x\r\n", capture_output=True, timeout=30)
+    srv.wait()
+    check(p.returncode == 0, p.stderr)
+    check(SNI == [None], repr(SNI))
 
 
 def main():

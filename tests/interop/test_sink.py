@@ -227,6 +227,51 @@ def smuggling_sequences_refused_nothing_stored():
             check("evil" not in s.log() and "accepted" not in s.log(), s.log())
 
 
+CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "certs")
+
+
+def example(prog):
+    """An event-loop example next to the smtpc binary under test (or in rel/)."""
+    here = os.path.dirname(SMTPC)
+    for path in (os.path.join(here, prog), os.path.join(here, "rel", prog)):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+@test
+def examples_deliver_over_starttls_in_event_loop_mode():
+    """examples/poll_send and uv_send: STARTTLS in event-loop mode, EHLO and
+    MAIL issued outside any callback, verified against the test CA."""
+    progs = [p for p in ("poll_send", "uv_send") if example(p)]
+    check("poll_send" in progs, "poll_send not built next to " + SMTPC)
+    if os.path.exists("/usr/include/uv.h"):
+        check("uv_send" in progs, "uv_send not built next to " + SMTPC)
+    with Sink("--tls-cert", os.path.join(CERTS, "good.pem"), "--tls-key",
+              os.path.join(CERTS, "good.key"), "-v") as s:
+        for n, prog in enumerate(progs, 1):
+            p = subprocess.run([example(prog), "--starttls", "--cafile",
+                                os.path.join(CERTS, "ca.pem"), "--tls-name", "mail.example.com",
+                                "127.0.0.1", str(s.port), "a@example.com", "b@example.com"],
+                               capture_output=True, timeout=30)
+            out = p.stdout.decode()
+            check(p.returncode == 0, "%s: %s %s" % (prog, out, p.stderr))
+            check("220 2.0.0 Ready to start TLS\nTLS is up\n250 localhost" in out, out)
+            got = s.stored(n)
+            check(len(got) == n and got[-1].startswith(b"Subject: "), repr(got))
+        # the second EHLO, and the message, came after the handshake
+        log = s.log()
+        check(log.count("TLS is up") == len(progs), log)
+        # a wrong name is refused before any command goes out over TLS
+        p = subprocess.run([example("poll_send"), "--starttls", "--cafile",
+                            os.path.join(CERTS, "ca.pem"), "--tls-name", "other.example.com",
+                            "127.0.0.1", str(s.port), "a@example.com", "b@example.com"],
+                           capture_output=True, timeout=30)
+        check(p.returncode == 1 and b"does not match the server name" in p.stderr,
+              "%d %r" % (p.returncode, p.stderr))
+        check(len(s.stored(len(progs), seconds=0.2)) == len(progs), "a message went through")
+
+
 @test
 def load_50_sessions_5000_messages_none_lost():
     with Sink() as s:
