@@ -62,7 +62,7 @@ ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
 
-.PHONY: bench bench-vs bench-tls all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test example-test clean
+.PHONY: bench bench-vs bench-tls all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test clean
 .PHONY: bare-metal-check lwip-check footprint
 
 all: lib
@@ -169,6 +169,7 @@ check: deps
 	$(MAKE) interop
 	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
 	$(MAKE) purity
+	$(MAKE) install-test
 	@if command -v $(ARM_CC) >/dev/null 2>&1; then $(MAKE) cross; \
 	 else echo "cross: $(ARM_CC) not found, skipped"; fi
 	@if command -v $(ARM_CC) >/dev/null 2>&1 && command -v $(QEMU_ARM) >/dev/null 2>&1; then \
@@ -181,7 +182,7 @@ check: deps
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
 	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/load.log \
-	    build/interop.log; } | \
+	    build/interop.log build/install.log; } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
 deps:
@@ -222,19 +223,46 @@ interop:
 	$(PYTHON) tests/interop/test_interop.py build/smtpc | tee build/interop.log; \
 	  exit $${PIPESTATUS[0]}
 
+# The core may only use the memory functions; io-bearssl may use BearSSL,
+# the core's public functions and the same memory functions: no sockets,
+# stdio, malloc, clock or entropy (a bare-metal port takes it as it is).
+# (_GLOBAL_OFFSET_TABLE_ is the linker's, for -fPIC code.)
+TLS_PURE = $(patsubst io-bearssl/%.c,build/gcc/io-bearssl/%.o,$(BEARSSL_SRC))
 purity:
-	@$(MAKE) --no-print-directory V=gcc CC=gcc build/gcc/libsmtpc.a >/dev/null
-	@bad=$$(nm -u build/gcc/core/*.o | awk 'NF==2 && $$1=="U" {print $$2}' | grep -v '^smtpc' | sort -u | \
+	@$(MAKE) --no-print-directory V=gcc CC=gcc build/gcc/libsmtpc.a build/gcc/libsmtpc-bearssl.a >/dev/null
+	@bad=$$(nm -u $(patsubst core/%.c,build/gcc/core/%.o,$(CORE_SRC)) | awk 'NF==2 && $$1=="U" {print $$2}' | grep -v '^smtpc' | sort -u | \
 	  grep -vxF $(patsubst %,-e %,$(ALLOWED_UNDEF))); \
 	if [ -n "$$bad" ]; then echo "purity: core uses forbidden symbols: $$bad"; exit 1; fi; \
 	echo "purity: core undefined symbols within: $(ALLOWED_UNDEF)"
+	@own=$$(nm --defined-only $(TLS_PURE) | awk 'NF==3 {print $$3}' | sort -u); \
+	public=$$(nm --defined-only -g $(patsubst core/%.c,build/gcc/core/%.o,$(CORE_SRC)) | awk 'NF==3 && $$3 ~ /^smtpc_[^_]/ {print $$3}'); \
+	bad=$$(nm -u $(TLS_PURE) | awk 'NF==2 && $$1=="U" {print $$2}' | sort -u | \
+	  grep -v '^br_' | grep -vxF -e "$$own" | grep -vxF -e "$$public" -e _GLOBAL_OFFSET_TABLE_ | \
+	  grep -vxF $(patsubst %,-e %,$(ALLOWED_UNDEF))); \
+	if [ -n "$$bad" ]; then echo "purity: io-bearssl uses forbidden symbols: $$bad"; exit 1; fi; \
+	echo "purity: io-bearssl undefined symbols within: br_*, the core's public smtpc_*, $(ALLOWED_UNDEF)"
 
+# The core, and io-bearssl against BearSSL's headers (BearSSL itself is the
+# port's to build), for Cortex-M0; the sizes, and the RAM of one TLS layer
+# at its smallest buffer (sizeof(smtpc_bearssl) + SMTPC_BEARSSL_BUF_MIN).
+BEARSSL_INC ?= /usr/include/bearssl
 cross:
-	@mkdir -p build/arm
+	@mkdir -p build/arm/tls
 	@for f in $(CORE_SRC); do \
 	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -Icore -c $$f -o build/arm/$$(basename $$f .c).o || exit 1; \
 	done
 	$(ARM_SIZE) -t build/arm/*.o
+	@for f in $(BEARSSL_SRC); do \
+	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -isystem $(BEARSSL_INC) -c $$f \
+	    -o build/arm/tls/$$(basename $$f .c).o || exit 1; \
+	done
+	@printf '#include "smtpc_bearssl.h"\nsmtpc_bearssl layer;\nunsigned char buf[SMTPC_BEARSSL_BUF_MIN];\n' \
+	  > build/arm/tls/ram.c
+	@$(ARM_CC) $(ARM_FLAGS) -fno-common -Iinclude -isystem $(BEARSSL_INC) -c build/arm/tls/ram.c \
+	  -o build/arm/tls/ram.o
+	$(ARM_SIZE) -t $(patsubst io-bearssl/%.c,build/arm/tls/%.o,$(BEARSSL_SRC))
+	@$(ARM_SIZE) build/arm/tls/ram.o | \
+	  awk 'NR==2 {print "io-bearssl: a client layer with its smallest buffer: " $$3 " octets of RAM"}'
 
 # ---- bare metal: the core on QEMU's microbit (nRF51822, Cortex-M0, 16 KiB RAM)
 QEMU_ARM ?= qemu-system-arm
@@ -307,15 +335,27 @@ install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_posix.h \
-	  include/smtpc_bearssl.h $(DESTDIR)$(INCDIR)/
+	  include/smtpc_bearssl.h include/smtpc_posix_tls.h $(DESTDIR)$(INCDIR)/
 	install -m 755 $(B)/smtpc $(DESTDIR)$(BINDIR)/smtpc
 	install -m 644 man/smtpc.1 $(DESTDIR)$(MANDIR)/man1/smtpc.1
-	install -m 644 $(B)/libsmtpc.a $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(B)/libsmtpc.so $(DESTDIR)$(LIBDIR)/libsmtpc.so.$(VERSION)
-	ln -sf libsmtpc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsmtpc.so.$(SOMAJOR)
-	ln -sf libsmtpc.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libsmtpc.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	  -e 's|@VERSION@|$(VERSION)|' smtpc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/smtpc.pc
+	install -m 644 $(CORE_LIB) $(POSIX_LIB) $(TLS_LIB) $(DESTDIR)$(LIBDIR)/
+	@for l in smtpc smtpc-bearssl; do \
+	  install -m 755 $(B)/lib$$l.so $(DESTDIR)$(LIBDIR)/lib$$l.so.$(VERSION) && \
+	  ln -sf lib$$l.so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$$l.so.$(SOMAJOR) && \
+	  ln -sf lib$$l.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/lib$$l.so || exit 1; \
+	done
+	@for pc in smtpc-core smtpc smtpc-bearssl; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pc/$$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc || exit 1; \
+	done
+
+# A tiny program built against each pkg-config file of a DESTDIR install:
+# the core alone and io-posix need no BearSSL; the TLS library brings it.
+install-test:
+	@rm -rf build/dest
+	@$(MAKE) --no-print-directory V=rel install DESTDIR=$(CURDIR)/build/dest PREFIX=/usr/local >/dev/null
+	sh scripts/install-test.sh $(CURDIR)/build/dest /usr/local | tee build/install.log; \
+	  exit $${PIPESTATUS[0]}
 
 clean:
 	rm -rf build
