@@ -39,7 +39,7 @@ PTLS_SRC := io-posix/tls.c
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair
+FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
 PTLS_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(PTLS_SRC))
@@ -323,10 +323,10 @@ cov:
 # ---- libFuzzer
 fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
 
-build/fuzz/%: fuzz/%.c $(CORE_SRC) $(HDRS)
+build/fuzz/%: fuzz/%.c $(CORE_SRC) $(BEARSSL_SRC) $(HDRS)
 	@mkdir -p $(@D)
 	clang $(WARN) -Wno-conversion -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -Icore -Ifuzz -o $@ $< $(CORE_SRC)
+	  -Iinclude -Icore -Ifuzz -o $@ $< $(CORE_SRC) $(BEARSSL_SRC) -lbearssl
 
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man

@@ -110,6 +110,29 @@ def main():
     for name, body in bodies.items():
         write("fuzz_body", name, bytes([7, 3]) + body)
 
+    # certificate chains: the test fixtures (tests/certs), each chain as
+    # length-prefixed DER, with a split step
+    import base64
+    certs = os.path.join(HERE, "..", "tests", "certs")
+
+    def der(name):
+        with open(os.path.join(certs, name)) as f:
+            text = f.read()
+        out = []
+        for block in text.split("-----BEGIN CERTIFICATE-----")[1:]:
+            out.append(base64.b64decode(block.split("-----END")[0]))
+        return out
+
+    def chain(step, *ders):
+        return bytes([step]) + b"".join(len(d).to_bytes(2, "big") + d for d in ders)
+
+    ca = der("ca.pem")[0]
+    for step, name in ((0, "good"), (7, "client"), (1, "expired"), (13, "future"),
+                       (64, "untrusted")):
+        write("fuzz_x509", name, chain(step, ca, der(name + ".pem")[0]))
+    write("fuzz_x509", "chain", chain(5, ca, *der("chain.pem")))
+    write("fuzz_x509", "rsa", chain(3, ca, der("good-rsa.pem")[0]))
+
 
 if __name__ == "__main__":
     main()

@@ -243,7 +243,7 @@ typedef struct smtpc_bearssl_check {
 	unsigned char depth, hstate, tag, nlen, act, ncap;
 	unsigned char cap[16];
 	unsigned char bad, version, eku_ext, eku_seen, eku_server, eku_failed, certs;
-	unsigned char early, late, got_key;
+	unsigned char early, late, got_key, trailing;
 } smtpc_bearssl_check;
 
 /* All fields private. */

@@ -38,6 +38,17 @@ enum { H_TAG = 0, H_LEN, H_LENX, H_CONTENT };
 
 #define DEPTH 8
 
+int smtpc_bearssl__decode(br_x509_decoder_context *d, const void *buf, size_t len)
+{
+	int e = br_x509_decoder_last_error(d);
+
+	if (len == 0)
+		return 0;
+	if (e == BR_ERR_X509_TRUNCATED)
+		br_x509_decoder_push(d, buf, len);
+	return e == 0 ? -1 : 0;
+}
+
 static smtpc_bearssl *owner(const br_x509_class *const *ctx)
 {
 	return (smtpc_bearssl *)(uintptr_t)((uintptr_t)ctx - offsetof(smtpc_bearssl, u.client.check));
@@ -326,6 +337,7 @@ static void c_start_cert(const br_x509_class **ctx, uint32_t length)
 	br_x509_minimal_context *m = minimal(t);
 
 	walk_reset(w);
+	w->trailing = 0;
 	if (t->flags & L_INSECURE) {
 		if (w->certs == 0)
 			br_x509_decoder_init(&t->u.client.x.any, NULL, NULL);
@@ -341,7 +353,8 @@ static void c_append(const br_x509_class **ctx, const unsigned char *buf, size_t
 
 	if (t->flags & L_INSECURE) {
 		if (t->u.client.check.certs == 0)
-			br_x509_decoder_push(&t->u.client.x.any, buf, len);
+			if (smtpc_bearssl__decode(&t->u.client.x.any, buf, len) < 0)
+				t->u.client.check.trailing = 1;
 		return;
 	}
 	walk(t, buf, len);
@@ -356,7 +369,7 @@ static void c_end_cert(const br_x509_class **ctx)
 
 	if (t->flags & L_INSECURE) {
 		if (w->certs == 0)
-			w->got_key = br_x509_decoder_get_pkey(&t->u.client.x.any) != NULL;
+			w->got_key = !w->trailing && br_x509_decoder_get_pkey(&t->u.client.x.any) != NULL;
 	} else {
 		m->vtable->end_cert(&m->vtable);
 	}

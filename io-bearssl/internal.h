@@ -23,6 +23,12 @@
 #define L_PENDING 0x200u   /* application data in the engine not yet flushed */
 
 /* check.c: the wrapping X.509 class (smtpc_bearssl.u.client.check). */
+/* br_x509_decoder_push, but only while the decoder still wants input:
+ * BearSSL's decoder must not be pushed after it failed (it runs on from a
+ * broken state) or finished. Returns -1 for octets after a complete
+ * certificate (the caller refuses the certificate, as one push of it all
+ * would), else 0. */
+int smtpc_bearssl__decode(br_x509_decoder_context *d, const void *buf, size_t len);
 const br_x509_class *smtpc_bearssl__check_class(void);
 
 #endif

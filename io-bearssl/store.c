@@ -170,7 +170,7 @@ struct anchor_job {
 	smtpc_bearssl_anchors *a;
 	br_x509_decoder_context dc;
 	size_t lo, dn_len, need; /* where this certificate's octets start; its DN; its need */
-	int dn_ok;
+	int dn_ok, trailing;
 };
 
 static void dn_add(void *ctx, const void *buf, size_t len)
@@ -192,6 +192,7 @@ static int anchor_begin(void *ctx, const char *name)
 	j->dn_len = 0;
 	j->need = 0;
 	j->dn_ok = 1;
+	j->trailing = 0;
 	br_x509_decoder_init(&j->dc, dn_add, j);
 	return 1;
 }
@@ -200,7 +201,8 @@ static void anchor_data(void *ctx, const void *buf, size_t len)
 {
 	struct anchor_job *j = ctx;
 
-	br_x509_decoder_push(&j->dc, buf, len);
+	if (smtpc_bearssl__decode(&j->dc, buf, len) < 0)
+		j->trailing = 1;
 }
 
 static smtpc_bearssl_err anchor_end(void *ctx)
@@ -214,7 +216,7 @@ static smtpc_bearssl_err anchor_end(void *ctx)
 	unsigned char *table;
 	int stored = j->dn_ok;
 
-	if (pk == NULL || br_x509_decoder_last_error(&j->dc) != 0 ||
+	if (pk == NULL || br_x509_decoder_last_error(&j->dc) != 0 || j->trailing ||
 	    (pk->key_type != BR_KEYTYPE_RSA && pk->key_type != BR_KEYTYPE_EC)) {
 		if (s->mem != NULL && j->lo <= s->lo)
 			s->lo = j->lo; /* its DN octets go back */
@@ -302,7 +304,7 @@ struct creds_job {
 		br_skey_decoder_context key;
 	} d;
 	size_t lo, der_len, need;
-	int der_ok;
+	int der_ok, trailing;
 };
 
 static int creds_begin(void *ctx, const char *name)
@@ -317,6 +319,7 @@ static int creds_begin(void *ctx, const char *name)
 		j->der_len = 0;
 		j->need = 0;
 		j->der_ok = 1;
+		j->trailing = 0;
 		br_x509_decoder_init(&j->d.x509, NULL, NULL);
 	} else if (n >= 11 && same(name + n - 11, "PRIVATE KEY")) {
 		j->what = 2;
@@ -333,9 +336,10 @@ static void creds_data(void *ctx, const void *buf, size_t len)
 		j->der_len += len;
 		if (keep(&j->c->store, &j->need, buf, len) == NULL)
 			j->der_ok = 0;
-		br_x509_decoder_push(&j->d.x509, buf, len);
-	} else {
-		br_skey_decoder_push(&j->d.key, buf, len);
+		if (smtpc_bearssl__decode(&j->d.x509, buf, len) < 0)
+			j->trailing = 1;
+	} else if (br_skey_decoder_last_error(&j->d.key) == BR_ERR_X509_TRUNCATED) {
+		br_skey_decoder_push(&j->d.key, buf, len); /* not after a failure: as for certificates */
 	}
 }
 
@@ -347,7 +351,7 @@ static smtpc_bearssl_err cert_end(struct creds_job *j)
 	br_x509_certificate xc;
 	unsigned char *table;
 
-	if (pk == NULL || br_x509_decoder_last_error(&j->d.x509) != 0) {
+	if (pk == NULL || br_x509_decoder_last_error(&j->d.x509) != 0 || j->trailing) {
 		if (s->mem != NULL && j->lo <= s->lo)
 			s->lo = j->lo;
 		return SMTPC_BEARSSL_ERR_BAD_CERT;
@@ -444,7 +448,8 @@ smtpc_bearssl_err smtpc_bearssl_creds_add(smtpc_bearssl_creds *c, const void *da
 	if (len > 0 && p[0] == 0x30) { /* DER: a certificate, or else a key */
 		br_x509_decoder_context probe;
 		br_x509_decoder_init(&probe, NULL, NULL);
-		br_x509_decoder_push(&probe, p, len);
+		if (smtpc_bearssl__decode(&probe, p, len) < 0)
+			br_x509_decoder_init(&probe, NULL, NULL); /* not a certificate: a key */
 		creds_begin(&j, br_x509_decoder_get_pkey(&probe) != NULL ? "CERTIFICATE"
 		                                                           : "PRIVATE KEY");
 		creds_data(&j, p, len);
