@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,17 +31,25 @@ TLS = ["--cafile", os.path.join(CERTS, "ca.pem"), "--tls-name", "mail.example.co
 
 class Sink:
     def __enter__(self):
+        self.out = tempfile.TemporaryFile("w+")  # one line per message: never a full pipe
         self.proc = subprocess.Popen([SMTPC, "sink", "--port", "0", "--tls-cert",
                                       os.path.join(CERTS, "good.pem"), "--tls-key",
                                       os.path.join(CERTS, "good.key")],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        first = self.proc.stdout.readline()
-        self.port = int(first.split()[-1])
-        return self
+                                     stdout=self.out, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            self.out.seek(0)
+            first = self.out.readline()
+            if first.startswith("listening on"):
+                self.port = int(first.split()[-1])
+                return self
+            time.sleep(0.02)
+        raise SystemExit("the sink did not start")
 
     def __exit__(self, *exc):
         self.proc.terminate()  # our own child, by its own pid
         self.proc.wait(10)
+        self.out.close()
 
 
 def bench(port, size, count, args):

@@ -457,7 +457,9 @@ int cmd_bench(int argc, char **argv)
 				w = smtpc_bearssl_want(s->tls);
 				pfd[i].events = (short)(((w & SMTPC_BEARSSL_WANT_READ) ? POLLIN : 0) |
 				                        ((w & SMTPC_BEARSSL_WANT_WRITE) ? POLLOUT : 0));
-				busy |= (w & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_SECURED)) != 0;
+				busy |= !(w & SMTPC_BEARSSL_WANT_CLOSED) &&
+				        (w & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_EVENT |
+				              SMTPC_BEARSSL_WANT_SECURED));
 			}
 			pfd[i].revents = 0;
 			live += !s->done;

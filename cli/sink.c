@@ -389,6 +389,16 @@ static void accept_client(struct sink *s)
 	send_pending(k);
 }
 
+/* Work for the layer or the core that needs no I/O: plaintext to move,
+ * events to pull (the core takes a record's plaintext a buffer at a time). */
+static int tls_busy(const smtpc_bearssl *t)
+{
+	unsigned lw = smtpc_bearssl_want(t);
+
+	return !(lw & SMTPC_BEARSSL_WANT_CLOSED) &&
+	       (lw & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_EVENT | SMTPC_BEARSSL_WANT_SECURED));
+}
+
 /* Through the TLS layer: records in, plaintext to the core, answers, records
  * out, until nothing moves. Returns 1 to drop the client. */
 static int client_tls(struct sink *s, struct client *k, short revents)
@@ -428,7 +438,7 @@ static int client_tls(struct sink *s, struct client *k, short revents)
 			smtpc_bearssl_send_ack(k->tls, (size_t)w);
 			moved += (size_t)w;
 		}
-		if (moved == 0)
+		if (moved == 0 && !tls_busy(k->tls))
 			return (smtpc_bearssl_want(k->tls) & (SMTPC_BEARSSL_WANT_CLOSED |
 			                                      SMTPC_BEARSSL_WANT_WRITE)) ==
 			       SMTPC_BEARSSL_WANT_CLOSED;
@@ -501,8 +511,7 @@ static int sink_loop(struct sink *s)
 				unsigned lw = smtpc_bearssl_want(s->cl[i]->tls);
 				pfd[i + 1].events = (short)(((lw & SMTPC_BEARSSL_WANT_READ) ? POLLIN : 0) |
 				                            ((lw & SMTPC_BEARSSL_WANT_WRITE) ? POLLOUT : 0));
-				if (lw & SMTPC_BEARSSL_WANT_PUMP)
-					busy = 1;
+				busy |= tls_busy(s->cl[i]->tls);
 			} else
 				pfd[i + 1].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
 				                            ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));

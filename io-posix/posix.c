@@ -572,6 +572,17 @@ static void track_wait(smtpc_posix *p)
 	}
 }
 
+/* Work that needs no I/O: plaintext to move, events to deliver, news. */
+static int work_due(const smtpc_posix *p)
+{
+	unsigned w = lwant(p);
+
+	if (w & SMTPC_POSIX_LAYER_CLOSED)
+		return 0;
+	return (w & (SMTPC_POSIX_LAYER_PUMP | SMTPC_POSIX_LAYER_SECURED)) ||
+	       ((w & SMTPC_POSIX_LAYER_EVENT) && !(p->want_reply && p->stored));
+}
+
 /* The step: read (when rd), pump, events, pump, write, while anything
  * moves. */
 static void work(smtpc_posix *p, int rd)
@@ -593,7 +604,7 @@ static void work(smtpc_posix *p, int rd)
 		}
 		p->layer.pump(p->layer.ctx);
 		moved |= do_write(p);
-		if (!moved)
+		if (!moved && !work_due(p)) /* (the core takes plaintext a buffer at a time) */
 			break;
 	}
 	if (p->state == P_OPEN)
@@ -667,17 +678,6 @@ static long long next_deadline(const smtpc_posix *p, long long now, int *which)
 		*which = D_IDLE;
 	}
 	return best;
-}
-
-/* Work that needs no I/O: plaintext to move, events to deliver, news. */
-static int work_due(const smtpc_posix *p)
-{
-	unsigned w = lwant(p);
-
-	if (w & SMTPC_POSIX_LAYER_CLOSED)
-		return 0;
-	return (w & (SMTPC_POSIX_LAYER_PUMP | SMTPC_POSIX_LAYER_SECURED)) ||
-	       ((w & SMTPC_POSIX_LAYER_EVENT) && !(p->want_reply && p->stored));
 }
 
 long smtpc_posix_timeout(const smtpc_posix *p)

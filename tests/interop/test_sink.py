@@ -273,6 +273,26 @@ def examples_deliver_over_starttls_in_event_loop_mode():
 
 
 @test
+def starttls_large_message_in_full_records():
+    """A 300 KB message over STARTTLS: each 16 KiB record holds more lines
+    than the sink's core takes at once; the sink must keep pulling them (it
+    used to wait for the socket, a second per input buffer)."""
+    line = b"The quick brown fox jumps over the lazy dog, again and again, over TLS.\r\n"
+    msg = b"Subject: large\r\n\r\n" + line * 4000
+    with Sink("--tls-cert", os.path.join(CERTS, "good.pem"), "--tls-key",
+              os.path.join(CERTS, "good.key")) as s:
+        for extra in ([], ["--helo", "client.example"]):
+            p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(s.port),
+                                "--from", "a@example.com", "--to", "b@example.com", "--starttls",
+                                "--cafile", os.path.join(CERTS, "ca.pem"), "--tls-name",
+                                "mail.example.com", "--timeout", "20000"] + extra,
+                               input=msg, capture_output=True, timeout=30)
+            check(p.returncode == 0, p.stderr)
+        got = s.stored(2)
+        check(got == [msg, msg], "stored %r" % [len(g) for g in got])
+
+
+@test
 def load_50_sessions_5000_messages_none_lost():
     with Sink() as s:
         t0 = time.time()
