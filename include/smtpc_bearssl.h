@@ -73,7 +73,9 @@
  * (SMTPC_BEARSSL_ERR_NOT_TLS: an SMTP greeting, say).
  *
  * Errors are sticky and named (smtpc_bearssl_error, smtpc_bearssl_strerror).
- * A failing layer also fails the core: SMTPC_ERR_STARTTLS_INJECTION for
+ * A 220 to a STARTTLS sent once TLS is up (nothing could resume the core)
+ * is SMTPC_BEARSSL_ERR_STATE. A failing layer also fails the core:
+ * SMTPC_ERR_STARTTLS_INJECTION for
  * plaintext after the 220, SMTPC_ERR_TLS for anything else. A TCP close
  * without close_notify once TLS is up is end of input for the core (SMTP's
  * own replies tell whether anything was lost); during the handshake it is

@@ -191,7 +191,7 @@ smtpc_err smtpc_posix_set_layer(smtpc_posix *p, const smtpc_posix_layer *l);
  * (it then needs a new EHLO). Bounded by the `other` timeout. Plaintext
  * after the 220 fails with SMTPC_ERR_STARTTLS_INJECTION; a failed handshake
  * with SMTPC_ERR_TLS (smtpc_posix_strerror says why). Needs a layer in
- * STARTTLS mode (SMTPC_ERR_STATE otherwise).
+ * STARTTLS mode and the 220 received (SMTPC_ERR_STATE otherwise).
  */
 smtpc_err smtpc_posix_starttls(smtpc_posix *p);
 /* Nonzero when the session runs over TLS that finished its handshake: the

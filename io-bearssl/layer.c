@@ -419,6 +419,13 @@ void smtpc_bearssl_eof(smtpc_bearssl *t)
 
 /* ---- the core side ------------------------------------------------------------------------ */
 
+/* The core paused after a 220 to STARTTLS while TLS is up already (the
+ * handshake of STARTTLS mode is the one legitimate pause). */
+static int paused_for_good(const smtpc_bearssl *t, unsigned cw)
+{
+	return (cw & SMTPC_WANT_TLS) && ((t->flags & L_SECURED) || !(t->flags & L_STARTTLS));
+}
+
 /* One round through the engine; returns nonzero if something moved. */
 static int tls_round(smtpc_bearssl *t)
 {
@@ -444,6 +451,12 @@ static int tls_round(smtpc_bearssl *t)
 				smtpc_eof(t->core);
 			}
 		}
+		return 0;
+	}
+	if (paused_for_good(t, smtpc_want(t->core))) {
+		/* a 220 to a STARTTLS sent over TLS (implicit, or a second one):
+		 * nothing would ever resume the core */
+		fail(t, SMTPC_BEARSSL_ERR_STATE);
 		return 0;
 	}
 	if (!(t->flags & L_SECURED) && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
@@ -556,7 +569,7 @@ unsigned smtpc_bearssl_want(const smtpc_bearssl *t)
 	if (!(t->flags & L_STARTED))
 		return w | SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_HANDSHAKE;
 	st = br_ssl_engine_current_state(t->eng);
-	if (st & BR_SSL_CLOSED)
+	if ((st & BR_SSL_CLOSED) || paused_for_good(t, cw))
 		return w | SMTPC_BEARSSL_WANT_PUMP;
 	if (st & BR_SSL_SENDREC)
 		w |= SMTPC_BEARSSL_WANT_WRITE;

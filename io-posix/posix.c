@@ -1010,6 +1010,11 @@ smtpc_err smtpc_posix_starttls(smtpc_posix *p)
 		return p->err != SMTPC_ERR_OK ? p->err : SMTPC_ERR_STATE;
 	if (!p->have_layer || p->secured)
 		return SMTPC_ERR_STATE;
+	/* only once the 220 is in (or the handshake under way): else it would
+	 * wait for a handshake nothing started */
+	if (!p->stored && !(smtpc_want(&p->core) & (SMTPC_WANT_TLS | SMTPC_WANT_EVENT)) &&
+	    !(lwant(p) & SMTPC_POSIX_LAYER_HANDSHAKE))
+		return SMTPC_ERR_STATE;
 	e = run(p, is_secured);
 	if (e == SMTPC_ERR_OK && !smtpc_is_secure(&p->core))
 		e = SMTPC_ERR_STATE;

@@ -189,6 +189,38 @@ Test(posix, refused_connection_and_early_close)
 	smtpc_posix_free(p);
 	sb_free(&t.log);
 
+	/* STARTTLS, blocking, before any 220: refused at once, not a hang */
+	{
+		static const char *const st2[] = {"S220 hi\r\n", "R", "S250 ok\r\n", "D", NULL};
+		smtpc_posix_tls *x;
+		smtpc_posix_tls_opts to;
+		char why[200];
+		struct fake f2;
+		struct trace t2 = {{0}, 0};
+
+		fake_start(&f2, st2);
+		smtpc_posix *p2 = client(&f2, &t2, 2000, 0);
+		memset(&to, 0, sizeof to);
+		to.cafile = SRCDIR "/tests/certs/ca.pem";
+		x = smtpc_posix_tls_new(&to, why, sizeof why);
+		cr_assert_not_null(x, "%s", why);
+		cr_assert_eq(smtpc_posix_starttls(p2), SMTPC_ERR_STATE); /* not open */
+		cr_assert_eq(smtpc_posix_use_tls(p2, x, "mail.example.com", 1, why, sizeof why),
+		             SMTPC_ERR_OK);
+		cr_assert_eq(smtpc_posix_use_tls(p2, x, "mail.example.com", 1, why, sizeof why),
+		             SMTPC_ERR_STATE); /* one layer */
+		cr_assert_eq(smtpc_posix_connect(p2, &r), SMTPC_ERR_OK);
+		cr_assert_eq(smtpc_posix_starttls(p2), SMTPC_ERR_STATE);
+		cr_assert_eq(smtpc_posix_write(p2, "NOOP", &r), SMTPC_ERR_OK); /* still usable */
+		cr_assert_eq(r.code, 250);
+		cr_assert(!smtpc_posix_is_secure(p2));
+		smtpc_posix_close(p2);
+		fake_join(&f2);
+		smtpc_posix_free(p2);
+		smtpc_posix_tls_free(x);
+		sb_free(&t2.log);
+	}
+
 	/* the port is free now: refused */
 	t.log.n = 0;
 	p = client(&f, &t, 2000, 0);

@@ -928,3 +928,48 @@ Test(tls, creds_keys_and_overflow)
 	free(key);
 	free(rsa);
 }
+
+/* A 220 to a STARTTLS sent over implicit TLS would leave the core paused
+ * for good: the layer refuses it at once. */
+Test(tls, starttls_answered_over_tls_refused_not_hung)
+{
+	struct pair p;
+	size_t n;
+	unsigned char *buf;
+	smtpc_event ev;
+
+	pair_defaults(&p);
+	p.implicit = 1;
+	p.step = 4096;
+	pair_setup(&p, "ca.pem", "good.pem", "good.key");
+	int greeted = 0;
+	for (int k = 0; k < 200 && !greeted; k++) {
+		transfer(&p, &p.cl.t, &p.sv.t);
+		transfer(&p, &p.sv.t, &p.cl.t);
+		smtpc_bearssl_pump(&p.cl.t);
+		smtpc_bearssl_pump(&p.sv.t);
+		while (smtpc_next_event(&p.cl.c, &ev) != SMTPC_EV_NEED_DATA)
+			greeted |= ev.type == SMTPC_EV_REPLY && ev.reply.cmd == SMTPC_CMD_GREETING;
+	}
+	cr_assert(greeted);
+	cr_assert(smtpc_bearssl_is_secure(&p.cl.t));
+	cr_assert_eq(smtpc_raw(&p.cl.c, "STARTTLS", 8), SMTPC_ERR_OK);
+	/* the server's application answers 220 over TLS */
+	buf = br_ssl_engine_sendapp_buf(p.sv.t.eng, &n);
+	cr_assert_not_null(buf);
+	memcpy(buf, "220 go\r\n", 8);
+	br_ssl_engine_sendapp_ack(p.sv.t.eng, 8);
+	br_ssl_engine_flush(p.sv.t.eng, 0);
+	for (int k = 0; k < 200; k++) {
+		transfer(&p, &p.cl.t, &p.sv.t);
+		transfer(&p, &p.sv.t, &p.cl.t);
+		smtpc_bearssl_pump(&p.cl.t);
+		while (smtpc_next_event(&p.cl.c, &ev) != SMTPC_EV_NEED_DATA && ev.type != SMTPC_EV_ERROR)
+			;
+		smtpc_bearssl_pump(&p.cl.t);
+	}
+	cr_assert_eq(smtpc_bearssl_error(&p.cl.t), SMTPC_BEARSSL_ERR_STATE);
+	cr_assert_eq(smtpc_error(&p.cl.c), SMTPC_ERR_TLS);
+	cr_assert(smtpc_bearssl_want(&p.cl.t) & SMTPC_BEARSSL_WANT_CLOSED);
+	pair_free(&p);
+}
