@@ -14,22 +14,22 @@
 #include "cli.h"
 
 static const char chat_usage[] =
-	"usage: smtpc chat [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
-	"                  [--helo NAME] [--timeout MS] HOST PORT\n"
-	"\n"
-	"Connects to HOST PORT, prints each reply line on standard output, and sends\n"
-	"each line read from standard input as a command (CRLF added), waiting for\n"
-	"its reply. Ends after QUIT is answered, or at end of input (sending QUIT).\n"
-	"A typed STARTTLS line performs the handshake when answered 220; send EHLO\n"
-	"again after it.\n"
-	"\n"
-	"  --tls            implicit TLS, the certificate checked against HOST\n"
-	"  --starttls       EHLO and STARTTLS first (their replies shown), then TLS\n"
-	"  --cafile FILE    trust anchors (default: the system bundle)\n"
-	"  --tls-name NAME  the name to verify and send as SNI (default: HOST)\n"
-	"  --insecure       do not check the certificate\n"
-	"  --helo NAME      the name --starttls sends with EHLO (default: localhost)\n"
-	"  --timeout MS     bound on connecting and on each reply (default 30000)\n";
+    "usage: smtpc chat [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
+    "                  [--helo NAME] [--timeout MS] HOST PORT\n"
+    "\n"
+    "Connects to HOST PORT, prints each reply line on standard output, and sends\n"
+    "each line read from standard input as a command (CRLF added), waiting for\n"
+    "its reply. Ends after QUIT is answered, or at end of input (sending QUIT).\n"
+    "A typed STARTTLS line performs the handshake when answered 220; send EHLO\n"
+    "again after it.\n"
+    "\n"
+    "  --tls            implicit TLS, the certificate checked against HOST\n"
+    "  --starttls       EHLO and STARTTLS first (their replies shown), then TLS\n"
+    "  --cafile FILE    trust anchors (default: the system bundle)\n"
+    "  --tls-name NAME  the name to verify and send as SNI (default: HOST)\n"
+    "  --insecure       do not check the certificate\n"
+    "  --helo NAME      the name --starttls sends with EHLO (default: localhost)\n"
+    "  --timeout MS     bound on connecting and on each reply (default 30000)\n";
 
 struct chat {
 	const char *host, *cafile, *tls_name, *helo;
@@ -132,14 +132,14 @@ static int auto_starttls(struct chat *ch)
 int cmd_chat(int argc, char **argv)
 {
 	static const struct option opts[] = {{"tls", no_argument, NULL, 'T'},
-	                                     {"starttls", no_argument, NULL, 'S'},
-	                                     {"cafile", required_argument, NULL, 'C'},
-	                                     {"tls-name", required_argument, NULL, 'N'},
-	                                     {"insecure", no_argument, NULL, 'k'},
-	                                     {"helo", required_argument, NULL, 'e'},
-	                                     {"timeout", required_argument, NULL, 'o'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+					     {"starttls", no_argument, NULL, 'S'},
+					     {"cafile", required_argument, NULL, 'C'},
+					     {"tls-name", required_argument, NULL, 'N'},
+					     {"insecure", no_argument, NULL, 'k'},
+					     {"helo", required_argument, NULL, 'e'},
+					     {"timeout", required_argument, NULL, 'o'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	struct chat ch;
 	smtpc_posix_opts po;
 	smtpc_config cfg;
@@ -157,12 +157,24 @@ int cmd_chat(int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'T': tls = 1; break;
-		case 'S': starttls = 1; break;
-		case 'C': ch.cafile = optarg; break;
-		case 'N': ch.tls_name = optarg; break;
-		case 'k': ch.insecure = 1; break;
-		case 'e': ch.helo = optarg; break;
+		case 'T':
+			tls = 1;
+			break;
+		case 'S':
+			starttls = 1;
+			break;
+		case 'C':
+			ch.cafile = optarg;
+			break;
+		case 'N':
+			ch.tls_name = optarg;
+			break;
+		case 'k':
+			ch.insecure = 1;
+			break;
+		case 'e':
+			ch.helo = optarg;
+			break;
 		case 'o':
 			timeout = parse_ms(optarg);
 			if (timeout <= 0) {
@@ -170,8 +182,12 @@ int cmd_chat(int argc, char **argv)
 				return EX_USAGE_;
 			}
 			break;
-		case 'h': fputs(chat_usage, stdout); return EX_OK_;
-		default: fputs(chat_usage, stderr); return EX_USAGE_;
+		case 'h':
+			fputs(chat_usage, stdout);
+			return EX_OK_;
+		default:
+			fputs(chat_usage, stderr);
+			return EX_USAGE_;
 		}
 	}
 	if (argc - optind != 2) {
@@ -205,8 +221,8 @@ int cmd_chat(int argc, char **argv)
 		return EX_SOFTWARE_;
 	}
 	c = smtpc_posix_core(ch.p);
-	if (tls && smtpc_posix_use_tls(ch.p, ch.x, tls_name_for(ch.host, ch.tls_name, ch.insecure), 0,
-	                               why, sizeof why) != SMTPC_ERR_OK) {
+	if (tls && smtpc_posix_use_tls(ch.p, ch.x, tls_name_for(ch.host, ch.tls_name, ch.insecure),
+				       0, why, sizeof why) != SMTPC_ERR_OK) {
 		say("TLS: %s", why);
 		rc = EX_SOFTWARE_;
 		goto out;
@@ -224,7 +240,7 @@ int cmd_chat(int argc, char **argv)
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
 		tls_line = is_starttls(line) && smtpc_pending(c) == 0 &&
-		           smtpc_waiting_for(c) != SMTPC_WAIT_DATA_BLOCK;
+			   smtpc_waiting_for(c) != SMTPC_WAIT_DATA_BLOCK;
 		if (tls_line && smtpc_posix_is_secure(ch.p)) {
 			say("not sent: TLS is up already");
 			continue;

@@ -53,7 +53,9 @@ static void next_step(void *user, const smtpc_reply *r)
 		e = smtpc_quit(c);
 	} else {
 		switch (r->cmd) {
-		case SMTPC_CMD_GREETING: e = smtpc_ehlo(c, "client.example"); break;
+		case SMTPC_CMD_GREETING:
+			e = smtpc_ehlo(c, "client.example");
+			break;
 		case SMTPC_CMD_EHLO:
 			if (s->starttls && !smtpc_is_secure(c)) {
 				if (!(smtpc_get_caps(c)->ext & SMTPC_EXT_STARTTLS))
@@ -64,8 +66,12 @@ static void next_step(void *user, const smtpc_reply *r)
 				s->later = LATER_MAIL;
 			}
 			break;
-		case SMTPC_CMD_MAIL: e = smtpc_rcpt(c, s->to, NULL); break;
-		case SMTPC_CMD_RCPT: e = smtpc_data(c); break;
+		case SMTPC_CMD_MAIL:
+			e = smtpc_rcpt(c, s->to, NULL);
+			break;
+		case SMTPC_CMD_RCPT:
+			e = smtpc_data(c);
+			break;
 		case SMTPC_CMD_DATA: /* 354: small message, fits the transmit buffer */
 			smtpc_body_write(c, s->message, strlen(s->message));
 			e = smtpc_body_end(c);
@@ -74,7 +80,8 @@ static void next_step(void *user, const smtpc_reply *r)
 			s->delivered = 1;
 			e = smtpc_quit(c);
 			break;
-		default: break;
+		default:
+			break;
 		}
 	}
 	if (e != SMTPC_ERR_OK) {
@@ -135,8 +142,10 @@ static int session_open(struct session *s, int argc, char **argv, const char *pr
 			break;
 	}
 	if (argc - i != 4) {
-		fprintf(stderr, "usage: %s [--starttls --cafile FILE [--tls-name NAME]] HOST PORT FROM TO\n",
-		        prog);
+		fprintf(
+		    stderr,
+		    "usage: %s [--starttls --cafile FILE [--tls-name NAME]] HOST PORT FROM TO\n",
+		    prog);
 		return 64;
 	}
 	s->host = argv[i];
@@ -162,7 +171,7 @@ static int session_open(struct session *s, int argc, char **argv, const char *pr
 		s->tls = smtpc_posix_tls_new(&to, why, sizeof why);
 		if (s->tls == NULL ||
 		    smtpc_posix_use_tls(s->p, s->tls, s->tls_name ? s->tls_name : s->host, 1, why,
-		                        sizeof why) != SMTPC_ERR_OK) {
+					sizeof why) != SMTPC_ERR_OK) {
 			fprintf(stderr, "TLS: %s\n", why);
 			return 1;
 		}

@@ -105,47 +105,47 @@ extern "C" {
 /* ---- errors ------------------------------------------------------------------------- */
 
 /* X(name, description): the layer's errors, one table. */
-#define SMTPC_BEARSSL_ERRORS(X)                                                          \
-	X(OK, "no error")                                                                \
-	X(NULL_ARG, "a required pointer argument is NULL")                               \
-	X(BUFFER_SMALL, "the I/O buffer is smaller than SMTPC_BEARSSL_BUF_MIN")          \
-	X(STATE, "not allowed in the layer's current state")                             \
-	X(NO_NAME, "no server name to verify the certificate against")                   \
-	X(BAD_NAME, "the server name is not a DNS name")                                 \
-	X(IP_NAME, "an IP address cannot be verified against a certificate: "             \
-	           "give the server's DNS name")                                         \
-	X(NO_ANCHORS, "no trust anchors to verify the certificate with")                 \
-	X(NO_CERT, "no certificate for the server")                                      \
-	X(NO_KEY, "no private key for the server")                                       \
-	X(KEY_MISMATCH, "the private key is not of the certificate's key type")         \
-	X(KEY_TWICE, "more than one private key")                                        \
-	X(BAD_PEM, "malformed PEM")                                                      \
-	X(BAD_CERT, "a certificate could not be decoded")                                \
-	X(BAD_KEY, "a private key could not be decoded (RSA or EC only)")                \
-	X(NO_SPACE, "the storage is too small (see its `need`)")                         \
-	X(NO_ENTROPY, "no entropy: the handshake needs at least 32 random octets")       \
-	X(NO_TIME, "no time to check the certificate against")                           \
-	X(NOT_TLS, "the peer is not speaking TLS (its first octets are not a TLS record)") \
-	X(INJECTION, "plaintext received after the 220 reply to STARTTLS")               \
-	X(UNTRUSTED, "certificate chain not trusted (unknown CA)")                       \
-	X(WRONG_NAME, "certificate does not match the server name")                      \
-	X(EXPIRED, "certificate expired")                                                \
-	X(NOT_YET_VALID, "certificate not yet valid")                                    \
-	X(NOT_SERVER, "certificate not for a TLS server "                               \
-	              "(its extended key usage lacks serverAuth)")                       \
-	X(BAD_CHAIN, "certificate rejected")                                             \
-	X(VERSION, "protocol version not supported: TLS 1.2 only here "                  \
-	           "(RFC 8996; BearSSL has no TLS 1.3)")                                 \
-	X(PEER_ALERT, "the peer refused the handshake (fatal alert)")                    \
-	X(HANDSHAKE, "TLS handshake failure")                                            \
-	X(CLOSED_IN_HANDSHAKE, "connection closed during the TLS handshake")             \
+#define SMTPC_BEARSSL_ERRORS(X)                                                                    \
+	X(OK, "no error")                                                                          \
+	X(NULL_ARG, "a required pointer argument is NULL")                                         \
+	X(BUFFER_SMALL, "the I/O buffer is smaller than SMTPC_BEARSSL_BUF_MIN")                    \
+	X(STATE, "not allowed in the layer's current state")                                       \
+	X(NO_NAME, "no server name to verify the certificate against")                             \
+	X(BAD_NAME, "the server name is not a DNS name")                                           \
+	X(IP_NAME, "an IP address cannot be verified against a certificate: "                      \
+		   "give the server's DNS name")                                                   \
+	X(NO_ANCHORS, "no trust anchors to verify the certificate with")                           \
+	X(NO_CERT, "no certificate for the server")                                                \
+	X(NO_KEY, "no private key for the server")                                                 \
+	X(KEY_MISMATCH, "the private key is not of the certificate's key type")                    \
+	X(KEY_TWICE, "more than one private key")                                                  \
+	X(BAD_PEM, "malformed PEM")                                                                \
+	X(BAD_CERT, "a certificate could not be decoded")                                          \
+	X(BAD_KEY, "a private key could not be decoded (RSA or EC only)")                          \
+	X(NO_SPACE, "the storage is too small (see its `need`)")                                   \
+	X(NO_ENTROPY, "no entropy: the handshake needs at least 32 random octets")                 \
+	X(NO_TIME, "no time to check the certificate against")                                     \
+	X(NOT_TLS, "the peer is not speaking TLS (its first octets are not a TLS record)")         \
+	X(INJECTION, "plaintext received after the 220 reply to STARTTLS")                         \
+	X(UNTRUSTED, "certificate chain not trusted (unknown CA)")                                 \
+	X(WRONG_NAME, "certificate does not match the server name")                                \
+	X(EXPIRED, "certificate expired")                                                          \
+	X(NOT_YET_VALID, "certificate not yet valid")                                              \
+	X(NOT_SERVER, "certificate not for a TLS server "                                          \
+		      "(its extended key usage lacks serverAuth)")                                 \
+	X(BAD_CHAIN, "certificate rejected")                                                       \
+	X(VERSION, "protocol version not supported: TLS 1.2 only here "                            \
+		   "(RFC 8996; BearSSL has no TLS 1.3)")                                           \
+	X(PEER_ALERT, "the peer refused the handshake (fatal alert)")                              \
+	X(HANDSHAKE, "TLS handshake failure")                                                      \
+	X(CLOSED_IN_HANDSHAKE, "connection closed during the TLS handshake")                       \
 	X(BAD_RECORD, "malformed or forged TLS record")
 
 typedef enum smtpc_bearssl_err {
 #define SMTPC_BEARSSL_X_ENUM(name, desc) SMTPC_BEARSSL_ERR_##name,
 	SMTPC_BEARSSL_ERRORS(SMTPC_BEARSSL_X_ENUM)
 #undef SMTPC_BEARSSL_X_ENUM
-	SMTPC_BEARSSL_ERR__COUNT
+	    SMTPC_BEARSSL_ERR__COUNT
 } smtpc_bearssl_err;
 
 /* "SMTPC_BEARSSL_ERR_EXPIRED"; "SMTPC_BEARSSL_ERR_?" if unknown. */
@@ -157,7 +157,7 @@ const char *smtpc_bearssl_strerror(smtpc_bearssl_err e);
 
 #define SMTPC_BEARSSL_BUF_BIDI BR_SSL_BUFSIZE_BIDI /* 33178 */
 #define SMTPC_BEARSSL_BUF_MONO BR_SSL_BUFSIZE_MONO /* 16709 */
-#define SMTPC_BEARSSL_BUF_MIN (512 + 325)          /* 837: 512-octet records */
+#define SMTPC_BEARSSL_BUF_MIN  (512 + 325)	   /* 837: 512-octet records */
 
 /* ---- storage --------------------------------------------------------------------------------- */
 
@@ -182,8 +182,8 @@ typedef struct smtpc_bearssl_store {
 typedef struct smtpc_bearssl_anchors {
 	const br_x509_trust_anchor *ta; /* the anchors (n of them), in the storage */
 	size_t n;
-	size_t need;    /* storage octets everything added so far needs */
-	size_t skipped; /* certificates that could not be decoded (not added) */
+	size_t need;		   /* storage octets everything added so far needs */
+	size_t skipped;		   /* certificates that could not be decoded (not added) */
 	smtpc_bearssl_store store; /* private */
 } smtpc_bearssl_anchors;
 
@@ -200,8 +200,7 @@ void smtpc_bearssl_anchors_init(smtpc_bearssl_anchors *a, void *mem, size_t size
  * added), _NO_SPACE (the anchors that fitted are kept; `need` counts them
  * all: init with that much and add again), _NULL_ARG.
  */
-smtpc_bearssl_err smtpc_bearssl_anchors_add(smtpc_bearssl_anchors *a, const void *data,
-                                            size_t len);
+smtpc_bearssl_err smtpc_bearssl_anchors_add(smtpc_bearssl_anchors *a, const void *data, size_t len);
 
 /* ---- credentials (server) ------------------------------------------------------------------ */
 
@@ -213,10 +212,10 @@ smtpc_bearssl_err smtpc_bearssl_anchors_add(smtpc_bearssl_anchors *a, const void
 typedef struct smtpc_bearssl_creds {
 	const br_x509_certificate *chain; /* leaf first, n of them */
 	size_t n;
-	int key_type;           /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC once a key is in; else 0 */
+	int key_type;		/* BR_KEYTYPE_RSA or BR_KEYTYPE_EC once a key is in; else 0 */
 	br_rsa_private_key rsa; /* when key_type is BR_KEYTYPE_RSA */
-	br_ec_private_key ec;   /* when key_type is BR_KEYTYPE_EC */
-	size_t need;            /* storage octets everything added so far needs */
+	br_ec_private_key ec;	/* when key_type is BR_KEYTYPE_EC */
+	size_t need;		/* storage octets everything added so far needs */
 	/* private */
 	int leaf_key_type, issuer_key_type;
 	smtpc_bearssl_store store;
@@ -297,8 +296,8 @@ typedef struct smtpc_bearssl_client_opts {
  * entropy, and the time when verifying, before the handshake starts.
  */
 smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
-                                            const smtpc_bearssl_client_opts *o, void *buf,
-                                            size_t len);
+					    const smtpc_bearssl_client_opts *o, void *buf,
+					    size_t len);
 /*
  * A server layer for core (a connection in the server role, set up with
  * smtpc_server_init; allow STARTTLS on it in STARTTLS mode) with the
@@ -308,8 +307,8 @@ smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
  * _NO_KEY, _KEY_MISMATCH.
  */
 smtpc_bearssl_err smtpc_bearssl_server_init(smtpc_bearssl *t, smtpc_conn *core,
-                                            const smtpc_bearssl_creds *creds, int starttls,
-                                            void *buf, size_t len);
+					    const smtpc_bearssl_creds *creds, int starttls,
+					    void *buf, size_t len);
 
 /* Entropy for the handshake's randomness: at least 32 octets in all from a
  * true random source, after init and before the handshake. data is read
@@ -319,7 +318,8 @@ void smtpc_bearssl_entropy(smtpc_bearssl *t, const void *data, size_t len);
  * 1970-01-01 00:00:00 UTC. After init, before the handshake. */
 void smtpc_bearssl_set_time(smtpc_bearssl *t, uint64_t unix_seconds);
 
-/* --- the transport side ------------------------------------------------------------------------ */
+/* --- the transport side ------------------------------------------------------------------------
+ */
 
 /*
  * Where to put octets read from the transport (NULL and *len 0 when the
@@ -338,14 +338,15 @@ void smtpc_bearssl_eof(smtpc_bearssl *t);
 /* --- the core side ---------------------------------------------------------------------------- */
 
 /* Bits of smtpc_bearssl_want. */
-#define SMTPC_BEARSSL_WANT_READ (1u << 0)      /* recv_buf has room: read the transport */
-#define SMTPC_BEARSSL_WANT_WRITE (1u << 1)     /* send_buf has octets: write them */
-#define SMTPC_BEARSSL_WANT_EVENT (1u << 2)     /* the core has events: smtpc_next_event */
-#define SMTPC_BEARSSL_WANT_PUMP (1u << 3)      /* smtpc_bearssl_pump can move something */
-#define SMTPC_BEARSSL_WANT_SECURED (1u << 4)   /* the handshake completed: take_secured */
+#define SMTPC_BEARSSL_WANT_READ	     (1u << 0) /* recv_buf has room: read the transport */
+#define SMTPC_BEARSSL_WANT_WRITE     (1u << 1) /* send_buf has octets: write them */
+#define SMTPC_BEARSSL_WANT_EVENT     (1u << 2) /* the core has events: smtpc_next_event */
+#define SMTPC_BEARSSL_WANT_PUMP	     (1u << 3) /* smtpc_bearssl_pump can move something */
+#define SMTPC_BEARSSL_WANT_SECURED   (1u << 4) /* the handshake completed: take_secured */
 #define SMTPC_BEARSSL_WANT_HANDSHAKE (1u << 5) /* a handshake is under way (for timeouts) */
-#define SMTPC_BEARSSL_WANT_CLOSED (1u << 6)    /* finished: nothing more will be sent
-                                                  once WRITE is clear; close the transport */
+#define SMTPC_BEARSSL_WANT_CLOSED                                                                  \
+	(1u << 6) /* finished: nothing more will be sent                                           \
+		     once WRITE is clear; close the transport */
 
 /*
  * Moves plaintext between the engine and the core as far as it can: records
@@ -383,7 +384,7 @@ const char *smtpc_bearssl_sni(const smtpc_bearssl *t);
 
 /* HMAC-MD5 for AUTH CRAM-MD5: give it to smtpc_set_hmac_md5 (ctx unused). */
 int smtpc_bearssl_hmac_md5(void *ctx, const unsigned char *key, size_t key_len,
-                           const unsigned char *msg, size_t msg_len, unsigned char out[16]);
+			   const unsigned char *msg, size_t msg_len, unsigned char out[16]);
 
 #ifdef __cplusplus
 }

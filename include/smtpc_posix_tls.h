@@ -60,16 +60,16 @@ size_t smtpc_posix_tls_anchors(const smtpc_posix_tls *x);
 
 /*
  * A client layer for core: name is the server's DNS name (verified, and
- * sent as SNI); starttls selects STARTTLS mode over implicit TLS. NULL with
- * a reason on failure (no name, an IP address as the name unless insecure,
- * no memory). x must outlive the layer.
+ * sent as SNI; copied); starttls selects STARTTLS mode over implicit TLS.
+ * NULL with a reason on failure (no name, an IP address as the name unless
+ * insecure, no memory). x and core must outlive the layer.
  */
 smtpc_bearssl *smtpc_posix_tls_client(const smtpc_posix_tls *x, smtpc_conn *core, const char *name,
-                                      int starttls, char *why, size_t why_len);
+				      int starttls, char *why, size_t why_len);
 /* A server layer for core (server role; STARTTLS allowed on it when
  * starttls is nonzero). */
 smtpc_bearssl *smtpc_posix_tls_server(const smtpc_posix_tls *x, smtpc_conn *core, int starttls,
-                                      char *why, size_t why_len);
+				      char *why, size_t why_len);
 /* Frees a layer made by the two functions above. */
 void smtpc_posix_tls_release(smtpc_bearssl *t);
 
@@ -81,7 +81,7 @@ void smtpc_posix_tls_layer(smtpc_posix_layer *l, smtpc_bearssl *t, int owned);
  * smtpc_posix_set_layer for when). SMTPC_ERR_OK, or SMTPC_ERR_TLS with a
  * reason, or smtpc_posix_set_layer's error. */
 smtpc_err smtpc_posix_use_tls(smtpc_posix *p, const smtpc_posix_tls *x, const char *name,
-                              int starttls, char *why, size_t why_len);
+			      int starttls, char *why, size_t why_len);
 
 /* len octets from the operating system's random source; 0 on success. */
 int smtpc_posix_entropy(void *buf, size_t len);

@@ -51,7 +51,8 @@ int smtpc_bearssl__decode(br_x509_decoder_context *d, const void *buf, size_t le
 
 static smtpc_bearssl *owner(const br_x509_class *const *ctx)
 {
-	return (smtpc_bearssl *)(uintptr_t)((uintptr_t)ctx - offsetof(smtpc_bearssl, u.client.check));
+	return (smtpc_bearssl *)(uintptr_t)((uintptr_t)ctx -
+					    offsetof(smtpc_bearssl, u.client.check));
 }
 
 static br_x509_minimal_context *minimal(smtpc_bearssl *t)
@@ -62,8 +63,8 @@ static br_x509_minimal_context *minimal(smtpc_bearssl *t)
 /* Days from 0000-01-01 to y-m-d, proleptic Gregorian (BearSSL's count). */
 static uint32_t civil_days(uint32_t y, unsigned m, unsigned d)
 {
-	static const unsigned short before[12] = {0,   31,  59,  90,  120, 151,
-	                                          181, 212, 243, 273, 304, 334};
+	static const unsigned short before[12] = {0,   31,  59,	 90,  120, 151,
+						  181, 212, 243, 273, 304, 334};
 	uint32_t days = 365 * y + (y + 3) / 4 - (y + 99) / 100 + (y + 399) / 400;
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
@@ -85,8 +86,7 @@ static int digits(const unsigned char *s, size_t n, unsigned *v)
 
 /* UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280
  * 4.1.2.5.1-2: DER, seconds present, Zulu). */
-static int parse_time(const unsigned char *s, size_t n, int general, uint32_t *days,
-                      uint32_t *secs)
+static int parse_time(const unsigned char *s, size_t n, int general, uint32_t *days, uint32_t *secs)
 {
 	unsigned y, mo, d, h, mi, se;
 	size_t yl = general ? 4 : 2;
@@ -119,7 +119,7 @@ static void walk_reset(smtpc_bearssl_check *w)
 /* Decides what to do with an element: tag, its index among its siblings,
  * the kind of its parent (0 at the top). */
 static unsigned char decide(smtpc_bearssl_check *w, unsigned char tag, unsigned idx,
-                            unsigned char parent, unsigned char *kind)
+			    unsigned char parent, unsigned char *kind)
 {
 	unsigned li;
 
@@ -369,7 +369,8 @@ static void c_end_cert(const br_x509_class **ctx)
 
 	if (t->flags & L_INSECURE) {
 		if (w->certs == 0)
-			w->got_key = !w->trailing && br_x509_decoder_get_pkey(&t->u.client.x.any) != NULL;
+			w->got_key =
+			    !w->trailing && br_x509_decoder_get_pkey(&t->u.client.x.any) != NULL;
 	} else {
 		m->vtable->end_cert(&m->vtable);
 	}
@@ -402,14 +403,20 @@ static const br_x509_pkey *c_get_pkey(const br_x509_class *const *ctx, unsigned 
 	if (t->flags & L_INSECURE) {
 		if (usages != NULL)
 			*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
-		return t->u.client.check.got_key ? br_x509_decoder_get_pkey(&t->u.client.x.any) : NULL;
+		return t->u.client.check.got_key ? br_x509_decoder_get_pkey(&t->u.client.x.any)
+						 : NULL;
 	}
 	return m->vtable->get_pkey(&m->vtable, usages);
 }
 
 static const br_x509_class check_vtable = {
-	sizeof(smtpc_bearssl_check), c_start_chain, c_start_cert, c_append,
-	c_end_cert,                  c_end_chain,   c_get_pkey,
+    sizeof(smtpc_bearssl_check),
+    c_start_chain,
+    c_start_cert,
+    c_append,
+    c_end_cert,
+    c_end_chain,
+    c_get_pkey,
 };
 
 const br_x509_class *smtpc_bearssl__check_class(void)

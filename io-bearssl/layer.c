@@ -44,13 +44,13 @@ enum { PH_PLAIN = 0, PH_TLS, PH_DONE };
 
 static const char *const err_names[] = {
 #define X_NAME(name, desc) "SMTPC_BEARSSL_ERR_" #name,
-	SMTPC_BEARSSL_ERRORS(X_NAME)
+    SMTPC_BEARSSL_ERRORS(X_NAME)
 #undef X_NAME
 };
 
 static const char *const err_descs[] = {
 #define X_DESC(name, desc) desc,
-	SMTPC_BEARSSL_ERRORS(X_DESC)
+    SMTPC_BEARSSL_ERRORS(X_DESC)
 #undef X_DESC
 };
 
@@ -104,8 +104,8 @@ static int dns_ok(const char *s)
 			label = 0;
 			continue;
 		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '_'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
 			return 0;
 		if (++label > 63)
 			return 0;
@@ -126,12 +126,12 @@ static smtpc_bearssl_err map_br(const smtpc_bearssl *t, int e)
 		return SMTPC_BEARSSL_ERR_WRONG_NAME;
 	case BR_ERR_X509_EXPIRED:
 		return t->role == ROLE_CLIENT && w->early ? SMTPC_BEARSSL_ERR_NOT_YET_VALID
-		                                          : SMTPC_BEARSSL_ERR_EXPIRED;
+							  : SMTPC_BEARSSL_ERR_EXPIRED;
 	case BR_ERR_X509_TIME_UNKNOWN:
 		return SMTPC_BEARSSL_ERR_NO_TIME;
 	case BR_ERR_X509_FORBIDDEN_KEY_USAGE:
 		return t->role == ROLE_CLIENT && w->eku_failed ? SMTPC_BEARSSL_ERR_NOT_SERVER
-		                                               : SMTPC_BEARSSL_ERR_BAD_CHAIN;
+							       : SMTPC_BEARSSL_ERR_BAD_CHAIN;
 	case BR_ERR_UNSUPPORTED_VERSION:
 		return SMTPC_BEARSSL_ERR_VERSION;
 	case BR_ERR_NO_RANDOM:
@@ -164,7 +164,7 @@ static void fail(smtpc_bearssl *t, smtpc_bearssl_err e)
 		t->err = e;
 	t->phase = PH_DONE;
 	smtpc_fail(t->core, t->err == SMTPC_BEARSSL_ERR_INJECTION ? SMTPC_ERR_STARTTLS_INJECTION
-	                                                          : SMTPC_ERR_TLS);
+								  : SMTPC_ERR_TLS);
 }
 
 /* ---- set up ------------------------------------------------------------------------------- */
@@ -181,8 +181,8 @@ static smtpc_bearssl_err set_buffer(smtpc_bearssl *t, void *buf, size_t len)
 }
 
 smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
-                                            const smtpc_bearssl_client_opts *o, void *buf,
-                                            size_t len)
+					    const smtpc_bearssl_client_opts *o, void *buf,
+					    size_t len)
 {
 	const smtpc_bearssl_anchors *a;
 
@@ -208,7 +208,7 @@ smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
 		return t->err = SMTPC_BEARSSL_ERR_BAD_NAME;
 	}
 	br_ssl_client_init_full(&t->u.client.cc, &t->u.client.x.minimal, a ? a->ta : NULL,
-	                        a ? a->n : 0);
+				a ? a->n : 0);
 	t->eng = &t->u.client.cc.eng;
 	t->u.client.check.vtable = smtpc_bearssl__check_class();
 	br_ssl_engine_set_x509(t->eng, &t->u.client.check.vtable);
@@ -223,8 +223,8 @@ smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
 }
 
 smtpc_bearssl_err smtpc_bearssl_server_init(smtpc_bearssl *t, smtpc_conn *core,
-                                            const smtpc_bearssl_creds *c, int starttls,
-                                            void *buf, size_t len)
+					    const smtpc_bearssl_creds *c, int starttls, void *buf,
+					    size_t len)
 {
 	if (t == NULL)
 		return SMTPC_BEARSSL_ERR_NULL_ARG;
@@ -243,8 +243,8 @@ smtpc_bearssl_err smtpc_bearssl_server_init(smtpc_bearssl *t, smtpc_conn *core,
 	if (c->key_type == BR_KEYTYPE_RSA)
 		br_ssl_server_init_full_rsa(&t->u.server, c->chain, c->n, &c->rsa);
 	else
-		br_ssl_server_init_full_ec(&t->u.server, c->chain, c->n, (unsigned)c->issuer_key_type,
-		                           &c->ec);
+		br_ssl_server_init_full_ec(&t->u.server, c->chain, c->n,
+					   (unsigned)c->issuer_key_type, &c->ec);
 	t->eng = &t->u.server.eng;
 	if (set_buffer(t, buf, len) != SMTPC_BEARSSL_ERR_OK)
 		return t->err = SMTPC_BEARSSL_ERR_BUFFER_SMALL;
@@ -293,7 +293,7 @@ static void start(smtpc_bearssl *t)
 		}
 		/* RFC 6066 3: no IP literal in SNI */
 		ok = br_ssl_client_reset(&t->u.client.cc,
-		                         t->name != NULL && !is_ip(t->name) ? t->name : NULL, 0);
+					 t->name != NULL && !is_ip(t->name) ? t->name : NULL, 0);
 	} else {
 		ok = br_ssl_server_reset(&t->u.server);
 	}
@@ -366,7 +366,7 @@ void smtpc_bearssl_recv_ack(smtpc_bearssl *t, size_t n)
 		n = room;
 	if (t->nfirst < 3 && !looks_like_tls(t, buf, n)) {
 		fail(t, (t->flags & L_STARTTLS) ? SMTPC_BEARSSL_ERR_INJECTION
-		                               : SMTPC_BEARSSL_ERR_NOT_TLS);
+						: SMTPC_BEARSSL_ERR_NOT_TLS);
 		return;
 	}
 	br_ssl_engine_recvrec_ack(t->eng, n);
@@ -664,7 +664,7 @@ const char *smtpc_bearssl_sni(const smtpc_bearssl *t)
 }
 
 int smtpc_bearssl_hmac_md5(void *ctx, const unsigned char *key, size_t key_len,
-                           const unsigned char *msg, size_t msg_len, unsigned char out[16])
+			   const unsigned char *msg, size_t msg_len, unsigned char out[16])
 {
 	br_hmac_key_context kc;
 	br_hmac_context hc;

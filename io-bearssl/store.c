@@ -266,8 +266,7 @@ void smtpc_bearssl_anchors_init(smtpc_bearssl_anchors *a, void *mem, size_t size
 	a->need = ALIGN - 1;
 }
 
-smtpc_bearssl_err smtpc_bearssl_anchors_add(smtpc_bearssl_anchors *a, const void *data,
-                                            size_t len)
+smtpc_bearssl_err smtpc_bearssl_anchors_add(smtpc_bearssl_anchors *a, const void *data, size_t len)
 {
 	struct anchor_job j;
 	struct pem_sink k;
@@ -339,7 +338,8 @@ static void creds_data(void *ctx, const void *buf, size_t len)
 		if (smtpc_bearssl__decode(&j->d.x509, buf, len) < 0)
 			j->trailing = 1;
 	} else if (br_skey_decoder_last_error(&j->d.key) == BR_ERR_X509_TRUNCATED) {
-		br_skey_decoder_push(&j->d.key, buf, len); /* not after a failure: as for certificates */
+		br_skey_decoder_push(&j->d.key, buf,
+				     len); /* not after a failure: as for certificates */
 	}
 }
 
@@ -451,7 +451,7 @@ smtpc_bearssl_err smtpc_bearssl_creds_add(smtpc_bearssl_creds *c, const void *da
 		if (smtpc_bearssl__decode(&probe, p, len) < 0)
 			br_x509_decoder_init(&probe, NULL, NULL); /* not a certificate: a key */
 		creds_begin(&j, br_x509_decoder_get_pkey(&probe) != NULL ? "CERTIFICATE"
-		                                                           : "PRIVATE KEY");
+									 : "PRIVATE KEY");
 		creds_data(&j, p, len);
 		e = creds_end(&j);
 	} else {

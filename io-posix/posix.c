@@ -53,17 +53,17 @@ struct smtpc_posix {
 	char *host, *port;
 	int fd, state, quitting;
 	struct addrinfo *ai_list, *ai_next;
-	long long conn_deadline;  /* connect attempt, ms */
-	long long wait_start;     /* the current reply wait began */
-	long long last_io;        /* for inactivity */
-	long long quit_deadline;  /* after the inactivity QUIT */
-	long long hs_start;       /* the handshake was first seen */
-	int wait_key, in_hs;      /* waiting_for at wait_start; a handshake seen */
-	size_t wait_pending;      /* replies outstanding at wait_start */
-	unsigned long replies;    /* replies seen */
+	long long conn_deadline; /* connect attempt, ms */
+	long long wait_start;	 /* the current reply wait began */
+	long long last_io;	 /* for inactivity */
+	long long quit_deadline; /* after the inactivity QUIT */
+	long long hs_start;	 /* the handshake was first seen */
+	int wait_key, in_hs;	 /* waiting_for at wait_start; a handshake seen */
+	size_t wait_pending;	 /* replies outstanding at wait_start */
+	unsigned long replies;	 /* replies seen */
 	unsigned long wait_replies;
-	smtpc_err err;            /* the error that ended the session */
-	int closed_cb;            /* the close callback ran */
+	smtpc_err err; /* the error that ended the session */
+	int closed_cb; /* the close callback ran */
 	/* blocking use: a reply pulled from the core and kept for wait(); the
 	 * core is not pumped while one is kept, so its text stays valid */
 	int want_reply;
@@ -381,7 +381,8 @@ static smtpc_err try_next(smtpc_posix *p, smtpc_err last)
 		}
 		if (errno == EINPROGRESS) {
 			p->state = P_CONNECTING;
-			p->conn_deadline = p->o.timeouts.connect > 0 ? now_of(p) + p->o.timeouts.connect : -1;
+			p->conn_deadline =
+			    p->o.timeouts.connect > 0 ? now_of(p) + p->o.timeouts.connect : -1;
 			return SMTPC_ERR_OK;
 		}
 		last = sock_error(errno);
@@ -436,7 +437,6 @@ static void connect_done(smtpc_posix *p)
 	if (e != SMTPC_ERR_OK)
 		fail(p, e);
 }
-
 
 /* ---- one step -------------------------------------------------------------------- */
 
@@ -530,7 +530,7 @@ static int deliver(smtpc_posix *p)
 		case SMTPC_EV_STARTTLS:
 			if (!p->have_layer) { /* nothing would ever start TLS: a hang */
 				snprintf(p->why, sizeof p->why,
-				         "STARTTLS was answered 220 but no TLS layer is set");
+					 "STARTTLS was answered 220 but no TLS layer is set");
 				fail(p, SMTPC_ERR_TLS);
 				return 1;
 			}

@@ -34,22 +34,24 @@ struct smtpc_posix_tls {
 	void *mem;
 };
 
-/* One connection's layer and its buffer. */
+/* One connection's layer, the server name it verifies (a copy: the
+ * layer keeps it by pointer) and its buffer. */
 struct conn_layer {
 	smtpc_bearssl t; /* first: a smtpc_bearssl * is the allocation */
+	char name[256];
 	unsigned char buf[1];
 };
 
 /* The layer bits are the posix layer's bits. */
 typedef char same_bits[(SMTPC_BEARSSL_WANT_READ == SMTPC_POSIX_LAYER_READ &&
-                        SMTPC_BEARSSL_WANT_WRITE == SMTPC_POSIX_LAYER_WRITE &&
-                        SMTPC_BEARSSL_WANT_EVENT == SMTPC_POSIX_LAYER_EVENT &&
-                        SMTPC_BEARSSL_WANT_PUMP == SMTPC_POSIX_LAYER_PUMP &&
-                        SMTPC_BEARSSL_WANT_SECURED == SMTPC_POSIX_LAYER_SECURED &&
-                        SMTPC_BEARSSL_WANT_HANDSHAKE == SMTPC_POSIX_LAYER_HANDSHAKE &&
-                        SMTPC_BEARSSL_WANT_CLOSED == SMTPC_POSIX_LAYER_CLOSED)
-                           ? 1
-                           : -1];
+			SMTPC_BEARSSL_WANT_WRITE == SMTPC_POSIX_LAYER_WRITE &&
+			SMTPC_BEARSSL_WANT_EVENT == SMTPC_POSIX_LAYER_EVENT &&
+			SMTPC_BEARSSL_WANT_PUMP == SMTPC_POSIX_LAYER_PUMP &&
+			SMTPC_BEARSSL_WANT_SECURED == SMTPC_POSIX_LAYER_SECURED &&
+			SMTPC_BEARSSL_WANT_HANDSHAKE == SMTPC_POSIX_LAYER_HANDSHAKE &&
+			SMTPC_BEARSSL_WANT_CLOSED == SMTPC_POSIX_LAYER_CLOSED)
+			   ? 1
+			   : -1];
 
 static void say(char *why, size_t n, const char *fmt, ...)
 {
@@ -179,7 +181,7 @@ static int load_anchors(smtpc_posix_tls *x, const char *path, char *why, size_t 
 
 /* Adds each file to the credentials (mem NULL: measuring). */
 static smtpc_bearssl_err add_files(smtpc_bearssl_creds *c, unsigned char *const data[2],
-                                   const size_t len[2])
+				   const size_t len[2])
 {
 	smtpc_bearssl_err e = SMTPC_BEARSSL_ERR_OK;
 	int i;
@@ -264,7 +266,7 @@ smtpc_posix_tls *smtpc_posix_tls_new(const smtpc_posix_tls_opts *o, char *why, s
 		rc = load_creds(x, o->cert_file, o->key_file, why, why_len);
 	} else if (!o->insecure) {
 		rc = load_anchors(x, o->cafile != NULL ? o->cafile : SMTPC_POSIX_TLS_SYSTEM_CA, why,
-		                  why_len);
+				  why_len);
 	}
 	if (rc != 0) {
 		smtpc_posix_tls_free(x);
@@ -309,7 +311,7 @@ static int seed(smtpc_bearssl *t, char *why, size_t n)
 }
 
 smtpc_bearssl *smtpc_posix_tls_client(const smtpc_posix_tls *x, smtpc_conn *core, const char *name,
-                                      int starttls, char *why, size_t why_len)
+				      int starttls, char *why, size_t why_len)
 {
 	struct conn_layer *l;
 	smtpc_bearssl_client_opts o;
@@ -326,7 +328,15 @@ smtpc_bearssl *smtpc_posix_tls_client(const smtpc_posix_tls *x, smtpc_conn *core
 	}
 	memset(&o, 0, sizeof o);
 	o.anchors = x->insecure ? NULL : &x->anchors;
-	o.name = name;
+	if (name != NULL) {
+		if (strlen(name) >= sizeof l->name) {
+			say(why, why_len, "%s", smtpc_bearssl_strerror(SMTPC_BEARSSL_ERR_BAD_NAME));
+			free(l);
+			return NULL;
+		}
+		memcpy(l->name, name, strlen(name) + 1);
+		o.name = l->name;
+	}
 	o.insecure = x->insecure;
 	o.starttls = starttls;
 	e = smtpc_bearssl_client_init(&l->t, core, &o, l->buf, x->bufsize);
@@ -343,7 +353,7 @@ smtpc_bearssl *smtpc_posix_tls_client(const smtpc_posix_tls *x, smtpc_conn *core
 }
 
 smtpc_bearssl *smtpc_posix_tls_server(const smtpc_posix_tls *x, smtpc_conn *core, int starttls,
-                                      char *why, size_t why_len)
+				      char *why, size_t why_len)
 {
 	struct conn_layer *l;
 	smtpc_bearssl_err e;
@@ -459,7 +469,7 @@ void smtpc_posix_tls_layer(smtpc_posix_layer *l, smtpc_bearssl *t, int owned)
 }
 
 smtpc_err smtpc_posix_use_tls(smtpc_posix *p, const smtpc_posix_tls *x, const char *name,
-                              int starttls, char *why, size_t why_len)
+			      int starttls, char *why, size_t why_len)
 {
 	smtpc_posix_layer l;
 	smtpc_bearssl *t;

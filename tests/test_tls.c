@@ -16,7 +16,7 @@
 #endif
 
 #define CLOCK_2030 1906502400u /* 2030-06-01T00:00:00Z */
-#define TX 4096
+#define TX	   4096
 
 static unsigned char *load(const char *name, size_t *len)
 {
@@ -86,13 +86,13 @@ struct pair {
 	smtpc_bearssl_creds creds;
 	void *amem, *cmem;
 	/* options */
-	const char *name;        /* the client's name for the server */
-	int insecure, implicit;  /* implicit TLS on both sides */
-	int server_plain;        /* the server never starts TLS (implicit client test) */
-	size_t cl_buf, sv_buf;   /* I/O buffer sizes */
-	size_t step;             /* octets per transfer; 0: random */
+	const char *name;	/* the client's name for the server */
+	int insecure, implicit; /* implicit TLS on both sides */
+	int server_plain;	/* the server never starts TLS (implicit client test) */
+	size_t cl_buf, sv_buf;	/* I/O buffer sizes */
+	size_t step;		/* octets per transfer; 0: random */
 	unsigned seed;
-	int inject;              /* 1: plaintext with the 220; 2: as the first TLS octets */
+	int inject; /* 1: plaintext with the 220; 2: as the first TLS octets */
 	int no_entropy, no_time;
 	uint64_t clock;
 	const unsigned char *msg;
@@ -142,9 +142,9 @@ static void pair_defaults(struct pair *p)
 
 static void pair_setup(struct pair *p, const char *anchors, const char *cert, const char *key)
 {
-	static const unsigned char entropy[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-	                                          17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
-	                                          31, 32};
+	static const unsigned char entropy[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+						  12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+						  23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 	smtpc_bearssl_client_opts o;
 
 	end_init(&p->cl, 0, p->cl_buf);
@@ -158,10 +158,11 @@ static void pair_setup(struct pair *p, const char *anchors, const char *cert, co
 	o.insecure = p->insecure;
 	o.starttls = !p->implicit;
 	cr_assert_eq(smtpc_bearssl_client_init(&p->cl.t, &p->cl.c, &o, p->cl.io, p->cl_buf),
-	             SMTPC_BEARSSL_ERR_OK);
+		     SMTPC_BEARSSL_ERR_OK);
 	cr_assert_eq(smtpc_bearssl_server_init(&p->sv.t, &p->sv.c, &p->creds,
-	                                       !p->implicit || p->server_plain, p->sv.io, p->sv_buf),
-	             SMTPC_BEARSSL_ERR_OK);
+					       !p->implicit || p->server_plain, p->sv.io,
+					       p->sv_buf),
+		     SMTPC_BEARSSL_ERR_OK);
 	if (!p->no_entropy)
 		smtpc_bearssl_entropy(&p->cl.t, entropy, sizeof entropy);
 	smtpc_bearssl_entropy(&p->sv.t, entropy, sizeof entropy);
@@ -185,7 +186,7 @@ static void client_body(struct pair *p)
 {
 	while (p->body_off < p->msg_len) {
 		size_t queued, n = smtpc_bearssl_body_write(&p->cl.t, p->msg + p->body_off,
-		                                            p->msg_len - p->body_off);
+							    p->msg_len - p->body_off);
 		smtpc_send_buf(&p->cl.c, &queued);
 		p->via_core += queued; /* message octets that took the two-copy path */
 		if (n == 0)
@@ -239,7 +240,8 @@ static void client_step(struct pair *p)
 				if (!smtpc_is_secure(c))
 					cr_assert_eq(smtpc_starttls(c), SMTPC_ERR_OK);
 				else
-					cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
+					cr_assert_eq(smtpc_mail(c, "a@example.com", NULL),
+						     SMTPC_ERR_OK);
 				break;
 			case SMTPC_CMD_MAIL:
 				cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
@@ -309,7 +311,8 @@ static void server_step(struct pair *p)
 		       smtpc_bearssl_is_secure(&p->sv.t) ? " (TLS)" : "");
 		switch (ev.command.cmd) {
 		case SMTPC_CMD_EHLO:
-			cr_assert_eq(smtpc_server_reply_ehlo(c, "mail.example.com", &caps), SMTPC_ERR_OK);
+			cr_assert_eq(smtpc_server_reply_ehlo(c, "mail.example.com", &caps),
+				     SMTPC_ERR_OK);
 			break;
 		case SMTPC_CMD_DATA:
 			cr_assert_eq(smtpc_server_reply(c, 354, "go ahead"), SMTPC_ERR_OK);
@@ -390,7 +393,8 @@ static long run(struct pair *p)
 		if (p->inject == 1 && !p->injected && (smtpc_want(&p->sv.c) & SMTPC_WANT_TLS) &&
 		    !(smtpc_want(&p->sv.c) & SMTPC_WANT_WRITE))
 			inject(p, "250-injected\r\n250 AUTH PLAIN\r\n"); /* right behind the 220 */
-		if (p->inject == 2 && !p->injected && (p->cl.t.flags & 0x004u) && p->cl.t.nfirst == 0)
+		if (p->inject == 2 && !p->injected && (p->cl.t.flags & 0x004u) &&
+		    p->cl.t.nfirst == 0)
 			inject(p, "250 injected\r\n"); /* once the client's handshake began */
 		client_step(p);
 		server_step(p);
@@ -409,9 +413,9 @@ static const char *expected_body(void)
 static void check_delivered(struct pair *p)
 {
 	cr_assert_eq(p->cl_err, SMTPC_ERR_OK, "client %s, layer %s", smtpc_err_name(p->cl_err),
-	             smtpc_bearssl_err_name(smtpc_bearssl_error(&p->cl.t)));
+		     smtpc_bearssl_err_name(smtpc_bearssl_error(&p->cl.t)));
 	cr_assert_eq(p->sv_err, SMTPC_ERR_OK, "server %s, layer %s", smtpc_err_name(p->sv_err),
-	             smtpc_bearssl_err_name(smtpc_bearssl_error(&p->sv.t)));
+		     smtpc_bearssl_err_name(smtpc_bearssl_error(&p->sv.t)));
 	cr_assert_eq(p->delivered, 1, "log:\n%s", p->log.s);
 	cr_assert(p->quit_answered);
 	cr_assert(p->secured_seen);
@@ -432,11 +436,12 @@ static void deliver_ok(size_t step, unsigned seed, size_t cl_buf, size_t sv_buf)
 	check_delivered(&p);
 	cr_assert_str_eq(p.body.s, expected_body());
 	/* the EHLO and STARTTLS in clear, everything else over TLS, EHLO again */
-	cr_assert_str_eq(p.log.s, "C GREETING 220\nS EHLO\nC EHLO 250\nS starttls\nC STARTTLS 220\n"
-	                          "C starttls\nC secured\nS EHLO (TLS)\nC EHLO 250\nS MAIL (TLS)\n"
-	                          "C MAIL 250\nS RCPT (TLS)\nC RCPT 250\nS DATA (TLS)\nC DATA 354\n"
-	                          "C DATA_END 250\nC QUIT 221\n",
-	                  "%s", p.log.s);
+	cr_assert_str_eq(p.log.s,
+			 "C GREETING 220\nS EHLO\nC EHLO 250\nS starttls\nC STARTTLS 220\n"
+			 "C starttls\nC secured\nS EHLO (TLS)\nC EHLO 250\nS MAIL (TLS)\n"
+			 "C MAIL 250\nS RCPT (TLS)\nC RCPT 250\nS DATA (TLS)\nC DATA 354\n"
+			 "C DATA_END 250\nC QUIT 221\n",
+			 "%s", p.log.s);
 	/* close_notify after QUIT: the server's core saw a clean end */
 	cr_assert(p.sv_closed);
 	cr_assert_str_eq(smtpc_bearssl_sni(&p.sv.t), "mail.example.com");
@@ -460,7 +465,7 @@ Test(tls, smallest_buffer_half_duplex_512_octet_records)
 	deliver_ok(1, 7, SMTPC_BEARSSL_BUF_MIN, SMTPC_BEARSSL_BUF_BIDI);
 	/* what a 16 KiB-RAM target would spend on the layer (README "TLS") */
 	cr_log_info("client layer: sizeof %zu + buffer %d = %zu octets", sizeof(smtpc_bearssl),
-	            SMTPC_BEARSSL_BUF_MIN, sizeof(smtpc_bearssl) + SMTPC_BEARSSL_BUF_MIN);
+		    SMTPC_BEARSSL_BUF_MIN, sizeof(smtpc_bearssl) + SMTPC_BEARSSL_BUF_MIN);
 }
 
 Test(tls, large_message_one_copy_in_full_records)
@@ -473,7 +478,9 @@ Test(tls, large_message_one_copy_in_full_records)
 	size_t nlen = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		msg[i] = (i % 71 == 70) ? '\n' : (i % 71 == 0) ? '.' : (unsigned char)('a' + i % 26);
+		msg[i] = (i % 71 == 70)	 ? '\n'
+			 : (i % 71 == 0) ? '.'
+					 : (unsigned char)('a' + i % 26);
 		if (msg[i] == '\n')
 			want[nlen++] = '\r';
 		want[nlen++] = (char)msg[i];
@@ -529,8 +536,9 @@ static void refused(struct pair *p, smtpc_bearssl_err want, smtpc_err core_err)
 {
 	run(p);
 	cr_assert_eq(smtpc_bearssl_error(&p->cl.t), want, "got %s",
-	             smtpc_bearssl_err_name(smtpc_bearssl_error(&p->cl.t)));
-	cr_assert_eq(smtpc_error(&p->cl.c), core_err, "got %s", smtpc_err_name(smtpc_error(&p->cl.c)));
+		     smtpc_bearssl_err_name(smtpc_bearssl_error(&p->cl.t)));
+	cr_assert_eq(smtpc_error(&p->cl.c), core_err, "got %s",
+		     smtpc_err_name(smtpc_error(&p->cl.c)));
 	cr_assert(!smtpc_bearssl_is_secure(&p->cl.t));
 	cr_assert(!p->secured_seen);
 	cr_assert_eq(p->delivered, 0);
@@ -539,7 +547,7 @@ static void refused(struct pair *p, smtpc_bearssl_err want, smtpc_err core_err)
 }
 
 static void refused_cert(const char *anchors, const char *cert, const char *name,
-                         smtpc_bearssl_err want)
+			 smtpc_bearssl_err want)
 {
 	struct pair p;
 
@@ -548,11 +556,12 @@ static void refused_cert(const char *anchors, const char *cert, const char *name
 		p.name = name;
 		p.implicit = implicit;
 		p.step = implicit ? 0 : 1;
-		pair_setup(&p, anchors, cert, strcmp(cert, "good.pem") == 0 ? "good.key"
-		                                  : strcmp(cert, "expired.pem") == 0 ? "expired.key"
-		                                  : strcmp(cert, "future.pem") == 0 ? "future.key"
-		                                  : strcmp(cert, "client.pem") == 0 ? "client.key"
-		                                                                    : "untrusted.key");
+		pair_setup(&p, anchors, cert,
+			   strcmp(cert, "good.pem") == 0      ? "good.key"
+			   : strcmp(cert, "expired.pem") == 0 ? "expired.key"
+			   : strcmp(cert, "future.pem") == 0  ? "future.key"
+			   : strcmp(cert, "client.pem") == 0  ? "client.key"
+							      : "untrusted.key");
 		refused(&p, want, SMTPC_ERR_TLS);
 		pair_free(&p);
 	}
@@ -579,14 +588,14 @@ Test(tls, clock_decides_validity)
 {
 	struct pair p;
 
-	pair_defaults(&p); /* in 2020 the expired certificate was good */
+	pair_defaults(&p);     /* in 2020 the expired certificate was good */
 	p.clock = 1593561600u; /* 2020-07-01 */
 	pair_setup(&p, "ca.pem", "expired.pem", "expired.key");
 	run(&p);
 	check_delivered(&p);
 	pair_free(&p);
 
-	pair_defaults(&p); /* and in 2125 the good one has expired */
+	pair_defaults(&p);     /* and in 2125 the good one has expired */
 	p.clock = 4891363200u; /* 2125-01-01 */
 	pair_setup(&p, "ca.pem", "good.pem", "good.key");
 	refused(&p, SMTPC_BEARSSL_ERR_EXPIRED, SMTPC_ERR_TLS);
@@ -660,7 +669,7 @@ Test(tls, implicit_tls_against_a_plaintext_server)
 	pair_setup(&p, "ca.pem", "good.pem", "good.key");
 	refused(&p, SMTPC_BEARSSL_ERR_NOT_TLS, SMTPC_ERR_TLS);
 	cr_assert_str_eq(smtpc_bearssl_strerror(SMTPC_BEARSSL_ERR_NOT_TLS),
-	                 "the peer is not speaking TLS (its first octets are not a TLS record)");
+			 "the peer is not speaking TLS (its first octets are not a TLS record)");
 	pair_free(&p);
 }
 
@@ -697,7 +706,8 @@ Test(tls, peer_closes_during_the_handshake)
 	cr_assert_eq(smtpc_bearssl_error(&p.cl.t), SMTPC_BEARSSL_ERR_CLOSED_IN_HANDSHAKE);
 	cr_assert_eq(smtpc_next_event(&p.cl.c, &ev), SMTPC_EV_ERROR);
 	cr_assert_eq(ev.err, SMTPC_ERR_TLS);
-	cr_assert_eq(smtpc_bearssl_want(&p.cl.t), SMTPC_BEARSSL_WANT_EVENT | SMTPC_BEARSSL_WANT_CLOSED);
+	cr_assert_eq(smtpc_bearssl_want(&p.cl.t),
+		     SMTPC_BEARSSL_WANT_EVENT | SMTPC_BEARSSL_WANT_CLOSED);
 	pair_free(&p);
 }
 
@@ -734,47 +744,47 @@ Test(tls, init_refusals)
 	memset(&o, 0, sizeof o);
 	o.anchors = &a;
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_NO_NAME);
+		     SMTPC_BEARSSL_ERR_NO_NAME);
 	cr_assert_eq(smtpc_bearssl_want(&t), SMTPC_BEARSSL_WANT_CLOSED);
 	o.name = "192.0.2.1";
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_IP_NAME);
+		     SMTPC_BEARSSL_ERR_IP_NAME);
 	o.name = "2001:db8::1";
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_IP_NAME);
+		     SMTPC_BEARSSL_ERR_IP_NAME);
 	o.name = "bad name.example";
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_BAD_NAME);
+		     SMTPC_BEARSSL_ERR_BAD_NAME);
 	o.name = "a..example";
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_BAD_NAME);
+		     SMTPC_BEARSSL_ERR_BAD_NAME);
 	o.name = "mail.example.com";
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_MIN - 1),
-	             SMTPC_BEARSSL_ERR_BUFFER_SMALL);
+		     SMTPC_BEARSSL_ERR_BUFFER_SMALL);
 	cr_assert_eq(smtpc_bearssl_client_init(&t, NULL, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_NULL_ARG);
+		     SMTPC_BEARSSL_ERR_NULL_ARG);
 	cr_assert_eq(smtpc_bearssl_client_init(NULL, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_NULL_ARG);
+		     SMTPC_BEARSSL_ERR_NULL_ARG);
 	o.anchors = NULL;
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_NO_ANCHORS);
+		     SMTPC_BEARSSL_ERR_NO_ANCHORS);
 	o.insecure = 1; /* insecure needs neither */
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_OK);
+		     SMTPC_BEARSSL_ERR_OK);
 	/* a server needs a certificate and a key of its type */
 	smtpc_bearssl_creds_init(&c, NULL, 0);
 	cr_assert_eq(smtpc_bearssl_server_init(&t, &e.c, &c, 1, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_NO_CERT);
+		     SMTPC_BEARSSL_ERR_NO_CERT);
 	void *cmem = creds_from(&c, "good.pem", "good.key");
 	cr_assert_eq(c.key_type, BR_KEYTYPE_EC);
 	c.key_type = 0;
 	cr_assert_eq(smtpc_bearssl_server_init(&t, &e.c, &c, 1, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_NO_KEY);
+		     SMTPC_BEARSSL_ERR_NO_KEY);
 	c.key_type = BR_KEYTYPE_RSA;
 	cr_assert_eq(smtpc_bearssl_server_init(&t, &e.c, &c, 1, e.io, SMTPC_BEARSSL_BUF_BIDI),
-	             SMTPC_BEARSSL_ERR_KEY_MISMATCH);
+		     SMTPC_BEARSSL_ERR_KEY_MISMATCH);
 	cr_assert_str_eq(smtpc_bearssl_err_name(SMTPC_BEARSSL_ERR_KEY_MISMATCH),
-	                 "SMTPC_BEARSSL_ERR_KEY_MISMATCH");
+			 "SMTPC_BEARSSL_ERR_KEY_MISMATCH");
 	cr_assert_str_eq(smtpc_bearssl_err_name((smtpc_bearssl_err)999), "SMTPC_BEARSSL_ERR_?");
 	free(amem);
 	free(cmem);
@@ -869,7 +879,7 @@ Test(tls, anchors_measure_fill_and_overflow)
 	cr_assert_eq(smtpc_bearssl_anchors_add(&a, der, 5), SMTPC_BEARSSL_ERR_OK);
 	cr_assert_eq(a.skipped, 1);
 	cr_assert_eq(smtpc_bearssl_anchors_add(&a, "-----BEGIN CERTIFICATE-----\n@@@@\n", 33),
-	             SMTPC_BEARSSL_ERR_BAD_PEM);
+		     SMTPC_BEARSSL_ERR_BAD_PEM);
 	cr_assert_eq(smtpc_bearssl_anchors_add(&a, pem, len / 2), SMTPC_BEARSSL_ERR_BAD_PEM);
 	cr_assert_eq(smtpc_bearssl_anchors_add(NULL, pem, len), SMTPC_BEARSSL_ERR_NULL_ARG);
 	cr_assert_eq(smtpc_bearssl_anchors_add(&a, NULL, 1), SMTPC_BEARSSL_ERR_NULL_ARG);
@@ -897,12 +907,16 @@ Test(tls, creds_keys_and_overflow)
 	cr_assert_eq(c.n, 1);
 	cr_assert_eq(c.key_type, BR_KEYTYPE_EC);
 	cr_assert_eq(smtpc_bearssl_creds_add(&c, rsa, k2len), SMTPC_BEARSSL_ERR_KEY_TWICE);
-	cr_assert_eq(smtpc_bearssl_creds_add(&c, "-----BEGIN PRIVATE KEY-----\nAAAA\n"
-	                                         "-----END PRIVATE KEY-----\n", 60),
-	             SMTPC_BEARSSL_ERR_BAD_KEY);
-	cr_assert_eq(smtpc_bearssl_creds_add(&c, "-----BEGIN CERTIFICATE-----\nAAAA\n"
-	                                         "-----END CERTIFICATE-----\n", 60),
-	             SMTPC_BEARSSL_ERR_BAD_CERT);
+	cr_assert_eq(smtpc_bearssl_creds_add(&c,
+					     "-----BEGIN PRIVATE KEY-----\nAAAA\n"
+					     "-----END PRIVATE KEY-----\n",
+					     60),
+		     SMTPC_BEARSSL_ERR_BAD_KEY);
+	cr_assert_eq(smtpc_bearssl_creds_add(&c,
+					     "-----BEGIN CERTIFICATE-----\nAAAA\n"
+					     "-----END CERTIFICATE-----\n",
+					     60),
+		     SMTPC_BEARSSL_ERR_BAD_CERT);
 	cr_assert_eq(c.n, 1); /* a refused certificate leaves the chain alone */
 	free(mem);
 	{ /* DER: a certificate, then a key */
@@ -964,7 +978,8 @@ Test(tls, starttls_answered_over_tls_refused_not_hung)
 		transfer(&p, &p.cl.t, &p.sv.t);
 		transfer(&p, &p.sv.t, &p.cl.t);
 		smtpc_bearssl_pump(&p.cl.t);
-		while (smtpc_next_event(&p.cl.c, &ev) != SMTPC_EV_NEED_DATA && ev.type != SMTPC_EV_ERROR)
+		while (smtpc_next_event(&p.cl.c, &ev) != SMTPC_EV_NEED_DATA &&
+		       ev.type != SMTPC_EV_ERROR)
 			;
 		smtpc_bearssl_pump(&p.cl.t);
 	}
