@@ -1,14 +1,8 @@
 /*
- * smtpc_lwip.c - the smtpc core on lwIP's raw TCP API (see smtpc_lwip.h).
- * One pump runs after every lwIP callback: received octets into the core as
- * far as it has room (tcp_recved opens the window only by what it took: a
- * slow application slows the peer instead of filling memory), the
- * application (ready), the core's output into tcp_write, until nothing
- * moves; then timeouts (RFC 5321 4.5.3.2, from sys_now(): a wait starts
- * when smtpc_waiting_for or the replies outstanding change, and on each
- * octet moved while message data goes out or nothing is outstanding);
- * then tcp_close once the core or the application is finished and the
- * output is handed over. tcp_poll runs the pump every 500 ms.
+ * smtpc_lwip.c - the smtpc core on lwIP's raw TCP API (contracts: smtpc_lwip.h).
+ * The pump runs after every callback: it moves octets until nothing moves
+ * (pbufs into the core, ready, the core's output into tcp_write), then
+ * handles STARTTLS, the timeouts and the close.
  */
 #include "smtpc_lwip.h"
 #include "lwip/sys.h"
@@ -19,7 +13,6 @@ static struct tcp_pcb *detach(smtpc_lwip *a)
 	struct tcp_pcb *pcb = a->pcb;
 
 	if (pcb != NULL) {
-		tcp_arg(pcb, NULL);
 		tcp_recv(pcb, NULL);
 		tcp_sent(pcb, NULL);
 		tcp_err(pcb, NULL);
@@ -30,6 +23,13 @@ static struct tcp_pcb *detach(smtpc_lwip *a)
 	a->pcb = NULL;
 	a->rxq = NULL;
 	return pcb;
+}
+
+static void start_wait(smtpc_lwip *a)
+{
+	a->wait = smtpc_waiting_for(&a->core);
+	a->pending = smtpc_pending(&a->core);
+	a->since = sys_now();
 }
 
 /* One round: input to the core, the application, output to lwIP; nonzero if anything moved. */
@@ -54,7 +54,7 @@ static int move_bytes(smtpc_lwip *a)
 	}
 	a->ready(a);
 	while ((src = smtpc_send_buf(&a->core, &n)) != NULL && tcp_sndbuf(a->pcb) > 0) {
-		n = LWIP_MIN(n, tcp_sndbuf(a->pcb));
+		n = LWIP_MIN(LWIP_MIN(n, tcp_sndbuf(a->pcb)), 0xFFFFu); /* a u16_t */
 		if (tcp_write(a->pcb, src, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
 			break; /* out of segments: again when some are acknowledged */
 		smtpc_send_ack(&a->core, n);
@@ -70,16 +70,19 @@ static err_t pump(smtpc_lwip *a)
 	int any = 0;
 	size_t n;
 	smtpc_wait w;
+	err_t e = ERR_OK;
 
 	while (move_bytes(a))
 		any = 1;
-	w = smtpc_waiting_for(&a->core);
+	if (smtpc_want(&a->core) & SMTPC_WANT_TLS) { /* a port's TLS engine starts here */
+		smtpc_fail(&a->core, SMTPC_ERR_TLS);
+		a->ready(a);
+	}
+	w = smtpc_waiting_for(&a->core); /* timeouts: RFC 5321 4.5.3.2 */
 	if (w != a->wait || smtpc_pending(&a->core) != a->pending ||
 	    (any && (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_DATA_BLOCK))) {
-		a->wait = w;
-		a->pending = smtpc_pending(&a->core);
-		a->since = sys_now();
-	} else if (a->timeout[w] != 0 && sys_now() - a->since >= a->timeout[w] &&
+		start_wait(a);
+	} else if (a->timeout[w] != 0 && sys_now() - a->since >= a->timeout[w] && /* wrap-safe */
 		   smtpc_error(&a->core) == SMTPC_ERR_OK) {
 		smtpc_fail(&a->core, SMTPC_ERR_TIMEOUT);
 		a->ready(a);
@@ -89,20 +92,20 @@ static err_t pump(smtpc_lwip *a)
 		struct tcp_pcb *pcb = detach(a);
 		if (tcp_close(pcb) != ERR_OK) { /* out of memory: reset instead */
 			tcp_abort(pcb);
-			a->aborted = 1;
+			e = ERR_ABRT;
 		}
+		a->ready(a); /* released: a is the caller's again */
 	}
-	return a->aborted ? ERR_ABRT : ERR_OK;
+	return e;
 }
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
 	smtpc_lwip *a = arg;
 
-	(void)pcb;
-	(void)err;
+	(void)pcb, (void)err;
 	if (p == NULL)
-		a->peer_closed = 1;
+		a->peer_closed = a->peer_closed ? a->peer_closed : 1;
 	else if (a->rxq == NULL)
 		a->rxq = p;
 	else if (a->rxq->tot_len + p->tot_len > 0xFFFF)
@@ -114,8 +117,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
-	(void)pcb;
-	(void)len;
+	(void)pcb, (void)len;
 	return pump(arg);
 }
 
@@ -128,34 +130,33 @@ static err_t on_poll(void *arg, struct tcp_pcb *pcb)
 static void on_err(void *arg, err_t err)
 {
 	smtpc_lwip *a = arg;
+	smtpc_err why = err == ERR_RST ? SMTPC_ERR_RESET : SMTPC_ERR_IO;
 
 	a->pcb = NULL; /* lwIP has freed it */
 	detach(a);
-	smtpc_fail(&a->core, !a->connected    ? SMTPC_ERR_CONNECT
-			     : err == ERR_RST ? SMTPC_ERR_RESET
-					      : SMTPC_ERR_IO);
+	smtpc_fail(&a->core, a->connected ? why : SMTPC_ERR_CONNECT);
 	a->ready(a);
 }
 
-void smtpc_lwip_attach(smtpc_lwip *a, struct tcp_pcb *pcb)
+err_t smtpc_lwip_attach(smtpc_lwip *a, struct tcp_pcb *pcb)
 {
+	if (a->pcb != pcb) /* a server's connection: its wait starts now */
+		start_wait(a);
 	a->pcb = pcb;
 	a->connected = 1;
-	a->since = sys_now();
 	tcp_arg(pcb, a);
 	tcp_recv(pcb, on_recv);
 	tcp_sent(pcb, on_sent);
 	tcp_err(pcb, on_err);
 	tcp_poll(pcb, on_poll, 1);
 	tcp_nagle_disable(pcb); /* pipelined commands leave at once */
-	pump(a);
+	return pump(a);
 }
 
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	(void)err;
-	smtpc_lwip_attach(arg, pcb);
-	return ((smtpc_lwip *)arg)->aborted ? ERR_ABRT : ERR_OK;
+	return smtpc_lwip_attach(arg, pcb);
 }
 
 err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port)
@@ -164,8 +165,7 @@ err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port)
 
 	if ((a->pcb = tcp_new_ip_type(IP_GET_TYPE(ip))) == NULL)
 		return ERR_MEM;
-	a->wait = smtpc_waiting_for(&a->core);
-	a->since = sys_now();
+	start_wait(a); /* the greeting's wait covers connecting */
 	tcp_arg(a->pcb, a);
 	tcp_err(a->pcb, on_err);
 	tcp_poll(a->pcb, on_poll, 1);
