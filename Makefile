@@ -174,15 +174,16 @@ check: deps
 	 else echo "cross: $(ARM_CC) not found, skipped"; fi
 	@if command -v $(ARM_CC) >/dev/null 2>&1 && command -v $(QEMU_ARM) >/dev/null 2>&1; then \
 	   $(MAKE) bare-metal-check; \
-	 else echo "bare-metal-check: skipped: needs $(ARM_CC) and $(QEMU_ARM) (gcc-arm-none-eabi, qemu-system-arm)"; fi
+	 else rm -f build/bare-metal.log; \
+	   echo "bare-metal-check: skipped: needs $(ARM_CC) and $(QEMU_ARM) (gcc-arm-none-eabi, qemu-system-arm)"; fi
 	@if $(HAVE_LWIP); then $(MAKE) lwip-check; \
-	 else echo "lwip-check: skipped: lwIP's headers not found (liblwip-dev)"; fi
+	 else rm -f build/lwip.log; echo "lwip-check: skipped: lwIP's headers not found (liblwip-dev)"; fi
 	$(MAKE) cov
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
-	  sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/load.log \
-	    build/interop.log build/install.log; } | \
+	  sed -n 's/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/load.log \
+	    build/interop.log build/install.log $$(ls build/bare-metal.log build/lwip.log 2>/dev/null); } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
 deps:
@@ -285,11 +286,11 @@ $(BM)/footprint-%.elf: bare-metal/footprint.c $(BM_DEPS)
 	$(ARM_CC) $(BM_FLAGS) -DFP_SMALL -DSMTPC_QUEUE_CAP=8 $(FP_$*) $(BM_LINK) -o $@ bare-metal/board.c \
 	  bare-metal/footprint.c $(CORE_SRC) -lgcc
 
-bare-metal-check: $(BM)/firmware.elf $(BM)/footprint-client.elf $(BM)/footprint-server.elf $(BM)/footprint-both.elf
-	QEMU_ARM=$(QEMU_ARM) ARM_SIZE=$(ARM_SIZE) sh bare-metal/run.sh $(BM)/firmware.elf
-	@for f in client server both; do \
-	  QEMU_ARM=$(QEMU_ARM) sh bare-metal/run.sh -f $(BM)/footprint-$$f.elf || exit 1; \
-	done
+# the firmware's scenarios and the footprint programs; the count goes to build/bare-metal.log
+BM_IMAGES := $(BM)/firmware.elf $(BM)/footprint-client.elf $(BM)/footprint-server.elf $(BM)/footprint-both.elf
+bare-metal-check: $(BM_IMAGES)
+	QEMU_ARM=$(QEMU_ARM) ARM_SIZE=$(ARM_SIZE) sh bare-metal/run.sh $(BM_IMAGES) | tee build/bare-metal.log; \
+	  exit $${PIPESTATUS[0]}
 
 # flash and RAM of client only, server only and both, defaults and smallest
 footprint:
@@ -311,9 +312,11 @@ build/lwip/lwip_loop_san: $(LWIP_SRC) examples/lwip/smtpc_lwip.h $(CORE_SRC) $(H
 	clang $(WARN) -O1 $(SAN) -D_POSIX_C_SOURCE=200809L -Iinclude -Iexamples/lwip $(LWIP_CFLAGS) -o $@ \
 	  $(LWIP_SRC) $(CORE_SRC) $(LWIP_LIBS)
 
+# the sessions counted once (build/lwip.log), run again under the sanitizers
 lwip-check: build/lwip/lwip_loop build/lwip/lwip_loop_san
-	timeout 120 build/lwip/lwip_loop
-	ASAN_OPTIONS=detect_leaks=1 timeout 120 build/lwip/lwip_loop_san
+	timeout 120 build/lwip/lwip_loop | tee build/lwip.log; exit $${PIPESTATUS[0]}
+	ASAN_OPTIONS=detect_leaks=1 timeout 120 build/lwip/lwip_loop_san | tee build/lwip-san.log; \
+	  exit $${PIPESTATUS[0]}
 
 cov:
 	$(MAKE) V=cov CC=gcc OPT=-O0 VFLAGS='--coverage' test-run TEST_ARGS=-j1 >/dev/null

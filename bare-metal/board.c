@@ -111,6 +111,11 @@ uint32_t board_ticks(void)
 	return ticks;
 }
 
+void board_set_ticks(uint32_t t)
+{
+	ticks = t; /* one store: the interrupt sees the old count or the new */
+}
+
 void board_idle(void)
 {
 	__asm__ volatile("wfi" ::: "memory");

@@ -11,8 +11,11 @@
 
 /* Starts the SysTick interrupt at 1 kHz (processor clock, 16 MHz). */
 void board_tick_start(void);
-/* Milliseconds since board_tick_start, counted by the SysTick interrupt. */
+/* Milliseconds since board_tick_start, counted by the SysTick interrupt
+ * modulo 2^32. */
 uint32_t board_ticks(void);
+/* Sets the count (a test of the wrap sets it just short of 2^32). */
+void board_set_ticks(uint32_t t);
 /* Sleeps until the next interrupt (WFI): the next tick at the latest. */
 void board_idle(void);
 /* Writes a NUL-terminated string to the host (semihosting SYS_WRITE0). */
