@@ -39,8 +39,9 @@
  *             window closes): the client's data-block timeout (300 ms) ends it
  *
  * A session ends when every adapter in it has let go of its pcb (its ready
- * callback runs with .pcb NULL) and the scripted peer is finished; after the
- * last one no connection may be left in lwIP's active list. Prints one line
+ * callback runs with .pcb NULL; the application then scribbles over the
+ * object, which is its own again) and the scripted peer is finished; after
+ * the last one no connection may be left in lwIP's active list. Prints one line
  * per session and "lwip: N passed, M failed"; exit status 0 when all pass.
  */
 #include <stdio.h>
@@ -88,6 +89,13 @@ static void check_end(void)
 		end.signalled = 1;
 		sys_sem_signal(&finished);
 	}
+}
+
+/* From its last call of ready the object is the application's again (to
+ * reuse at once): the adapter must not touch it after that call. */
+static void scribble(smtpc_lwip *a)
+{
+	memset(a, 0xA5, sizeof *a);
 }
 
 /* ---- the client: one message, then QUIT ----------------------------------- */
@@ -149,12 +157,7 @@ static void client_ready(smtpc_lwip *a)
 			cl.ended = 1; /* they repeat forever */
 		}
 	}
-	if (a->pcb == NULL && !end.client) { /* released: over on this side */
-		cl.done_at = sys_now();
-		end.client = 1;
-		check_end();
-	}
-	if (cl.in_body) { /* after the 354: the message, as far as tx has room */
+	if (cl.in_body && !cl.ended) { /* after the 354: the message, as far as tx has room */
 		while (cl.body_off < cl.body_len) {
 			off = cl.body_off % message_len;
 			if ((n = smtpc_body_write(&a->core, message + off, message_len - off)) == 0)
@@ -162,7 +165,13 @@ static void client_ready(smtpc_lwip *a)
 			cl.body_off += n;
 		}
 		if (cl.body_off == cl.body_len && smtpc_body_end(&a->core) == SMTPC_ERR_OK)
-			cl.in_body = cl.ended = 0;
+			cl.in_body = 0;
+	}
+	if (a->pcb == NULL && !end.client) { /* released: over on this side */
+		cl.done_at = sys_now();
+		end.client = 1;
+		check_end();
+		scribble(a);
 	}
 }
 
@@ -229,6 +238,7 @@ static void server_ready(smtpc_lwip *a)
 	if (a->pcb == NULL && !end.server) { /* released */
 		end.server = 1;
 		check_end();
+		scribble(a);
 	}
 }
 

@@ -12,8 +12,9 @@
  * .timeout, .ready and .user before connecting or attaching. The adapter
  * owns the pcb from then on: the caller never calls tcp_* on it, and never
  * closes it. Everything stays in use until the adapter lets the pcb go:
- * ready then runs one last time with .pcb NULL, and from its return the
- * object and the buffers are the caller's again (to reuse or free).
+ * ready then runs one last time with .pcb NULL, and from that call on the
+ * object and the buffers are the caller's again (to free, or to zero and
+ * use again: the adapter never touches them after it).
  *
  * Data. Received pbufs wait in a queue until the core has room; tcp_recved
  * opens the window only by the octets the core took, so an application that
@@ -81,8 +82,8 @@ struct smtpc_lwip {
 err_t smtpc_lwip_connect(smtpc_lwip *a, const ip_addr_t *ip, u16_t port);
 
 /* Server: a listening pcb on ip:port whose accept callback is fn(arg, ...);
- * NULL on failure. fn takes a free smtpc_lwip (zeroed, or released: .pcb
- * NULL), sets it up with smtpc_server_init, greets (smtpc_server_greet) and
+ * NULL on failure. fn zeroes a free smtpc_lwip (never used, or released),
+ * sets it up with smtpc_server_init, greets (smtpc_server_greet) and
  * returns smtpc_lwip_attach(a, newpcb), which sends the greeting: ERR_OK, or
  * ERR_ABRT when it had to abort the pcb (lwIP requires the accept callback
  * to return that). With no free object, or a NULL newpcb (lwIP ran out of
