@@ -29,8 +29,9 @@
  *   blackhole the SYN goes nowhere: the greeting timeout ends the attempt
  *   trickle   every reply in one-octet segments: the session succeeds, the
  *             client's adapter having run once per octet at least
- *   noeol     a 70000-octet greeting with no line end: the client fails at its
- *             line limit and resets the connection
+ *   noeol     a 200000-octet greeting with no line end, more than the client's
+ *             buffer and window hold: the client fails at its line limit and
+ *             closes, and the flood meets a reset
  *   reset     the peer resets the connection in the middle of the message:
  *             SMTPC_ERR_RESET, nothing reported sent
  *   halfclose the peer closes its side in the middle of the message and reads
@@ -275,7 +276,7 @@ struct step {
 			      instead; then CLOSE, CLOSE_TX, RESET or STALL */
 };			   /* the script ends with a step of zeros */
 
-#define FLOOD_LEN 70000u
+#define FLOOD_LEN 200000u
 
 static struct peer {
 	struct tcp_pcb *pcb;
@@ -391,6 +392,8 @@ static err_t peer_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err
 
 	(void)arg;
 	(void)err;
+	if (p == NULL && (pr.how & FLOOD))
+		return ERR_OK; /* a flood goes on until it meets a reset */
 	if (p == NULL) {
 		add(pr.log, "FIN");
 		peer_finish(0);
