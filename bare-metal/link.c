@@ -53,6 +53,12 @@ int link_io(link *l, uint32_t now)
 		smtpc_send_ack(l->c, k);
 		moved = 1;
 	}
+	/* paused for STARTTLS, the 220 sent: a port with TLS starts its
+	 * handshake here, before any more input */
+	if ((smtpc_want(l->c) & SMTPC_WANT_TLS) && smtpc_send_buf(l->c, &n) == NULL) {
+		smtpc_fail(l->c, SMTPC_ERR_TLS);
+		moved = 1;
+	}
 	/* in: straight into the core's receive buffer */
 	if (l->in->off < l->in->len) {
 		dst = smtpc_recv_buf(l->c, &n);

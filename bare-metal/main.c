@@ -1,18 +1,21 @@
 /*
  * main.c - the firmware: the smtpc client role talks to the server role,
  * both in this board's RAM, through two byte pipes with a 7-octet MTU
- * (link.c), timed by the SysTick millisecond tick. Four scenarios, each
+ * (link.c), timed by the SysTick millisecond tick. Five scenarios, each
  * checked on both sides:
  *
  *   pipelining  MAIL, two RCPTs and DATA in one group; a 1 KiB message
  *               compared octet for octet as the server delivers it
  *   dots        a body whose lines start with dots, one of them "." alone:
- *               delivered unchanged, and the wire size shows the doubling
+ *               delivered unchanged, and the octets the pipe carried show
+ *               the doubling
  *   auth        AUTH PLAIN with a wrong password (535), then the right one
  *               (235), then a message
  *   silent      the server never answers MAIL: the client's MAIL timeout,
  *               from smtpc_waiting_for and the tick, ends the session, no
  *               sooner than it should although the tick wraps meanwhile
+ *   starttls    STARTTLS offered and accepted: with no TLS layer here, the
+ *               link fails both sides (SMTPC_ERR_TLS) instead of waiting
  *
  * Each side logs what it saw (replies on the client, commands and message
  * ends on the server) and the logs must equal the scenario's. It runs them
@@ -107,6 +110,7 @@ struct scenario {
 	size_t body_len, want_len;
 	size_t wire_len; /* DATA's wire size; 0: unchecked */
 	int silent;	 /* the server never answers MAIL */
+	int starttls;	 /* the client asks for STARTTLS (there is no TLS layer) */
 	const char *client_log, *server_log;
 };
 
@@ -149,6 +153,13 @@ static const struct scenario scenarios[] = {
      .silent = 1,
      .client_log = "GREETING 220, EHLO 250, ERROR SMTPC_ERR_TIMEOUT",
      .server_log = "EHLO fw.example, MAIL sensor7@example.org, EOF"},
+    {.name = "starttls",
+     .from = "sensor7@example.org",
+     .to = {"bob@example.net", NULL},
+     TEXT(short_body, short_want),
+     .starttls = 1,
+     .client_log = "GREETING 220, EHLO 250, STARTTLS 220, STARTTLS, ERROR SMTPC_ERR_TLS",
+     .server_log = "EHLO fw.example, STARTTLS, SMTPC_ERR_TLS"},
 };
 
 /* RFC 5321 4.5.3.2 client timeouts, in milliseconds (ticks); the silent
@@ -284,6 +295,8 @@ static void client_reply(const smtpc_reply *rep)
 	case SMTPC_CMD_EHLO:
 		if (rep->code != 250)
 			client_stop("EHLO refused");
+		else if (sc->starttls)
+			client_check(smtpc_starttls(&client), "starttls");
 		else if (sc->user != NULL)
 			client_check(smtpc_auth(&client, SMTPC_MECH_PLAIN, sc->user,
 						sc->bad_pass != NULL ? sc->bad_pass : sc->pass),
@@ -361,6 +374,8 @@ static int client_app(void)
 			log_str(&r.clog, "ERROR ");
 			log_more(&r.clog, smtpc_err_name(ev.err), strlen(smtpc_err_name(ev.err)));
 			client_stop(NULL);
+		} else if (t == SMTPC_EV_STARTTLS) {
+			log_str(&r.clog, "STARTTLS"); /* the link fails it: no TLS here */
 		} else if (t != SMTPC_EV_LINE)
 			client_stop("unexpected event");
 	}
@@ -389,7 +404,8 @@ static int check_user(void *ctx, const char *user, size_t user_len, const char *
 static void server_command(const smtpc_command *cmd)
 {
 	static const smtpc_caps caps = {SMTPC_EXT_PIPELINING | SMTPC_EXT_8BITMIME |
-					    SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_AUTH,
+					    SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_AUTH |
+					    SMTPC_EXT_STARTTLS, /* when allowed */
 					SMTPC_AUTH_PLAIN, 0, 0};
 	const char *name = smtpc_cmd_name(cmd->cmd);
 
@@ -452,6 +468,8 @@ static int server_app(void)
 			server_body(&ev.body);
 		else if (t == SMTPC_EV_BODY_END)
 			server_body_end(&ev.body_end);
+		else if (t == SMTPC_EV_STARTTLS)
+			log_str(&r.slog, "STARTTLS");
 		else {
 			log_str(&r.slog, t == SMTPC_EV_CLOSED  ? "CLOSED"
 					 : t == SMTPC_EV_ERROR ? smtpc_err_name(ev.err)
@@ -519,6 +537,7 @@ static int run(const struct scenario *sc)
 		return 0;
 	}
 	smtpc_server_set_auth(&server, check_user, NULL);
+	smtpc_server_allow_starttls(&server, sc->starttls);
 	smtpc_server_greet(&server, 220, "mx.example ESMTP");
 	if (sc->silent) /* the tick wraps in this session: no wait may end early */
 		board_set_ticks(0u - SILENT_MAIL_TIMEOUT / 2u);
@@ -546,7 +565,7 @@ static int run(const struct scenario *sc)
 		fail(sc, "server log", r.slog.s, sc->server_log);
 		return 0;
 	}
-	if (r.max_pending != (sc->to[1] != NULL ? 4u : 3u)) {
+	if (!sc->starttls && r.max_pending != (sc->to[1] != NULL ? 4u : 3u)) {
 		fail(sc, "MAIL, RCPT and DATA were not pipelined", NULL, NULL);
 		return 0;
 	}

@@ -1,8 +1,7 @@
 /*
  * smtpc_lwip.c - the smtpc core on lwIP's raw TCP API (contracts: smtpc_lwip.h).
- * The pump runs after every callback: it moves octets until nothing moves
- * (pbufs into the core, ready, the core's output into tcp_write), then
- * handles STARTTLS, the timeouts and the close.
+ * The pump runs after every callback: it moves octets until nothing moves (pbufs
+ * into the core, ready, output into tcp_write), then STARTTLS, timeouts, close.
  */
 #include "smtpc_lwip.h"
 #include "lwip/sys.h"
@@ -74,7 +73,8 @@ static err_t pump(smtpc_lwip *a)
 
 	while (move_bytes(a))
 		any = 1;
-	if (smtpc_want(&a->core) & SMTPC_WANT_TLS) { /* a port's TLS engine starts here */
+	if ((smtpc_want(&a->core) & SMTPC_WANT_TLS) && smtpc_send_buf(&a->core, &n) == NULL) {
+		/* the 220 is out: a port's TLS engine starts here */
 		smtpc_fail(&a->core, SMTPC_ERR_TLS);
 		a->ready(a);
 	}

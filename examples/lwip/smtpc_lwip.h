@@ -41,9 +41,11 @@
  * every 500 ms (tcp_poll): a timeout ends the session, SMTPC_ERR_TIMEOUT, up
  * to 500 ms late.
  *
- * STARTTLS. This adapter has no TLS layer: when the core pauses for the
- * handshake (after SMTPC_EV_STARTTLS) it fails with SMTPC_ERR_TLS. A port
- * with TLS puts its engine where that happens (smtpc_lwip.c, pump).
+ * STARTTLS. This adapter has no TLS layer: once the core has paused for the
+ * handshake (after SMTPC_EV_STARTTLS) and its output (a server's 220) is
+ * handed to lwIP, it fails with SMTPC_ERR_TLS. A port with TLS starts its
+ * engine there (smtpc_lwip.c, pump), with the octets still queued as its
+ * first input.
  */
 #ifndef SMTPC_LWIP_H
 #define SMTPC_LWIP_H
