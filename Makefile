@@ -1,8 +1,9 @@
 # smtpc - see README.md. Everything is built under build/.
 #
 #   make            the libraries, the smtpc tool and the examples:
-#                   libsmtpc-core.a   the core only, no dependencies
-#                   libsmtpc.a, .so   the core and io-posix
+#                   libsmtpc-core.a   the core and the transaction layer, no
+#                                     dependencies
+#                   libsmtpc.a, .so   those and io-posix
 #                   libsmtpc-bearssl.a, .so  io-bearssl and io-posix's TLS
 #                                     glue (needs libsmtpc and -lbearssl)
 #   make check      every gate: gcc and clang builds with -Werror, unit tests
@@ -28,19 +29,30 @@ WARN    := -std=c99 -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes
            -Wmissing-prototypes -Wcast-qual -Wconversion -Wno-sign-conversion
 OPT     ?= -O2
 VFLAGS  ?=
-CFLAGS_ALL = $(WARN) $(OPT) $(VFLAGS) -Iinclude -Icore $(CFLAGS)
-
 V       ?= rel
 B       := build/$(V)
+
+# The release build links with link-time optimisation when the compiler is
+# gcc: the core's small helpers are inlined across files (about a fifth
+# fewer instructions per message in smtpc bench). Fat objects keep the
+# libraries usable by any linker. LTO= turns it off.
+ifeq ($(V),rel)
+ifneq ($(shell $(CC) --version 2>/dev/null | grep -c 'Free Software Foundation'),0)
+LTO     ?= -flto=auto -ffat-lto-objects
+endif
+endif
+CFLAGS_ALL = $(WARN) $(OPT) $(LTO) $(VFLAGS) -Iinclude -Icore $(CFLAGS)
 HDRS    := $(wildcard include/*.h) core/internal.h
 CORE_SRC := $(wildcard core/*.c)
-POSIX_SRC := io-posix/posix.c
+TXN_SRC := $(wildcard txn/*.c)
+POSIX_SRC := io-posix/posix.c io-posix/txn.c
 PTLS_SRC := io-posix/tls.c
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509
-CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
+FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509 fuzz_txn
+CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC)) \
+            $(patsubst txn/%.c,$(B)/txn/%.o,$(TXN_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
 PTLS_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(PTLS_SRC))
 BEARSSL_OBJ := $(patsubst io-bearssl/%.c,$(B)/io-bearssl/%.o,$(BEARSSL_SRC))
@@ -106,7 +118,7 @@ $(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h
 	$(CC) $(CFLAGS_ALL) -Icli -c $< -o $@
 
 $(B)/smtpc: $(CLI_OBJ) $(TLS_LIB) $(POSIX_LIB)
-	$(CC) $(VFLAGS) -o $@ $(CLI_OBJ) $(LINK_ALL)
+	$(CC) $(OPT) $(LTO) $(VFLAGS) -o $@ $(CLI_OBJ) $(LINK_ALL)
 
 $(B)/core_exchange: examples/core_exchange.c $(CORE_LIB)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_LIB)
@@ -114,6 +126,11 @@ $(B)/core_exchange: examples/core_exchange.c $(CORE_LIB)
 $(B)/core/%.o: core/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
+
+# the transaction layer: pure like the core, on its public header only
+$(B)/txn/%.o: txn/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(OPT) $(LTO) $(VFLAGS) -Iinclude $(CFLAGS) -fPIC -c $< -o $@
 
 $(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h
 	@mkdir -p $(@D)
@@ -224,17 +241,21 @@ interop:
 	$(PYTHON) tests/interop/test_interop.py build/smtpc | tee build/interop.log; \
 	  exit $${PIPESTATUS[0]}
 
-# The core may only use the memory functions; io-bearssl may use BearSSL,
+# The core and the transaction layer may only use the memory functions (and
+# the layer only the core's public functions); io-bearssl may use BearSSL,
 # the core's public functions and the same memory functions: no sockets,
 # stdio, malloc, clock or entropy (a bare-metal port takes it as it is).
 # (_GLOBAL_OFFSET_TABLE_ is the linker's, for -fPIC code.)
 TLS_PURE = $(patsubst io-bearssl/%.c,build/gcc/io-bearssl/%.o,$(BEARSSL_SRC))
 purity:
 	@$(MAKE) --no-print-directory V=gcc CC=gcc build/gcc/libsmtpc.a build/gcc/libsmtpc-bearssl.a >/dev/null
-	@bad=$$(nm -u $(patsubst core/%.c,build/gcc/core/%.o,$(CORE_SRC)) | awk 'NF==2 && $$1=="U" {print $$2}' | grep -v '^smtpc' | sort -u | \
+	@bad=$$(nm -u $(patsubst core/%.c,build/gcc/core/%.o,$(CORE_SRC)) build/gcc/txn/*.o | awk 'NF==2 && $$1=="U" {print $$2}' | grep -v '^smtpc' | sort -u | \
 	  grep -vxF $(patsubst %,-e %,$(ALLOWED_UNDEF))); \
-	if [ -n "$$bad" ]; then echo "purity: core uses forbidden symbols: $$bad"; exit 1; fi; \
-	echo "purity: core undefined symbols within: $(ALLOWED_UNDEF)"
+	if [ -n "$$bad" ]; then echo "purity: core or txn uses forbidden symbols: $$bad"; exit 1; fi; \
+	echo "purity: core and txn undefined symbols within: $(ALLOWED_UNDEF)"; \
+	int=$$(nm -u build/gcc/txn/*.o | awk '$$1=="U" && $$2 ~ /^smtpc__/ {print $$2}' | sort -u); \
+	if [ -n "$$int" ]; then echo "purity: txn uses core internals: $$int"; exit 1; fi; \
+	echo "purity: txn uses only the core's public API"
 	@own=$$(nm --defined-only $(TLS_PURE) | awk 'NF==3 {print $$3}' | sort -u); \
 	public=$$(nm --defined-only -g $(patsubst core/%.c,build/gcc/core/%.o,$(CORE_SRC)) | awk 'NF==3 && $$3 ~ /^smtpc_[^_]/ {print $$3}'); \
 	bad=$$(nm -u $(TLS_PURE) | awk 'NF==2 && $$1=="U" {print $$2}' | sort -u | \
@@ -253,6 +274,11 @@ cross:
 	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -Icore -c $$f -o build/arm/$$(basename $$f .c).o || exit 1; \
 	done
 	$(ARM_SIZE) -t build/arm/*.o
+	@mkdir -p build/arm/txn
+	@for f in $(TXN_SRC); do \
+	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -c $$f -o build/arm/txn/$$(basename $$f .c).o || exit 1; \
+	done
+	$(ARM_SIZE) -t build/arm/txn/*.o
 	@for f in $(BEARSSL_SRC); do \
 	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -isystem $(BEARSSL_INC) -c $$f \
 	    -o build/arm/tls/$$(basename $$f .c).o || exit 1; \
@@ -320,16 +346,16 @@ lwip-check: build/lwip/lwip_loop build/lwip/lwip_loop_san
 
 cov:
 	$(MAKE) V=cov CC=gcc OPT=-O0 VFLAGS='--coverage' test-run TEST_ARGS=-j1 >/dev/null
-	gcovr -r . --filter 'core/' --object-directory build/cov --print-summary --fail-under-line 95 \
+	gcovr -r . --filter 'core/' --filter 'txn/' --object-directory build/cov --print-summary --fail-under-line 95 \
 	  --exclude-unreachable-branches | tail -n 20
 
 # ---- libFuzzer
 fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
 
-build/fuzz/%: fuzz/%.c $(CORE_SRC) $(BEARSSL_SRC) $(HDRS)
+build/fuzz/%: fuzz/%.c $(CORE_SRC) $(TXN_SRC) $(BEARSSL_SRC) $(HDRS)
 	@mkdir -p $(@D)
 	clang $(WARN) -Wno-conversion -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -Icore -Ifuzz -o $@ $< $(CORE_SRC) $(BEARSSL_SRC) -lbearssl
+	  -Iinclude -Icore -Ifuzz -o $@ $< $(CORE_SRC) $(TXN_SRC) $(BEARSSL_SRC) -lbearssl
 
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
@@ -337,8 +363,8 @@ MANDIR  ?= $(PREFIX)/share/man
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_posix.h \
-	  include/smtpc_bearssl.h include/smtpc_posix_tls.h $(DESTDIR)$(INCDIR)/
+	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_txn.h include/smtpc_posix.h \
+	  include/smtpc_posix_txn.h include/smtpc_bearssl.h include/smtpc_posix_tls.h $(DESTDIR)$(INCDIR)/
 	install -m 755 $(B)/smtpc $(DESTDIR)$(BINDIR)/smtpc
 	install -m 644 man/smtpc.1 $(DESTDIR)$(MANDIR)/man1/smtpc.1
 	install -m 644 $(CORE_LIB) $(POSIX_LIB) $(TLS_LIB) $(DESTDIR)$(LIBDIR)/

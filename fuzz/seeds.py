@@ -133,6 +133,36 @@ def main():
     write("fuzz_x509", "chain", chain(5, ca, *der("chain.pem")))
     write("fuzz_x509", "rsa", chain(3, ca, der("good-rsa.pem")[0]))
 
+    # fuzz_txn: [config][extensions][seed][count][4 per message x 3][server bytes]
+    # extensions bits: PIPELINING SIZE CHUNKING DSN 8BITMIME SMTPUTF8 BINARYMIME REQUIRETLS
+    def txn(cfg, ext, msgs, server):
+        head = bytes([cfg, ext, 0x37, len(msgs)])
+        for m in msgs + [[0, 0, 0, 0]] * (3 - len(msgs)):
+            head += bytes(m)
+        return head + server
+
+    ok = b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n250 2.0.0 queued\r\n"
+    write("fuzz_txn", "pipelined-two", txn(0, 0x13, [[0, 0, 0, 0], [4, 0x08, 5, 0]],
+                                           b"250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"
+                                           b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 q2\r\n"))
+    write("fuzz_txn", "plain-one", txn(8, 0x12, [[0, 0, 0, 0]],
+                                       b"250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"))
+    write("fuzz_txn", "bdat-chunks", txn(128, 0x05, [[0, 0, 5, 0], [0, 0, 0, 0]],
+                                         b"250 ok\r\n250 ok\r\n" + b"250 chunk\r\n" * 14 +
+                                         b"250 ok\r\n250 ok\r\n250 done\r\n250 done\r\n"))
+    write("fuzz_txn", "bdat-middle-refused", txn(128, 0x05, [[0, 0, 5, 0], [0, 0, 0, 0]],
+                                                 b"250 ok\r\n250 ok\r\n250 c1\r\n452 4.3.1 full\r\n" +
+                                                 b"503 bad\r\n" * 12 + b"250 reset\r\n" + ok))
+    write("fuzz_txn", "refusals-then-rset", txn(0, 0x01, [[0, 0x09, 0, 0], [0, 0, 3, 0]],
+                                                b"250 ok\r\n550 no\r\n554 none\r\n250 reset\r\n" + ok))
+    write("fuzz_txn", "mail-refused-421", txn(0, 0x01, [[0, 0, 0, 0], [0, 0, 0, 0]],
+                                              b"550 no\r\n503 x\r\n503 y\r\n421 4.3.2 bye\r\n"))
+    write("fuzz_txn", "dsn-requiretls", txn(4, 0x89, [[0, 0, 0, 0x16]], ok))
+    write("fuzz_txn", "lmtp", txn(32, 0x01, [[4, 0x08, 0, 0]],
+                                  b"250 ok\r\n250 a\r\n250 b\r\n354 go\r\n250 a\r\n452 b\r\n"))
+    write("fuzz_txn", "too-big-unmeasured", txn(0, 0x03, [[0, 0, 5, 0], [0, 0, 5, 0x40]],
+                                                b"250 ok\r\n250 ok\r\n354 go\r\n552 big\r\n"))
+
 
 if __name__ == "__main__":
     main()
