@@ -39,7 +39,8 @@ const char *tls_name_for(const char *host, const char *tls_name, int insecure);
 int is_ip_literal(const char *s);
 /* Prints why the session failed, with the TLS reason when there is one. */
 void say_failure(const char *what, smtpc_err e, const smtpc_posix *p);
-/* Parses a decimal number of milliseconds; -1 if malformed. */
+/* Parses a decimal number of milliseconds (digits only, at most INT_MAX);
+ * -1 if malformed or too large. */
 long parse_ms(const char *s);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -91,13 +92,16 @@ void say_failure(const char *what, smtpc_err e, const smtpc_posix *p)
 
 long parse_ms(const char *s)
 {
-	char *end;
-	long v;
+	long v = 0;
 
-	if (s == NULL || *s < '0' || *s > '9')
+	if (s == NULL || *s == '\0')
 		return -1;
-	v = strtol(s, &end, 10);
-	return *end == '\0' && v >= 0 ? v : -1;
+	for (; *s; s++) { /* digits only; it must fit poll()'s int */
+		if (*s < '0' || *s > '9' || v > (INT_MAX - (*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
 }
 
 int exit_for_code(unsigned code)

@@ -1,13 +1,15 @@
 /*
- * smtpc send: deliver one message.
+ * smtpc send: deliver one message, or several over one session.
  *
  * Order of work: every argument is checked before the connection is made;
- * the message is measured (wire size for SIZE=, 8-bit content for BODY=)
- * in a first pass over the file (standard input is spooled to a temporary
- * file first, so memory stays flat whatever the size); then EHLO (HELO when
- * EHLO gets 500 or 502), AUTH, MAIL, RCPT for each recipient, DATA (BDAT
- * when CHUNKING is offered), QUIT. With PIPELINING, MAIL, the RCPTs and
- * DATA go out in one write and the replies are read afterwards.
+ * each message is measured (wire size for SIZE=, 8-bit content for BODY=,
+ * the longest line) in a first pass over its file (standard input is
+ * spooled to a temporary file first, so memory stays flat whatever the
+ * size); then EHLO (HELO when EHLO gets 500 or 502), STARTTLS, AUTH, and
+ * the checks that need the server's extensions (SMTPUTF8, DSN, REQUIRETLS)
+ * before any MAIL. The messages then go through the transaction layer
+ * (smtpc_posix_txn.h): MAIL, RCPTs, DATA or BDAT, pipelined when offered,
+ * RSET after a refused one; then QUIT. This file parses options and prints.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -15,64 +17,103 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "smtpc_posix_txn.h"
 
-#define CHUNK (256u * 1024u)
+#define READ_BUF (64u * 1024u)
+/* room for reply texts: two replies per recipient and the message's, 256
+ * octets each on average (what does not fit is cut, and says so) */
+#define TEXT_ROOM(nto) ((2 * (nto) + 2) * 256u + 4096u)
 
 static const char send_usage[] =
-	"usage: smtpc send --host HOST [--port PORT] --from ADDR --to ADDR [--to ADDR ...]\n"
-	"                  [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
-	"                  [--auth plain|login|cram-md5|xoauth2 --user U --password P]\n"
-	"                  [--helo NAME] [--timeout MS] [--file FILE] [-v]\n"
-	"\n"
-	"Reads the message (headers and body) from FILE or standard input and delivers it.\n"
-	"Line ends become CRLF, leading dots are doubled, the data ends with one CRLF.CRLF.\n"
-	"\n"
-	"  --host HOST       server name or address (required)\n"
-	"  --port PORT       server port (default 25)\n"
-	"  --from ADDR       envelope sender; \"\" for the null sender (required)\n"
-	"  --to ADDR         envelope recipient; repeat for more (at least one)\n"
-	"  --tls             implicit TLS (port 465 style)\n"
-	"  --starttls        upgrade with STARTTLS; never falls back to clear text\n"
-	"  --cafile FILE     trust anchors for certificate verification\n"
-	"  --tls-name NAME   the name to verify and send as SNI (default: HOST; needed\n"
-	"                    when HOST is an IP address)\n"
-	"  --insecure        skip certificate checks; allow AUTH without TLS\n"
-	"  --auth MECH       plain, login, cram-md5 or xoauth2 (the password is the token)\n"
-	"  --user U, --password P   credentials for --auth\n"
-	"  --helo NAME       name for EHLO/HELO (default: this host's name, or localhost)\n"
-	"  --timeout MS      bound on connecting and on each reply (default 30000)\n"
-	"  --file FILE       message file (default: standard input)\n"
-	"  -v                transcript on standard error (C: command, S: reply line)\n";
+    "usage: smtpc send --host HOST [--port PORT] --from ADDR --to ADDR [--to ADDR ...]\n"
+    "                  [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
+    "                  [--auth plain|login|cram-md5|xoauth2 --user U --password P]\n"
+    "                  [--helo NAME] [--timeout MS] [--file FILE ...] [-v]\n"
+    "                  [--dsn-notify never|LIST] [--dsn-return full|hdrs] [--dsn-envid ID]\n"
+    "                  [--requiretls] [--no-pipelining] [--no-chunking] [--json] [--progress]\n"
+    "\n"
+    "Reads each message (headers and body) from FILE, or standard input, and delivers it.\n"
+    "Line ends become CRLF, leading dots are doubled, the data ends with one CRLF.CRLF.\n"
+    "\n"
+    "  --host HOST       server name or address (required)\n"
+    "  --port PORT       server port, 1 to 65535 (default 25)\n"
+    "  --from ADDR       envelope sender; \"\" for the null sender (required)\n"
+    "  --to ADDR         envelope recipient; repeat for more (at least one)\n"
+    "  --tls             implicit TLS (port 465 style)\n"
+    "  --starttls        upgrade with STARTTLS; never falls back to clear text\n"
+    "  --cafile FILE     trust anchors for certificate verification\n"
+    "  --tls-name NAME   the name to verify and send as SNI (default: HOST; needed\n"
+    "                    when HOST is an IP address)\n"
+    "  --insecure        skip certificate checks; allow AUTH without TLS\n"
+    "  --auth MECH       plain, login, cram-md5 or xoauth2 (the password is the token)\n"
+    "  --user U, --password P   credentials for --auth\n"
+    "  --helo NAME       name for EHLO/HELO (default: this host's name, or localhost)\n"
+    "  --timeout MS      bound on connecting and on each reply (default 30000)\n"
+    "  --file FILE       message file (default: standard input); repeat to send several\n"
+    "                    messages, each to every recipient, over one session\n"
+    "  --dsn-notify WHEN never, or a list of success,failure,delay (RFC 3461)\n"
+    "  --dsn-return WHAT full or hdrs: what a delivery status notification returns\n"
+    "  --dsn-envid ID    envelope identifier for notifications\n"
+    "  --requiretls      the message must travel over TLS all the way (RFC 8689)\n"
+    "  --no-pipelining   one command at a time even when PIPELINING is offered\n"
+    "  --no-chunking     DATA even when CHUNKING (BDAT) is offered\n"
+    "  --json            after the session, one JSON object on standard output\n"
+    "  --progress        octets sent and the rate on standard error\n"
+    "  -v                transcript on standard error (C: command, S: reply line)\n";
+
+struct msg {
+	const char *name; /* the file; NULL for standard input */
+	FILE *f;
+	smtpc_txn_msg m;
+	smtpc_txn_rcpt *rcpts;
+	char *text;
+	double start_ms, end_ms; /* -1: not known */
+	int unreadable;
+};
 
 struct send {
-	const char *host, *port, *from, *helo, *user, *password, *file, *cafile, *tls_name;
-	const char **to;
-	size_t nto;
-	int tls, starttls, insecure, verbose;
+	const char *host, *port, *from, *helo, *user, *password, *cafile, *envid, *tls_name;
+	const char **to, **files;
+	size_t nto, nfiles;
+	int tls, starttls, insecure, verbose, json, progress, requiretls;
+	int no_pipelining, no_chunking, ret;
+	unsigned notify;
 	smtpc_mech mech;
 	long timeout;
-	/* the message */
-	FILE *msg;
-	uint64_t wire_size, text_size, longest;
-	int has_8bit, needs_utf8;
+	int needs_utf8;
+	/* the messages */
+	struct msg *msgs;
+	size_t nmsgs;
+	unsigned char *buf; /* what the body callback hands over */
 	/* the session */
+	smtpc_posix_txn *pt;
 	smtpc_posix *p;
 	smtpc_conn *c;
 	smtpc_posix_tls *tlsx; /* with --tls or --starttls */
-	unsigned mail_code, data_code, final_code, worst_rcpt;
-	size_t accepted, refused;
-	int bdat_failed;
-	struct chunk {
-		unsigned char *data;
-		size_t len;
-		int last;
-	} ch; /* the BDAT chunk being issued */
-	char why[600]; /* the first refusal, for the message on failure */
-	int told;      /* the cause of a failure was printed already */
+	unsigned greet_code;
+	char greet_text[512];
+	const char *auth_used;
+	unsigned odd_code; /* a reply that answered nothing */
+	char odd_text[300];
+	int told; /* the cause of a failure was printed already */
+	double t0;
+	/* --progress */
+	uint64_t total;
+	double last_shown, first_data;
+	int shown;
 };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 /* ---- transcript ------------------------------------------------------------------- */
 
@@ -102,97 +143,564 @@ static void on_line(void *user, const smtpc_line *l)
 		fprintf(stderr, "S: %u%c%s\n", l->code, l->last ? ' ' : '-', l->text);
 }
 
-/* ---- the message ---------------------------------------------------------------------- */
-
-/* Opens the message; standard input that cannot seek is spooled. */
-static int open_message(struct send *s)
+static void on_reply(void *user, const smtpc_reply *r)
 {
-	FILE *in = s->file ? fopen(s->file, "rb") : stdin;
+	struct send *s = user;
+
+	if (r->cmd == SMTPC_CMD_NONE && s->odd_code == 0) {
+		s->odd_code = r->code;
+		snprintf(s->odd_text, sizeof s->odd_text, "%s", r->text);
+	}
+}
+
+/* ---- progress --------------------------------------------------------------------- */
+
+static void show_progress(struct send *s, int last)
+{
+	uint64_t done = 0;
+	size_t i, pending;
+	double t = now_ms(), secs;
+
+	if (!last && t - s->last_shown < 100.0) /* at most 10 a second */
+		return;
+	for (i = 0; i < s->nmsgs; i++)
+		done += s->msgs[i].m.sent;
+	smtpc_send_buf(s->c, &pending);
+	done = done > pending ? done - pending : 0;
+	if (done > s->total)
+		done = s->total;
+	if (done > 0 && s->first_data == 0)
+		s->first_data = t;
+	secs = s->first_data > 0 ? (t - s->first_data) / 1e3 : 0;
+	fprintf(stderr, "\rsmtpc: sent %llu of %llu octets (%3.0f%%), %.1f KiB/s%s",
+		(unsigned long long)done, (unsigned long long)s->total,
+		s->total ? 100.0 * (double)done / (double)s->total : 100.0,
+		secs > 0 ? (double)done / 1024.0 / secs : 0.0, last ? "\n" : "");
+	s->last_shown = t;
+	s->shown = 1;
+}
+
+static void on_send(void *user, const unsigned char *data, size_t len)
+{
+	struct send *s = user;
+
+	(void)data;
+	(void)len;
+	if (s->progress && s->total > 0)
+		show_progress(s, 0);
+}
+
+/* ---- the messages -------------------------------------------------------------------- */
+
+/* Opens a message; standard input that cannot seek is spooled. */
+static int open_message(struct msg *mm)
+{
+	FILE *in = mm->name ? fopen(mm->name, "rb") : stdin;
 	unsigned char buf[65536];
 	size_t n;
 
 	if (in == NULL) {
-		say("cannot read %s: %s", s->file, strerror(errno));
-		return 66;
+		say("cannot read %s: %s", mm->name, strerror(errno));
+		return EX_NOINPUT_;
 	}
 	if (fseek(in, 0, SEEK_SET) == 0) {
-		s->msg = in;
+		mm->f = in;
 		return 0;
 	}
-	s->msg = tmpfile();
-	if (s->msg == NULL) {
+	mm->f = tmpfile();
+	if (mm->f == NULL) {
 		say("cannot spool standard input: %s", strerror(errno));
 		if (in != stdin)
 			fclose(in);
-		return 66;
+		return EX_NOINPUT_;
 	}
 	while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
-		if (fwrite(buf, 1, n, s->msg) != n) {
+		if (fwrite(buf, 1, n, mm->f) != n) {
 			say("cannot spool standard input: %s", strerror(errno));
 			if (in != stdin)
 				fclose(in);
-			return 66;
+			return EX_NOINPUT_;
 		}
 	}
-	n = ferror(in) || fseek(s->msg, 0, SEEK_SET) != 0;
+	n = ferror(in) || fseek(mm->f, 0, SEEK_SET) != 0;
 	if (in != stdin)
 		fclose(in);
 	if (n) {
 		say("cannot read the message");
-		return 66;
+		return EX_NOINPUT_;
 	}
 	return 0;
 }
 
-/* Measures the message as DATA and as BDAT text would carry it. */
-static int measure(struct send *s)
+/* The measuring pass, then back to the start. */
+static int measure(struct send *s, struct msg *mm)
 {
-	unsigned char buf[65536];
-	smtpc_dotenc dot, text;
+	smtpc_txn_measure ms;
 	size_t n;
-	uint64_t line = 0;
 
-	smtpc_dot_init(&dot);
-	smtpc_dot_init(&text);
-	text.no_dots = 1;
-	while ((n = fread(buf, 1, sizeof buf, s->msg)) > 0) {
-		size_t i;
-		dot.next_in = text.next_in = buf;
-		dot.avail_in = text.avail_in = n;
-		smtpc_dot_encode(&dot);
-		smtpc_dot_encode(&text);
-		for (i = 0; i < n; i++) { /* the longest line on the wire (RFC 5321 4.5.3.1.6) */
-			if (buf[i] == '\r' || buf[i] == '\n') {
-				line = 0; /* a bare CR or LF ends a line too: it becomes CRLF */
-			} else {
-				line += (line == 0 && buf[i] == '.') ? 2 : 1; /* a leading dot doubles */
-				if (line > s->longest)
-					s->longest = line;
-			}
+	smtpc_txn_measure_init(&ms);
+	while ((n = fread(s->buf, 1, READ_BUF, mm->f)) > 0)
+		smtpc_txn_measure_add(&ms, s->buf, n);
+	if (ferror(mm->f) || fseek(mm->f, 0, SEEK_SET) != 0) {
+		say("cannot read %s", mm->name ? mm->name : "the message");
+		return EX_NOINPUT_;
+	}
+	smtpc_txn_measure_end(&ms, &mm->m.size);
+	return 0;
+}
+
+static int body(void *user, smtpc_txn_msg *m, const unsigned char **data, size_t *len)
+{
+	struct send *s = user;
+	struct msg *mm = m->user;
+	size_t n = fread(s->buf, 1, READ_BUF, mm->f);
+
+	if (n > 0) {
+		*data = s->buf;
+		*len = n;
+		return 1;
+	}
+	if (ferror(mm->f)) {
+		mm->unreadable = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void on_start(void *user, smtpc_txn_msg *m)
+{
+	struct send *s = user;
+
+	((struct msg *)m->user)->start_ms = now_ms() - s->t0;
+}
+
+static void on_done(void *user, smtpc_txn_msg *m)
+{
+	struct send *s = user;
+
+	((struct msg *)m->user)->end_ms = now_ms() - s->t0;
+}
+
+static int setup_messages(struct send *s)
+{
+	size_t i, k, n = s->nfiles ? s->nfiles : 1;
+	int rc;
+
+	s->msgs = calloc(n, sizeof *s->msgs);
+	s->buf = malloc(READ_BUF);
+	if (s->msgs == NULL || s->buf == NULL) {
+		say("out of memory");
+		return EX_SOFTWARE_;
+	}
+	s->nmsgs = n;
+	for (i = 0; i < n; i++) {
+		struct msg *mm = &s->msgs[i];
+		mm->name = s->nfiles ? s->files[i] : NULL;
+		mm->start_ms = mm->end_ms = -1;
+		if ((rc = open_message(mm)) != 0 || (rc = measure(s, mm)) != 0)
+			return rc;
+		mm->rcpts = calloc(s->nto, sizeof *mm->rcpts);
+		mm->text = malloc(TEXT_ROOM(s->nto));
+		if (mm->rcpts == NULL || mm->text == NULL) {
+			say("out of memory");
+			return EX_SOFTWARE_;
+		}
+		for (k = 0; k < s->nto; k++) {
+			mm->rcpts[k].addr = s->to[k];
+			mm->rcpts[k].opts.notify = s->notify;
+		}
+		mm->m.from = s->from;
+		mm->m.rcpts = mm->rcpts;
+		mm->m.nrcpts = s->nto;
+		mm->m.opts.smtputf8 = s->needs_utf8;
+		mm->m.opts.requiretls = s->requiretls;
+		mm->m.opts.ret = (smtpc_ret)s->ret;
+		mm->m.opts.envid = s->envid;
+		mm->m.text = mm->text;
+		mm->m.text_size = TEXT_ROOM(s->nto);
+		mm->m.user = mm;
+	}
+	return 0;
+}
+
+static void free_messages(struct send *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nmsgs; i++) {
+		struct msg *mm = &s->msgs[i];
+		if (mm->f != NULL && mm->f != stdin)
+			fclose(mm->f);
+		free(mm->rcpts);
+		free(mm->text);
+	}
+	free(s->msgs);
+	free(s->buf);
+}
+
+/* ---- results -------------------------------------------------------------------------- */
+
+/* The exit status one message earns. */
+static int msg_status(const struct send *s, const struct msg *mm)
+{
+	const smtpc_txn_msg *m = &mm->m;
+	unsigned worst = 0;
+	size_t i;
+
+	switch (m->status) {
+	case SMTPC_TXN_ACCEPTED:
+		return EX_OK_;
+	case SMTPC_TXN_PARTIAL:
+		for (i = 0; i < m->nrcpts; i++) {
+			const smtpc_txn_rcpt *r = &m->rcpts[i];
+			unsigned code =
+			    r->data.code && r->data.code / 100 != 2 ? r->data.code : r->rcpt.code;
+			if (r->status == SMTPC_TXN_REFUSED && code > worst)
+				worst = code;
+		}
+		return worst ? exit_for_code(worst) : EX_DATAERR_;
+	case SMTPC_TXN_REFUSED:
+		if (m->reply.code != 0)
+			return exit_for_code(m->reply.code);
+		return exit_for_err(m->err);
+	default:
+		if (mm->unreadable)
+			return EX_NOINPUT_;
+		if (m->err == SMTPC_ERR_BAD_REPLY && s->odd_code == 421)
+			return EX_TEMPFAIL_;
+		return exit_for_err(m->err != SMTPC_ERR_OK ? m->err : SMTPC_ERR_CLOSED);
+	}
+}
+
+/* The most severe of two exit statuses: 0, 75, 65, 66, 69, 76, others. */
+static int worse(int a, int b)
+{
+	static const int order[] = {EX_OK_,	 EX_TEMPFAIL_,	  EX_DATAERR_,
+				    EX_NOINPUT_, EX_UNAVAILABLE_, EX_PROTOCOL_};
+	int ra = 6, rb = 6;
+	size_t i;
+
+	for (i = 0; i < sizeof order / sizeof order[0]; i++) {
+		if (order[i] == a)
+			ra = (int)i;
+		if (order[i] == b)
+			rb = (int)i;
+	}
+	return rb > ra ? b : a;
+}
+
+static const char *stage_name(smtpc_cmd c)
+{
+	switch (c) {
+	case SMTPC_CMD_MAIL:
+		return "MAIL FROM";
+	case SMTPC_CMD_DATA:
+		return "DATA";
+	case SMTPC_CMD_BDAT:
+		return "BDAT";
+	default:
+		return "message";
+	}
+}
+
+/* Why the message was not (wholly) delivered, in one line. */
+static void describe(const struct send *s, const struct msg *mm, char *out, size_t len)
+{
+	const smtpc_txn_msg *m = &mm->m;
+	const smtpc_caps *k = smtpc_get_caps(s->c);
+	size_t i;
+
+	out[0] = '\0';
+	if (m->status == SMTPC_TXN_FAILED) {
+		if (mm->unreadable)
+			snprintf(out, len, "cannot read %s; the session was ended without it",
+				 mm->name ? mm->name : "the message");
+		else if (s->odd_code == 421)
+			snprintf(out, len, "the server is closing the session: %u %s", s->odd_code,
+				 s->odd_text);
+		else if (m->err == SMTPC_ERR_BAD_REPLY && s->odd_code != 0)
+			snprintf(out, len, "the server sent a reply nothing asked for: %u %s",
+				 s->odd_code, s->odd_text);
+		else if (m->stage == SMTPC_CMD_NONE && m->method == SMTPC_CMD_NONE)
+			snprintf(out, len, "not sent: the session ended (%s)",
+				 smtpc_err_desc(m->err));
+		else if (m->err == SMTPC_ERR_TLS)
+			snprintf(out, len, "TLS failure: %s", smtpc_posix_strerror(s->p));
+		else
+			snprintf(out, len, "%s (%s)", smtpc_err_desc(m->err),
+				 smtpc_err_name(m->err));
+		return;
+	}
+	if (m->status == SMTPC_TXN_REFUSED && m->reply.code == 0) { /* refused before MAIL */
+		if (m->err == SMTPC_ERR_TOO_BIG)
+			snprintf(
+			    out, len,
+			    "the message (%llu octets) is over the server's limit of %llu octets",
+			    (unsigned long long)m->size.text, (unsigned long long)k->size_limit);
+		else if (m->err == SMTPC_ERR_TOO_LONG)
+			snprintf(out, len,
+				 "the message has a line of %llu octets; SMTP allows 998 (RFC 5321 "
+				 "4.5.3.1.6)",
+				 (unsigned long long)m->size.longest);
+		else
+			snprintf(out, len, "not sent: %s", smtpc_err_desc(m->err));
+		return;
+	}
+	if (m->status == SMTPC_TXN_REFUSED && m->stage != SMTPC_CMD_RCPT) {
+		snprintf(out, len, "%s refused: %u %s", stage_name(m->stage), m->reply.code,
+			 m->reply.text);
+		return;
+	}
+	for (i = 0; i < m->nrcpts; i++) { /* the first recipient refused */
+		const smtpc_txn_rcpt *r = &m->rcpts[i];
+		if (r->status != SMTPC_TXN_REFUSED)
+			continue;
+		if (r->rcpt.code != 0 && r->rcpt.code / 100 != 2)
+			snprintf(out, len, "RCPT TO:<%s> refused: %u %s", r->addr, r->rcpt.code,
+				 r->rcpt.text);
+		else if (r->data.code != 0)
+			snprintf(out, len, "message refused for <%s>: %u %s", r->addr, r->data.code,
+				 r->data.text);
+		else
+			snprintf(out, len, "RCPT TO:<%s> not sent: %s", r->addr,
+				 smtpc_err_desc(r->err));
+		return;
+	}
+	snprintf(out, len, "no recipient accepted");
+}
+
+/* One line per message on standard error; returns the worst status. */
+static int report(struct send *s)
+{
+	int rc = EX_OK_;
+	size_t i;
+
+	for (i = 0; i < s->nmsgs; i++) {
+		const struct msg *mm = &s->msgs[i];
+		const smtpc_txn_msg *m = &mm->m;
+		char why[1200];
+		int st = msg_status(s, mm);
+		rc = worse(rc, st);
+		if (m->status == SMTPC_TXN_ACCEPTED) {
+			if (s->nmsgs > 1)
+				say("%s: accepted: %u %s", mm->name, m->reply.code, m->reply.text);
+			continue;
+		}
+		describe(s, mm, why, sizeof why);
+		if (m->status == SMTPC_TXN_PARTIAL) {
+			if (s->nmsgs > 1)
+				say("%s: delivered to %zu of %zu recipients; %s", mm->name,
+				    m->accepted, m->nrcpts, why);
+			else
+				say("delivered to %zu of %zu recipients; %s", m->accepted,
+				    m->nrcpts, why);
+		} else if (s->nmsgs > 1) {
+			say("%s: %s: %s", mm->name, smtpc_txn_status_name(m->status), why);
+		} else {
+			say("%s", why);
 		}
 	}
-	if (ferror(s->msg) || fseek(s->msg, 0, SEEK_SET) != 0) {
-		say("cannot read the message");
-		return 66;
-	}
-	smtpc_dot_finish(&dot);
-	smtpc_dot_finish(&text);
-	s->wire_size = dot.total_out;
-	s->text_size = text.total_out;
-	s->has_8bit = dot.has_8bit;
-	return 0;
+	return rc;
 }
 
-/* ---- replies -------------------------------------------------------------------------- */
+/* ---- JSON ------------------------------------------------------------------------------ */
 
-static void note_refusal(struct send *s, const char *what, const smtpc_reply *r)
+/* A JSON string: quotes, backslashes and control bytes escaped; bytes that
+ * are not UTF-8 become U+FFFD, so the output is always valid. */
+static void json_str(const char *p, size_t n)
 {
-	if (s->why[0] == '\0')
-		snprintf(s->why, sizeof s->why, "%s refused: %u %s", what, r->code, r->text);
+	size_t i = 0;
+
+	if (p == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	while (i < n) {
+		unsigned char b = (unsigned char)p[i];
+		size_t k = 0, j;
+		if (b == '"' || b == '\\') {
+			printf("\\%c", b);
+			i++;
+			continue;
+		}
+		if (b < 0x20 || b == 0x7f) {
+			if (b == '\n')
+				fputs("\\n", stdout);
+			else if (b == '\r')
+				fputs("\\r", stdout);
+			else if (b == '\t')
+				fputs("\\t", stdout);
+			else
+				printf("\\u%04x", b);
+			i++;
+			continue;
+		}
+		if (b < 0x80) {
+			putchar(b);
+			i++;
+			continue;
+		}
+		/* a UTF-8 sequence: its length, then its continuation octets */
+		if (b >= 0xc2 && b <= 0xdf)
+			k = 2;
+		else if (b >= 0xe0 && b <= 0xef)
+			k = 3;
+		else if (b >= 0xf0 && b <= 0xf4)
+			k = 4;
+		for (j = 1; k && j < k; j++) {
+			unsigned char c = i + j < n ? (unsigned char)p[i + j] : 0;
+			if ((c & 0xc0) != 0x80 ||
+			    (j == 1 && ((b == 0xe0 && c < 0xa0) || (b == 0xed && c > 0x9f) ||
+					(b == 0xf0 && c < 0x90) || (b == 0xf4 && c > 0x8f))))
+				k = 0;
+		}
+		if (k == 0) {
+			fputs("\\ufffd", stdout);
+			i++;
+			continue;
+		}
+		fwrite(p + i, 1, k, stdout);
+		i += k;
+	}
+	putchar('"');
 }
 
-/* The next reply. One that answers nothing is the server closing (421)
- * or a protocol violation: either ends the session. */
+static void json_cstr(const char *p)
+{
+	json_str(p, p ? strlen(p) : 0);
+}
+
+static void json_reply(const smtpc_txn_reply *r)
+{
+	if (r->code == 0) {
+		fputs("null", stdout);
+		return;
+	}
+	printf("{\"code\": %u, \"enhanced\": ", r->code);
+	if (r->esc.cls)
+		printf("\"%u.%u.%u\"", r->esc.cls, r->esc.subject, r->esc.detail);
+	else
+		fputs("null", stdout);
+	fputs(", \"text\": ", stdout);
+	json_str(r->text, r->len);
+	putchar('}');
+}
+
+static void json_ms(double v)
+{
+	if (v < 0)
+		fputs("null", stdout);
+	else
+		printf("%.3f", v);
+}
+
+static void json_out(struct send *s, int rc)
+{
+	size_t i, k, pos = 0;
+	smtpc_ext ext;
+	int first = 1;
+
+	fputs("{\"server\": {\"host\": ", stdout);
+	json_cstr(s->host);
+	printf(", \"port\": %ld, \"greeting\": ", strtol(s->port, NULL, 10));
+	if (s->greet_code) {
+		printf("{\"code\": %u, \"text\": ", s->greet_code);
+		json_cstr(s->greet_text);
+		putchar('}');
+	} else {
+		fputs("null", stdout);
+	}
+	fputs(", \"extensions\": [", stdout);
+	while (s->c != NULL && smtpc_ext_next(s->c, &pos, &ext)) {
+		char line[600];
+		int n = snprintf(line, sizeof line, "%.*s%s%.*s", (int)ext.keyword_len, ext.keyword,
+				 ext.params_len ? " " : "", (int)ext.params_len, ext.params);
+		fputs(first ? "" : ", ", stdout);
+		json_str(line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		first = 0;
+	}
+	fputs("]}, \"tls\": ", stdout);
+	if ((s->tls || s->starttls) && s->p != NULL && smtpc_posix_is_secure(s->p)) {
+		/* the version and cipher are not available from the TLS layer yet */
+		printf(
+		    "{\"mode\": \"%s\", \"version\": null, \"cipher\": null, \"verified_name\": ",
+		    s->tls ? "tls" : "starttls");
+		json_cstr(s->insecure ? NULL : tls_name_for(s->host, s->tls_name, 0));
+		putchar('}');
+	} else {
+		fputs("null", stdout);
+	}
+	fputs(", \"auth\": ", stdout);
+	json_cstr(s->auth_used);
+	fputs(", \"messages\": [", stdout);
+	for (i = 0; i < s->nmsgs; i++) {
+		const struct msg *mm = &s->msgs[i];
+		const smtpc_txn_msg *m = &mm->m;
+		fputs(i ? ", {\"file\": " : "{\"file\": ", stdout);
+		json_cstr(mm->name);
+		printf(", \"size\": %llu, \"method\": ", (unsigned long long)m->size.octets);
+		if (m->method == SMTPC_CMD_NONE)
+			fputs("null", stdout);
+		else
+			printf("\"%s\"", smtpc_cmd_name(m->method));
+		printf(
+		    ", \"sent\": %llu, \"status\": \"%s\", \"exit\": ", (unsigned long long)m->sent,
+		    m->status == SMTPC_TXN_PENDING ? "not sent" : smtpc_txn_status_name(m->status));
+		if (m->status == SMTPC_TXN_PENDING)
+			fputs("null", stdout);
+		else
+			printf("%d", msg_status(s, mm));
+		fputs(", \"error\": ", stdout);
+		json_cstr(m->err != SMTPC_ERR_OK ? smtpc_err_name(m->err) : NULL);
+		fputs(", \"reply\": ", stdout);
+		json_reply(&m->reply);
+		fputs(", \"recipients\": [", stdout);
+		for (k = 0; k < m->nrcpts; k++) {
+			const smtpc_txn_rcpt *r = &m->rcpts[k];
+			const smtpc_txn_reply *d = r->data.code ? &r->data : &r->rcpt;
+			if (r->rcpt.code && r->rcpt.code / 100 != 2)
+				d = &r->rcpt; /* refused at RCPT: that reply decided */
+			fputs(k ? ", {\"address\": " : "{\"address\": ", stdout);
+			json_cstr(r->addr);
+			printf(", \"status\": \"%s\", \"code\": ",
+			       smtpc_txn_status_name(r->status));
+			if (d->code)
+				printf("%u", d->code);
+			else
+				fputs("null", stdout);
+			fputs(", \"enhanced\": ", stdout);
+			if (d->code && d->esc.cls)
+				printf("\"%u.%u.%u\"", d->esc.cls, d->esc.subject, d->esc.detail);
+			else
+				fputs("null", stdout);
+			fputs(", \"text\": ", stdout);
+			json_str(d->code ? d->text : NULL, d->len);
+			fputs(", \"error\": ", stdout);
+			json_cstr(r->err != SMTPC_ERR_OK ? smtpc_err_name(r->err) : NULL);
+			fputs(", \"rcpt_reply\": ", stdout);
+			json_reply(&r->rcpt);
+			fputs(", \"data_reply\": ", stdout);
+			json_reply(&r->data);
+			putchar('}');
+		}
+		fputs("], \"timings\": {\"start_ms\": ", stdout);
+		json_ms(mm->start_ms);
+		fputs(", \"end_ms\": ", stdout);
+		json_ms(mm->end_ms);
+		fputs(", \"duration_ms\": ", stdout);
+		json_ms(mm->start_ms >= 0 && mm->end_ms >= 0 ? mm->end_ms - mm->start_ms : -1);
+		fputs("}}", stdout);
+	}
+	printf("], \"exit\": %d}\n", rc);
+	fflush(stdout);
+}
+
+/* ---- the session ------------------------------------------------------------------------------
+ */
+
+/* The next reply of the set-up phase. One that answers nothing is the
+ * server closing (421) or a protocol violation: either ends the session. */
 static smtpc_err next_reply(struct send *s, smtpc_reply *r)
 {
 	smtpc_err e = smtpc_posix_wait(s->p, r);
@@ -207,197 +715,6 @@ static smtpc_err next_reply(struct send *s, smtpc_reply *r)
 	say("the server sent a reply nothing asked for: %u %s", r->code, r->text);
 	return SMTPC_ERR_BAD_REPLY;
 }
-
-/* Waits for one reply and records what it answers. */
-static smtpc_err wait_one(struct send *s)
-{
-	smtpc_reply r;
-	smtpc_err e = next_reply(s, &r);
-	char what[300];
-
-	if (e != SMTPC_ERR_OK)
-		return e;
-	switch (r.cmd) {
-	case SMTPC_CMD_MAIL:
-		s->mail_code = r.code;
-		if (r.code / 100 != 2)
-			note_refusal(s, "MAIL FROM", &r);
-		break;
-	case SMTPC_CMD_RCPT:
-		if (r.code / 100 == 2) {
-			s->accepted++;
-		} else {
-			s->refused++;
-			if (r.code > s->worst_rcpt || s->worst_rcpt == 0)
-				s->worst_rcpt = r.code;
-			snprintf(what, sizeof what, "RCPT TO:<%s>", r.index < s->nto ? s->to[r.index] : "?");
-			note_refusal(s, what, &r);
-		}
-		break;
-	case SMTPC_CMD_DATA:
-		s->data_code = r.code;
-		if (r.code != 354 && s->accepted > 0)
-			note_refusal(s, "DATA", &r);
-		break;
-	case SMTPC_CMD_BDAT:
-		if (r.code / 100 != 2 && !s->bdat_failed) {
-			s->bdat_failed = 1;
-			note_refusal(s, "BDAT", &r);
-		}
-		if (r.code / 100 == 2 || s->final_code == 0)
-			s->final_code = r.code;
-		break;
-	case SMTPC_CMD_DATA_END:
-		s->final_code = r.code;
-		if (r.code / 100 != 2)
-			note_refusal(s, "message", &r);
-		break;
-	default:
-		break;
-	}
-	return SMTPC_ERR_OK;
-}
-
-/* Waits for every outstanding reply. */
-static smtpc_err wait_all(struct send *s)
-{
-	while (smtpc_pending(s->c) > 0) {
-		smtpc_err e = wait_one(s);
-		if (e != SMTPC_ERR_OK)
-			return e;
-	}
-	return SMTPC_ERR_OK;
-}
-
-/* Issues a command built by fn; on a full queue or buffer, sends and reads
- * replies, then tries again. */
-typedef smtpc_err (*issue_fn)(struct send *s, size_t i);
-
-static smtpc_err issue(struct send *s, issue_fn fn, size_t i)
-{
-	for (;;) {
-		smtpc_err e = fn(s, i);
-		if (e == SMTPC_ERR_NO_SPACE) {
-			e = smtpc_posix_flush(s->p);
-		} else if (e == SMTPC_ERR_QUEUE_FULL || e == SMTPC_ERR_PIPELINE) {
-			e = smtpc_posix_flush(s->p);
-			if (e == SMTPC_ERR_OK)
-				e = wait_one(s);
-		} else {
-			return e;
-		}
-		if (e != SMTPC_ERR_OK)
-			return e;
-	}
-}
-
-static smtpc_err do_mail(struct send *s, size_t i)
-{
-	const smtpc_caps *k = smtpc_get_caps(s->c);
-	smtpc_mail_opts mo;
-
-	(void)i;
-	memset(&mo, 0, sizeof mo);
-	if (k->ext & SMTPC_EXT_SIZE)
-		mo.size = (k->ext & SMTPC_EXT_CHUNKING) ? s->text_size : s->wire_size;
-	if (s->has_8bit && (k->ext & SMTPC_EXT_8BITMIME))
-		mo.body = SMTPC_BODY_8BITMIME;
-	mo.smtputf8 = s->needs_utf8;
-	return smtpc_mail(s->c, s->from, &mo);
-}
-
-static smtpc_err do_rcpt(struct send *s, size_t i)
-{
-	return smtpc_rcpt(s->c, s->to[i], NULL);
-}
-
-static smtpc_err do_data(struct send *s, size_t i)
-{
-	(void)i;
-	return smtpc_data(s->c);
-}
-
-/* ---- message data -------------------------------------------------------------------------- */
-
-static smtpc_err send_dot_body(struct send *s)
-{
-	unsigned char buf[65536];
-	size_t n;
-	smtpc_err e;
-
-	if (s->accepted > 0) {
-		while ((n = fread(buf, 1, sizeof buf, s->msg)) > 0) {
-			e = smtpc_posix_body(s->p, buf, n);
-			if (e != SMTPC_ERR_OK)
-				return e;
-		}
-		if (ferror(s->msg)) {
-			say("cannot read the message");
-			return SMTPC_ERR_IO;
-		}
-	}
-	/* with no recipient left, the terminator alone ends the data (RFC 2920 3.1) */
-	while ((e = smtpc_body_end(s->c)) == SMTPC_ERR_NO_SPACE) {
-		e = smtpc_posix_flush(s->p);
-		if (e != SMTPC_ERR_OK)
-			return e;
-	}
-	return e;
-}
-
-static smtpc_err do_bdat(struct send *s, size_t i)
-{
-	(void)i;
-	return smtpc_bdat(s->c, s->ch.len, s->ch.last);
-}
-
-/* BDAT: the text with normalised line ends, in chunks. */
-static smtpc_err send_bdat_body(struct send *s)
-{
-	unsigned char *in = malloc(CHUNK), *out = malloc(2 * CHUNK + 2);
-	smtpc_dotenc text;
-	smtpc_err e = SMTPC_ERR_OK;
-	struct chunk *ch = &s->ch;
-
-	if (in == NULL || out == NULL) {
-		free(in);
-		free(out);
-		return SMTPC_ERR_IO;
-	}
-	smtpc_dot_init(&text);
-	text.no_dots = 1;
-	do {
-		size_t n = fread(in, 1, CHUNK, s->msg);
-		text.next_in = in;
-		text.avail_in = n;
-		text.next_out = out;
-		text.avail_out = 2 * CHUNK + 2;
-		smtpc_dot_encode(&text);
-		ch->last = n < CHUNK;
-		if (ch->last)
-			smtpc_dot_finish(&text);
-		ch->data = out;
-		ch->len = (size_t)(text.next_out - out);
-		if (ferror(s->msg)) {
-			say("cannot read the message");
-			e = SMTPC_ERR_IO;
-			break;
-		}
-		e = issue(s, do_bdat, 0);
-		if (e == SMTPC_ERR_OK)
-			e = smtpc_posix_body(s->p, ch->data, ch->len);
-		if (e == SMTPC_ERR_OK && !(smtpc_get_caps(s->c)->ext & SMTPC_EXT_PIPELINING)) {
-			e = smtpc_posix_flush(s->p);
-			if (e == SMTPC_ERR_OK)
-				e = wait_one(s);
-		}
-	} while (e == SMTPC_ERR_OK && !ch->last && !s->bdat_failed);
-	free(in);
-	free(out);
-	return e;
-}
-
-/* ---- the session ------------------------------------------------------------------------------ */
 
 static void quit(struct send *s)
 {
@@ -476,6 +793,8 @@ static int starttls(struct send *s)
 	return hello(s);
 }
 
+static const char *const mech_names[] = {"", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
+
 static int authenticate(struct send *s)
 {
 	smtpc_reply r;
@@ -487,8 +806,7 @@ static int authenticate(struct send *s)
 		return give_up(s, EX_USAGE_);
 	}
 	if (e == SMTPC_ERR_NOT_OFFERED) {
-		static const char *const names[] = {"", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
-		say("the server does not offer AUTH %s", names[s->mech]);
+		say("the server does not offer AUTH %s", mech_names[s->mech]);
 		return give_up(s, EX_UNAVAILABLE_);
 	}
 	do /* the core answers each 334 itself */
@@ -500,98 +818,65 @@ static int authenticate(struct send *s)
 		say("AUTH refused: %u %s", r.code, r.text);
 		return give_up(s, exit_for_code(r.code));
 	}
+	s->auth_used = mech_names[s->mech];
 	return 0;
 }
 
-static int transaction(struct send *s)
+/* What the messages need of the server, checked before any MAIL. */
+static int server_checks(struct send *s)
 {
 	const smtpc_caps *k = smtpc_get_caps(s->c);
-	int pipelining = (k->ext & SMTPC_EXT_PIPELINING) != 0;
-	int bdat = (k->ext & SMTPC_EXT_CHUNKING) != 0;
-	uint64_t size = bdat ? s->text_size : s->wire_size;
-	smtpc_err e;
-	size_t i;
 
-	if (s->longest > 998) { /* 1000 octets with the CRLF */
-		say("the message has a line of %llu octets; SMTP allows 998 (RFC 5321 4.5.3.1.6)",
-		    (unsigned long long)s->longest);
-		return give_up(s, EX_DATAERR_);
-	}
 	if (s->needs_utf8 && !(k->ext & SMTPC_EXT_SMTPUTF8)) {
 		say("an address needs SMTPUTF8, which the server does not offer");
 		return give_up(s, EX_DATAERR_);
 	}
-	if ((k->ext & SMTPC_EXT_SIZE) && k->size_limit != 0 && size > k->size_limit) {
-		say("the message (%llu octets) is over the server's limit of %llu octets",
-		    (unsigned long long)size, (unsigned long long)k->size_limit);
-		return give_up(s, EX_DATAERR_);
+	if ((s->notify || s->ret || s->envid) && !(k->ext & SMTPC_EXT_DSN)) {
+		say("the server does not offer DSN (RFC 3461), needed for %s",
+		    s->notify ? "--dsn-notify"
+		    : s->ret  ? "--dsn-return"
+			      : "--dsn-envid");
+		return give_up(s, EX_UNAVAILABLE_);
 	}
-	e = issue(s, do_mail, 0);
-	if (e == SMTPC_ERR_OK && !pipelining)
-		e = wait_one(s);
-	if (e != SMTPC_ERR_OK)
-		return lib_failure(s, "MAIL FROM", e);
-	for (i = 0; i < s->nto && (pipelining || s->mail_code / 100 == 2); i++) {
-		e = issue(s, do_rcpt, i);
-		if (e == SMTPC_ERR_OK && !pipelining)
-			e = wait_one(s);
-		if (e != SMTPC_ERR_OK)
-			return lib_failure(s, "RCPT TO", e);
+	if (s->requiretls && !smtpc_is_secure(s->c)) {
+		say("--requiretls: the session is not over TLS");
+		return give_up(s, EX_UNAVAILABLE_);
 	}
-	if (!bdat && (pipelining || s->accepted > 0)) {
-		e = issue(s, do_data, 0);
-		if (e != SMTPC_ERR_OK)
-			return lib_failure(s, "DATA", e);
+	if (s->requiretls && !(k->ext & SMTPC_EXT_REQUIRETLS)) {
+		say("--requiretls: the server does not offer REQUIRETLS (RFC 8689)");
+		return give_up(s, EX_UNAVAILABLE_);
 	}
-	e = smtpc_posix_flush(s->p);
-	if (e == SMTPC_ERR_OK)
-		e = wait_all(s);
-	if (e != SMTPC_ERR_OK)
-		return lib_failure(s, "MAIL FROM", e);
-	if (s->mail_code / 100 != 2) {
-		say("%s", s->why);
-		return give_up(s, exit_for_code(s->mail_code));
-	}
-	if (bdat) {
-		if (s->accepted > 0) {
-			e = send_bdat_body(s);
-			if (e == SMTPC_ERR_OK)
-				e = smtpc_posix_flush(s->p);
-			if (e == SMTPC_ERR_OK)
-				e = wait_all(s);
-			if (e != SMTPC_ERR_OK)
-				return lib_failure(s, "BDAT", e);
-		}
-	} else if (s->data_code == 354) {
-		e = send_dot_body(s);
-		if (e == SMTPC_ERR_OK)
-			e = smtpc_posix_flush(s->p);
-		if (e == SMTPC_ERR_OK)
-			e = wait_all(s);
-		if (e != SMTPC_ERR_OK)
-			return lib_failure(s, "message data", e);
-	}
-	if (s->accepted == 0) {
-		say("%s", s->why[0] ? s->why : "no recipient accepted");
-		return give_up(s, exit_for_code(s->worst_rcpt ? s->worst_rcpt : 550));
-	}
-	if (!bdat && s->data_code != 354) {
-		say("%s", s->why);
-		return give_up(s, exit_for_code(s->data_code));
-	}
-	if (s->final_code / 100 != 2) {
-		say("%s", s->why);
-		return give_up(s, exit_for_code(s->final_code));
-	}
-	quit(s);
-	if (s->refused > 0) {
-		say("delivered to %zu of %zu recipients; %s", s->accepted, s->nto, s->why);
-		return exit_for_code(s->worst_rcpt);
-	}
-	return EX_OK_;
+	return 0;
 }
 
-/* ---- arguments ----------------------------------------------------------------------------------- */
+static int transactions(struct send *s)
+{
+	const smtpc_caps *k = smtpc_get_caps(s->c);
+	int bdat = (k->ext & SMTPC_EXT_CHUNKING) && !s->no_chunking;
+	smtpc_err e;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < s->nmsgs; i++) {
+		const smtpc_txn_size *z = &s->msgs[i].m.size;
+		s->total += bdat ? z->text : z->data;
+		e = smtpc_posix_txn_add(s->pt, &s->msgs[i].m);
+		if (e != SMTPC_ERR_OK)
+			return lib_failure(s, "MAIL FROM", e);
+	}
+	e = smtpc_posix_txn_run(s->pt);
+	if (s->progress && s->shown)
+		show_progress(s, 1);
+	rc = report(s);
+	if (e == SMTPC_ERR_OK)
+		quit(s);
+	else if (!smtpc_posix_done(s->p))
+		smtpc_posix_close(s->p);
+	return rc;
+}
+
+/* ---- arguments
+ * ----------------------------------------------------------------------------------- */
 
 static int has_ctrl(const char *v)
 {
@@ -624,44 +909,168 @@ static int check_address(struct send *s, const char *what, const char *a)
 	return 0;
 }
 
+/* A port: digits only, 1 to 65535. */
+static int valid_port(const char *p)
+{
+	long v = 0;
+
+	if (*p == '\0')
+		return 0;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		v = v * 10 + (*p - '0');
+		if (v > 65535)
+			return 0;
+	}
+	return v >= 1;
+}
+
+/* --dsn-notify: "never", or a list of success, failure, delay. */
+static int parse_notify(const char *v, unsigned *out)
+{
+	static const struct {
+		const char *word;
+		unsigned bit;
+	} words[] = {{"never", SMTPC_NOTIFY_NEVER},
+		     {"success", SMTPC_NOTIFY_SUCCESS},
+		     {"failure", SMTPC_NOTIFY_FAILURE},
+		     {"delay", SMTPC_NOTIFY_DELAY}};
+	unsigned bits = 0;
+
+	while (*v) {
+		size_t n = strcspn(v, ","), i;
+		for (i = 0; i < sizeof words / sizeof words[0]; i++) {
+			if (strlen(words[i].word) == n && strncmp(v, words[i].word, n) == 0)
+				break;
+		}
+		if (i == sizeof words / sizeof words[0] || (bits & words[i].bit))
+			return -1;
+		bits |= words[i].bit;
+		v += n;
+		if (*v == ',' && *++v == '\0')
+			return -1; /* a trailing comma */
+	}
+	if (bits == 0 || ((bits & SMTPC_NOTIFY_NEVER) && bits != SMTPC_NOTIFY_NEVER))
+		return -1; /* RFC 3461 4.1: NEVER stands alone */
+	*out = bits;
+	return 0;
+}
+
+enum {
+	O_DSN_NOTIFY = 256,
+	O_DSN_RETURN,
+	O_DSN_ENVID,
+	O_REQUIRETLS,
+	O_NO_PIPELINING,
+	O_NO_CHUNKING,
+	O_JSON,
+	O_PROGRESS
+};
+
 static int parse(struct send *s, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'H'},     {"port", required_argument, NULL, 'p'},
-		{"from", required_argument, NULL, 'f'},     {"to", required_argument, NULL, 't'},
-		{"tls", no_argument, NULL, 'T'},            {"starttls", no_argument, NULL, 'S'},
-		{"cafile", required_argument, NULL, 'C'},   {"insecure", no_argument, NULL, 'k'},
-		{"auth", required_argument, NULL, 'a'},     {"user", required_argument, NULL, 'u'},
-		{"password", required_argument, NULL, 'P'}, {"helo", required_argument, NULL, 'e'},
-		{"timeout", required_argument, NULL, 'o'},  {"file", required_argument, NULL, 'F'},
-		{"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-		{"tls-name", required_argument, NULL, 'N'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+					     {"port", required_argument, NULL, 'p'},
+					     {"from", required_argument, NULL, 'f'},
+					     {"to", required_argument, NULL, 't'},
+					     {"tls", no_argument, NULL, 'T'},
+					     {"starttls", no_argument, NULL, 'S'},
+					     {"cafile", required_argument, NULL, 'C'},
+					     {"tls-name", required_argument, NULL, 'N'},
+					     {"insecure", no_argument, NULL, 'k'},
+					     {"auth", required_argument, NULL, 'a'},
+					     {"user", required_argument, NULL, 'u'},
+					     {"password", required_argument, NULL, 'P'},
+					     {"helo", required_argument, NULL, 'e'},
+					     {"timeout", required_argument, NULL, 'o'},
+					     {"file", required_argument, NULL, 'F'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"dsn-notify", required_argument, NULL, O_DSN_NOTIFY},
+					     {"dsn-return", required_argument, NULL, O_DSN_RETURN},
+					     {"dsn-envid", required_argument, NULL, O_DSN_ENVID},
+					     {"requiretls", no_argument, NULL, O_REQUIRETLS},
+					     {"no-pipelining", no_argument, NULL, O_NO_PIPELINING},
+					     {"no-chunking", no_argument, NULL, O_NO_CHUNKING},
+					     {"json", no_argument, NULL, O_JSON},
+					     {"progress", no_argument, NULL, O_PROGRESS},
+					     {NULL, 0, NULL, 0}};
 	int ch;
 
 	s->to = calloc((size_t)argc + 1, sizeof *s->to);
+	s->files = calloc((size_t)argc + 1, sizeof *s->files);
+	if (s->to == NULL || s->files == NULL) {
+		say("out of memory");
+		return EX_SOFTWARE_;
+	}
 	s->port = "25";
 	s->timeout = 30000;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'H': s->host = optarg; break;
-		case 'p': s->port = optarg; break;
-		case 'f': s->from = optarg; break;
-		case 't': s->to[s->nto++] = optarg; break;
-		case 'T': s->tls = 1; break;
-		case 'S': s->starttls = 1; break;
-		case 'C': s->cafile = optarg; break;
-		case 'N': s->tls_name = optarg; break;
-		case 'k': s->insecure = 1; break;
-		case 'u': s->user = optarg; break;
-		case 'P': s->password = optarg; break;
-		case 'e': s->helo = optarg; break;
-		case 'F': s->file = optarg; break;
-		case 'v': s->verbose = 1; break;
+		case 'H':
+			s->host = optarg;
+			break;
+		case 'p':
+			s->port = optarg;
+			break;
+		case 'f':
+			s->from = optarg;
+			break;
+		case 't':
+			s->to[s->nto++] = optarg;
+			break;
+		case 'T':
+			s->tls = 1;
+			break;
+		case 'S':
+			s->starttls = 1;
+			break;
+		case 'C':
+			s->cafile = optarg;
+			break;
+		case 'N':
+			s->tls_name = optarg;
+			break;
+		case 'k':
+			s->insecure = 1;
+			break;
+		case 'u':
+			s->user = optarg;
+			break;
+		case 'P':
+			s->password = optarg;
+			break;
+		case 'e':
+			s->helo = optarg;
+			break;
+		case 'F':
+			s->files[s->nfiles++] = optarg;
+			break;
+		case 'v':
+			s->verbose = 1;
+			break;
+		case O_REQUIRETLS:
+			s->requiretls = 1;
+			break;
+		case O_NO_PIPELINING:
+			s->no_pipelining = 1;
+			break;
+		case O_NO_CHUNKING:
+			s->no_chunking = 1;
+			break;
+		case O_JSON:
+			s->json = 1;
+			break;
+		case O_PROGRESS:
+			s->progress = 1;
+			break;
 		case 'o':
 			s->timeout = parse_ms(optarg);
 			if (s->timeout <= 0) {
-				say("--timeout wants a positive number of milliseconds");
+				say("--timeout wants a number of milliseconds from 1 to "
+				    "2147483647");
 				return EX_USAGE_;
 			}
 			break;
@@ -679,8 +1088,42 @@ static int parse(struct send *s, int argc, char **argv)
 				return EX_USAGE_;
 			}
 			break;
-		case 'h': fputs(send_usage, stdout); return -1;
-		default: fputs(send_usage, stderr); return EX_USAGE_;
+		case O_DSN_NOTIFY:
+			if (parse_notify(optarg, &s->notify) != 0) {
+				say("--dsn-notify takes never, or a list of success, failure and "
+				    "delay");
+				return EX_USAGE_;
+			}
+			break;
+		case O_DSN_RETURN:
+			if (strcmp(optarg, "full") == 0)
+				s->ret = SMTPC_RET_FULL;
+			else if (strcmp(optarg, "hdrs") == 0)
+				s->ret = SMTPC_RET_HDRS;
+			else {
+				say("--dsn-return takes full or hdrs");
+				return EX_USAGE_;
+			}
+			break;
+		case O_DSN_ENVID: {
+			const char *v = optarg;
+			size_t n = strlen(v);
+			for (; *v && (unsigned char)*v >= 0x21 && (unsigned char)*v <= 0x7e; v++)
+				;
+			if (n == 0 || n > SMTPC_ENVID_MAX || *v != '\0') { /* RFC 3461 4.4 */
+				say("--dsn-envid takes 1 to 100 printable ASCII characters, no "
+				    "space");
+				return EX_USAGE_;
+			}
+			s->envid = optarg;
+			break;
+		}
+		case 'h':
+			fputs(send_usage, stdout);
+			return -1;
+		default:
+			fputs(send_usage, stderr);
+			return EX_USAGE_;
 		}
 	}
 	if (optind < argc) {
@@ -690,6 +1133,10 @@ static int parse(struct send *s, int argc, char **argv)
 	if (s->host == NULL || s->from == NULL || s->nto == 0) {
 		say("send needs --host, --from and at least one --to");
 		fputs(send_usage, stderr);
+		return EX_USAGE_;
+	}
+	if (!valid_port(s->port)) {
+		say("--port wants a number from 1 to 65535");
 		return EX_USAGE_;
 	}
 	if (s->tls && s->starttls) {
@@ -706,7 +1153,7 @@ static int parse(struct send *s, int argc, char **argv)
 		say("--auth needs --user and --password");
 		return EX_USAGE_;
 	}
-	if (has_ctrl(s->host) || has_ctrl(s->port) || (s->user && has_ctrl(s->user)) ||
+	if (has_ctrl(s->host) || (s->user && has_ctrl(s->user)) ||
 	    (s->password && has_ctrl(s->password)) || (s->helo && has_ctrl(s->helo))) {
 		say("an argument contains a control byte (CR, LF, ...)");
 		return EX_USAGE_;
@@ -726,13 +1173,39 @@ static void default_helo(struct send *s, char *buf, size_t len)
 	}
 }
 
+/* Everything up to the messages: connection, EHLO, STARTTLS, AUTH, checks. */
+static int session(struct send *s)
+{
+	smtpc_reply greeting;
+	smtpc_err e;
+	int rc;
+
+	s->t0 = now_ms();
+	e = smtpc_posix_connect(s->p, &greeting);
+	if (e != SMTPC_ERR_OK) {
+		char what[300];
+		snprintf(what, sizeof what, "cannot talk to %s port %s", s->host, s->port);
+		say_failure(what, e, s->p);
+		return exit_for_err(e);
+	}
+	s->greet_code = greeting.code;
+	snprintf(s->greet_text, sizeof s->greet_text, "%s", greeting.text);
+	if (greeting.code / 100 != 2) {
+		say("the server refuses the session: %u %s", greeting.code, greeting.text);
+		return give_up(s, exit_for_code(greeting.code));
+	}
+	if ((rc = hello(s)) != 0 || (s->starttls && (rc = starttls(s)) != 0) ||
+	    (s->mech != 0 && (rc = authenticate(s)) != 0) || (rc = server_checks(s)) != 0)
+		return rc;
+	return transactions(s);
+}
+
 int cmd_send(int argc, char **argv)
 {
 	struct send s;
 	smtpc_posix_opts po;
+	smtpc_posix_txn_opts to;
 	smtpc_config cfg;
-	smtpc_reply greeting;
-	smtpc_err e;
 	char hostname[256];
 	int rc;
 	size_t i;
@@ -755,6 +1228,11 @@ int cmd_send(int argc, char **argv)
 		if ((rc = check_address(&s, "recipient", s.to[i])) != 0)
 			goto out;
 	}
+	if (s.requiretls && !s.tls && !s.starttls) { /* RFC 8689: only over TLS */
+		say("--requiretls needs --tls or --starttls");
+		rc = EX_UNAVAILABLE_;
+		goto out;
+	}
 	if (s.tls || s.starttls) {
 		s.tlsx = tls_setup(s.cafile, s.insecure);
 		if (s.tlsx == NULL) {
@@ -762,7 +1240,7 @@ int cmd_send(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = open_message(&s)) != 0 || (rc = measure(&s)) != 0)
+	if ((rc = setup_messages(&s)) != 0)
 		goto out;
 
 	smtpc_config_default(&cfg);
@@ -775,12 +1253,22 @@ int cmd_send(int argc, char **argv)
 	po.cb.user = &s;
 	po.cb.command = on_command;
 	po.cb.line = on_line;
-	s.p = smtpc_posix_new(&po);
-	if (s.p == NULL) {
+	po.cb.reply = on_reply;
+	po.cb.send = s.progress ? on_send : NULL;
+	smtpc_posix_txn_opts_default(&to);
+	to.txn.no_pipelining = s.no_pipelining;
+	to.txn.no_chunking = s.no_chunking;
+	to.user = &s;
+	to.body = body;
+	to.start = on_start;
+	to.done = on_done;
+	s.pt = smtpc_posix_txn_new(&po, &to);
+	if (s.pt == NULL) {
 		say("out of memory");
 		rc = EX_SOFTWARE_;
 		goto out;
 	}
+	s.p = smtpc_posix_txn_posix(s.pt);
 	s.c = smtpc_posix_core(s.p);
 	smtpc_set_hmac_md5(s.c, smtpc_bearssl_hmac_md5, NULL);
 	if (s.tlsx != NULL) {
@@ -792,24 +1280,14 @@ int cmd_send(int argc, char **argv)
 			goto out;
 		}
 	}
-	e = smtpc_posix_connect(s.p, &greeting);
-	if (e != SMTPC_ERR_OK) {
-		char what[300];
-		snprintf(what, sizeof what, "cannot talk to %s port %s", s.host, s.port);
-		say_failure(what, e, s.p);
-		rc = exit_for_err(e);
-	} else if (greeting.code / 100 != 2) {
-		say("the server refuses the session: %u %s", greeting.code, greeting.text);
-		rc = give_up(&s, exit_for_code(greeting.code));
-	} else if ((rc = hello(&s)) == 0 && (!s.starttls || (rc = starttls(&s)) == 0) &&
-	           (s.mech == 0 || (rc = authenticate(&s)) == 0)) {
-		rc = transaction(&s);
-	}
+	rc = session(&s);
+	if (s.json)
+		json_out(&s, rc);
 out:
-	smtpc_posix_free(s.p);
+	smtpc_posix_txn_free(s.pt);
 	smtpc_posix_tls_free(s.tlsx);
-	if (s.msg != NULL && s.msg != stdin)
-		fclose(s.msg);
+	free_messages(&s);
 	free(s.to);
+	free(s.files);
 	return rc;
 }

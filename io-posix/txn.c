@@ -32,6 +32,7 @@ struct smtpc_posix_txn {
 	smtpc_txn t;
 	smtpc_posix_txn_opts o;
 	smtpc_posix_callbacks cb; /* the caller's */
+	long long (*now)(void *user); /* the caller's clock, called with cb.user */
 	unsigned char *chunk;
 	smtpc_txn_msg *span_msg; /* the message the piece below belongs to */
 	const unsigned char *span;
@@ -132,6 +133,14 @@ WRAP(w_line, (void *user, const smtpc_line *line), line, (pt->cb.user, line))
 WRAP(w_end, (void *user), end, (pt->cb.user))
 WRAP(w_error, (void *user, smtpc_err err), error, (pt->cb.user, err))
 WRAP(w_timeout, (void *user), timeout, (pt->cb.user))
+WRAP(w_secure, (void *user), secure, (pt->cb.user))
+
+static long long w_now(void *user)
+{
+	smtpc_posix_txn *pt = user;
+
+	return pt->now(pt->cb.user);
+}
 
 static void w_reply(void *user, const smtpc_reply *reply)
 {
@@ -183,6 +192,8 @@ smtpc_posix_txn *smtpc_posix_txn_new(const smtpc_posix_opts *po, const smtpc_pos
 	else
 		smtpc_posix_opts_default(&o);
 	pt->cb = o.cb;
+	pt->now = o.now;
+	o.now = pt->now != NULL ? w_now : NULL; /* the callbacks' user is pt now */
 	o.cb.user = pt;
 	o.cb.connect = w_connect;
 	o.cb.receive = pt->cb.receive ? w_receive : NULL;
@@ -194,6 +205,7 @@ smtpc_posix_txn *smtpc_posix_txn_new(const smtpc_posix_opts *po, const smtpc_pos
 	o.cb.close = w_close;
 	o.cb.error = w_error;
 	o.cb.timeout = w_timeout;
+	o.cb.secure = w_secure;
 	pt->chunk = malloc(pt->o.chunk_size);
 	pt->p = smtpc_posix_new(&o);
 	if (pt->chunk == NULL || pt->p == NULL ||

@@ -6,6 +6,7 @@ A script is a list of steps run in order on one accepted connection:
   ("line",)                   read one line (CRLF or LF)
   ("lines", n)                read n lines
   ("until", b"\\r\\n.\\r\\n")  read until the bytes have arrived
+  ("count", n)                read exactly n more bytes
   ("quiet", seconds)          fail the script if anything arrives meanwhile
   ("sleep", seconds)
   ("close",)                  close the connection
@@ -19,7 +20,7 @@ import time
 
 
 class FakeServer:
-    def __init__(self, script, accept_timeout=10.0):
+    def __init__(self, script, accept_timeout=10.0, rcvbuf=None):
         self.script = script
         self.received = b""
         self.error = None
@@ -28,6 +29,8 @@ class FakeServer:
         self.connected = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:  # small: a client that sends much has to wait for the reader
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
         self.sock.settimeout(accept_timeout)
@@ -79,6 +82,11 @@ class FakeServer:
                         self._recv(conn, deadline)
                     i = self.buf.index(step[1]) + len(step[1])
                     self.buf = self.buf[i:]
+                elif op == "count":
+                    deadline = time.time() + 20
+                    while len(self.buf) < step[1]:
+                        self._recv(conn, deadline)
+                    self.buf = self.buf[step[1]:]
                 elif op == "quiet":
                     if self.buf:
                         raise AssertionError("client sent early: %r" % self.buf)

@@ -61,8 +61,10 @@ def pipelined_group_in_one_write_and_exact_bytes():
     check(rc == 0, "rc %d %s" % (rc, err))
     check(srv.error is None, srv.error)
     data = b"Subject: x\r\n\r\n..leading dot\r\nbare cr\r\nend\r\n.\r\n"
+    # RFC 1870 5: SIZE counts CRLF line ends but not the doubled dots or the terminator
+    text = b"Subject: x\r\n\r\n.leading dot\r\nbare cr\r\nend\r\n"
     check(srv.received == b"EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=%d\r\n"
-          b"RCPT TO:<b@example.com>\r\nDATA\r\n%sQUIT\r\n" % (len(data), data),
+          b"RCPT TO:<b@example.com>\r\nDATA\r\n%sQUIT\r\n" % (len(text), data),
           repr(srv.received))
 
 
@@ -262,6 +264,18 @@ def status_75_temporary_refusal_refused_connection_timeout():
 
 
 @test
+def status_75_silent_in_the_middle_of_the_transaction():
+    # the envelope is answered, then nothing: the data-phase wait is bounded
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                      ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+                      ("sleep", 3)])
+    rc, _, err, t = send(srv.port, "--timeout", "400")
+    srv.wait()
+    check(rc == 75 and "timed out" in err, "rc %d %s" % (rc, err))
+    check(t < 2.0, "took %.2fs" % t)
+
+
+@test
 def status_75_dropped_connection_mid_reply():
     srv = FakeServer([("send", GREET), ("line",), ("send", b"250-fake.example\r\n250-PIPE"),
                       ("close",)])
@@ -328,10 +342,12 @@ def auth_never_in_clear_text_without_insecure():
                       ("line",), ("send", b"235 ok\r\n"), ("lines", 3),
                       ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
                       ("send", b"250 ok\r\n"), ("line",), ("send", b"221 bye\r\n")])
-    rc, _, err, _ = send(srv.port, "--auth", "login", "--user", "u", "--password", "s3cret",
-                         "--insecure", "-v")
+    rc, out, err, _ = send(srv.port, "--auth", "login", "--user", "u", "--password", "s3cret",
+                           "--insecure", "-v", "--json")
     srv.wait()
     check(rc == 0, "rc %d %s" % (rc, err))
+    import json
+    check(json.loads(out)["auth"] == "LOGIN" and "s3cret" not in out, out)
     check(b"AUTH LOGIN\r\ndQ==\r\nczNjcmV0\r\nMAIL" in srv.received, repr(srv.received))
     check("czNjcmV0" not in err and "s3cret" not in err and "C: <secret>" in err, err)
 
@@ -361,6 +377,279 @@ def message_from_a_file():
     check(rc == 0 and b"from a file\r\n.\r\n" in srv.received, "rc %d %r" % (rc, srv.received))
     rc, _, err, _ = send(1, "--file", "/nonexistent/message")
     check(rc == 66, "missing file: rc %d" % rc)
+
+
+# ---- delivery options ---------------------------------------------------------------
+
+EHLO_DSN = (b"250-fake.example\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250-DSN\r\n"
+            b"250 ENHANCEDSTATUSCODES\r\n")
+
+
+@test
+def dsn_options_on_the_wire():
+    srv = FakeServer(pipelined_session(ehlo=EHLO_DSN))
+    rc, _, err, _ = send(srv.port, "--dsn-notify", "success,failure", "--dsn-return", "hdrs",
+                         "--dsn-envid", "QQ+id=1")
+    srv.wait()
+    check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+    check(b"MAIL FROM:<a@example.com> SIZE=24 RET=HDRS ENVID=QQ+2Bid+3D1\r\n"
+          b"RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE\r\nDATA\r\n" in srv.received,
+          repr(srv.received))
+    srv = FakeServer(pipelined_session(ehlo=EHLO_DSN))
+    rc, _, err, _ = send(srv.port, "--dsn-notify", "never", "--dsn-return", "full")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"MAIL FROM:<a@example.com> SIZE=24 RET=FULL\r\nRCPT TO:<b@example.com> NOTIFY=NEVER\r\n"
+          in srv.received, repr(srv.received))
+
+
+@test
+def dsn_without_dsn_offered_exits_69_before_mail():
+    for opt in (["--dsn-notify", "delay"], ["--dsn-return", "full"], ["--dsn-envid", "x"]):
+        srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("line",),
+                          ("send", b"221 bye\r\n")])
+        rc, _, err, _ = send(srv.port, *opt)
+        srv.wait()
+        check(rc == 69 and "DSN" in err, "%r: rc %d %s" % (opt, rc, err))
+        check(srv.received == b"EHLO client.example\r\nQUIT\r\n", repr(srv.received))
+
+
+@test
+def requiretls_without_tls_exits_69_before_connecting():
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    rc, _, err, _ = send(srv.port, "--requiretls")
+    srv.wait(2)
+    check(rc == 69 and "--tls" in err, "rc %d %s" % (rc, err))
+    check(not srv.connected, "connected")
+
+
+@test
+def no_pipelining_one_command_at_a_time_although_offered():
+    q = ("quiet", 0.15)
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("line",), q,
+                      ("send", b"250 ok\r\n"), ("line",), q, ("send", b"250 ok\r\n"), ("line",), q,
+                      ("send", b"354 go\r\n"), ("until", b"\r\n.\r\n"), q,
+                      ("send", b"250 queued\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, "--no-pipelining")
+    srv.wait()
+    check(srv.error is None, srv.error)
+    check(rc == 0, "rc %d %s" % (rc, err))
+
+
+@test
+def no_chunking_uses_data_although_chunking_is_offered():
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+    srv = FakeServer(pipelined_session(ehlo=ehlo))
+    rc, _, err, _ = send(srv.port, "--no-chunking", msg=b"a\n.b\n")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.endswith(b"RCPT TO:<b@example.com>\r\nDATA\r\na\r\n..b\r\n.\r\nQUIT\r\n"),
+          repr(srv.received))
+
+
+@test
+def a_refused_middle_chunk_is_never_success():
+    # three BDAT chunks pipelined; the second refused 452, the last 503:
+    # the message is refused (75), never accepted with the first chunk's 250
+    body = (b"x" * 70 + b"\n") * 9000  # 639000 octets of text with CRLF
+    text = len(body) + body.count(b"\n")
+    c1 = 262144
+    c2 = 262144
+    c3 = text - c1 - c2
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo), ("lines", 2),
+                      ("send", b"250 ok\r\n250 ok\r\n"),
+                      ("line",), ("count", c1), ("line",), ("count", c2), ("line",), ("count", c3),
+                      ("send", b"250 2.0.0 262144 octets\r\n452 4.3.1 out of room\r\n"
+                               b"503 5.5.1 bad sequence\r\n"),
+                      ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, msg=body, timeout=60)
+    srv.wait()
+    check(srv.error is None, srv.error)
+    check(rc == 75 and "452" in err, "rc %d %s" % (rc, err))
+    check(b"BDAT 262144\r\n" in srv.received and (b"BDAT %d LAST\r\n" % c3) in srv.received,
+          "chunks %r" % [l for l in srv.received.split(b"\r\n") if l.startswith(b"BDAT")])
+    check(srv.received.endswith(b"QUIT\r\n"), repr(srv.received[-40:]))
+
+
+def files(*bodies):
+    import tempfile
+    names = []
+    for b in bodies:
+        with tempfile.NamedTemporaryFile(delete=False, suffix=".eml") as f:
+            f.write(b)
+            names.append(f.name)
+    return names
+
+
+@test
+def two_files_one_session_first_refused_then_rset():
+    a, b = files(b"Subject: one\n\nfirst\n", b"Subject: two\n\nsecond\n")
+    try:
+        srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                          ("send", b"250 ok\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n"),
+                          ("lines", 4),
+                          ("send", b"250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+                          ("until", b"\r\n.\r\n"), ("send", b"250 2.0.0 queued\r\n"), ("line",),
+                          ("send", b"221 bye\r\n")])
+        rc, _, err, _ = send(srv.port, "--file", a, "--file", b, msg=b"")
+        srv.wait()
+        check(srv.error is None, srv.error)
+        check(rc == 69, "rc %d %s" % (rc, err))
+        lines = [l for l in err.splitlines() if l.startswith("smtpc: ")]
+        check(len(lines) == 2, err)
+        check(a in lines[0] and "refused" in lines[0] and "550" in lines[0], lines[0])
+        check(b in lines[1] and "accepted" in lines[1] and "250" in lines[1], lines[1])
+        check(srv.received == b"EHLO client.example\r\n"
+              b"MAIL FROM:<a@example.com> SIZE=23\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+              b"RSET\r\nMAIL FROM:<a@example.com> SIZE=24\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+              b"Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n", repr(srv.received))
+    finally:
+        os.unlink(a)
+        os.unlink(b)
+
+
+@test
+def several_files_the_worst_status_and_the_next_mail_after_the_dot():
+    a, b, c = files(b"one\n", b"two\n", b"three\n")
+    try:
+        # the first accepted, the second refused after its data (5xx), the
+        # third deferred (4xx): the exit status is the worst, 69
+        srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                          ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+                          ("lines", 3),
+                          ("send", b"250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+                          ("until", b"\r\n.\r\n"), ("lines", 3),
+                          ("send", b"554 5.7.1 spam\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+                          ("until", b"\r\n.\r\n"), ("send", b"451 4.3.0 later\r\n"), ("line",),
+                          ("send", b"221 bye\r\n")])
+        rc, _, err, _ = send(srv.port, "--file", a, "--file", b, "--file", c, msg=b"")
+        srv.wait()
+        check(srv.error is None, srv.error)
+        check(rc == 69, "rc %d %s" % (rc, err))
+        check(b"one\r\n.\r\nMAIL FROM:<a@example.com> SIZE=5\r\n" in srv.received,
+              "the next MAIL with the dot: %r" % srv.received)
+        lines = [l for l in err.splitlines() if l.startswith("smtpc: ")]
+        check(len(lines) == 3 and "accepted" in lines[0] and "554" in lines[1] and
+              "451" in lines[2], err)
+    finally:
+        for n in (a, b, c):
+            os.unlink(n)
+    # an unreadable file among them: 66 before anything is sent
+    rc, _, err, _ = send(1, "--file", "/nonexistent/one", "--file", "/nonexistent/two")
+    check(rc == 66, "rc %d %s" % (rc, err))
+
+
+@test
+def json_after_the_session_parsed():
+    import json
+    a, b = files(b"Subject: one\n\ncaf\xc3\xa9\n", b"two\n")
+    try:
+        ehlo = (b"250-fake.example\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250-8BITMIME\r\n"
+                b"250 ENHANCEDSTATUSCODES\r\n")
+        srv = FakeServer([("send", b"220 fake.example \"quoted\" \\ greeting\r\n"), ("line",),
+                          ("send", ehlo), ("lines", 4),
+                          ("send", b"250 2.1.0 ok\r\n250 2.1.5 ok \"b\"\r\n"
+                                   b"550 5.1.1 no \\ such\xff\xfe user\r\n354 go\r\n"),
+                          ("until", b"\r\n.\r\n"), ("lines", 4),
+                          ("send", b"250 2.0.0 queued as \"A1\"\r\n250 ok\r\n250 ok\r\n"
+                                   b"550 no\r\n354 go\r\n"),
+                          ("until", b"\r\n.\r\n"), ("send", b"451 4.3.0 try \xc3\xa9 later\r\n"),
+                          ("line",), ("send", b"221 bye\r\n")])
+        rc, out, err, _ = send(srv.port, "--file", a, "--file", b, "--to", "b@example.com",
+                               "--to", "x@example.com", "--json", msg=b"")
+        srv.wait()
+        check(srv.error is None, srv.error)
+        check(rc == 69, "rc %d %s" % (rc, err))  # the worst: a permanent refusal
+        out = out.encode("latin-1").decode("utf-8")  # JSON is UTF-8
+        doc = json.loads(out)
+        check(doc["exit"] == 69, out)
+        check(doc["server"]["host"] == "127.0.0.1" and doc["server"]["port"] == srv.port, out)
+        check(doc["server"]["greeting"] == {"code": 220,
+                                            "text": "fake.example \"quoted\" \\ greeting"}, out)
+        check("PIPELINING" in doc["server"]["extensions"] and
+              "SIZE 1000000" in doc["server"]["extensions"], out)
+        check(doc["tls"] is None and doc["auth"] is None, out)
+        m1, m2 = doc["messages"]
+        check(m1["file"] == a and m1["size"] == 20 and m1["method"] == "DATA", out)
+        check(m1["status"] == "partial" and m1["exit"] == 69, out)
+        check(m1["reply"] == {"code": 250, "enhanced": "2.0.0",
+                              "text": "2.0.0 queued as \"A1\""}, out)
+        r1, r2 = m1["recipients"]
+        check(r1["address"] == "b@example.com" and r1["status"] == "accepted" and
+              r1["code"] == 250 and r1["enhanced"] == "2.0.0", out)
+        check(r1["rcpt_reply"]["text"] == "2.1.5 ok \"b\"", out)
+        check(r2["address"] == "x@example.com" and r2["status"] == "refused" and
+              r2["code"] == 550 and r2["enhanced"] == "5.1.1", out)
+        check(r2["text"] == "5.1.1 no \\ such\ufffd\ufffd user", repr(r2["text"]))
+        check(m2["status"] == "refused" and m2["exit"] == 75 and m2["reply"]["code"] == 451 and
+              m2["reply"]["text"] == "4.3.0 try \u00e9 later", out)
+        t = m1["timings"]
+        check(0 <= t["start_ms"] <= t["end_ms"] and
+              abs(t["duration_ms"] - (t["end_ms"] - t["start_ms"])) < 0.01, out)
+        check(m2["timings"]["start_ms"] >= t["start_ms"], out)
+    finally:
+        os.unlink(a)
+        os.unlink(b)
+    # a session that never starts still ends with its object
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    rc, out, err, _ = send(port, "--json")
+    check(rc == 75, "rc %d" % rc)
+    doc = json.loads(out)
+    check(doc["exit"] == 75 and doc["server"]["greeting"] is None and
+          doc["messages"][0]["status"] == "not sent" and doc["messages"][0]["file"] is None, out)
+
+
+@test
+def progress_on_stderr_at_most_ten_a_second():
+    body = b"y" * 76 + b"\n"
+    body = body * 160000  # 12 MB: more than the socket buffers hold; the server reads slowly
+    slow = [("send", GREET), ("line",), ("send", b"250-fake.example\r\n250 PIPELINING\r\n"),
+            ("lines", 3),
+            ("send", b"250 ok\r\n250 ok\r\n354 go\r\n")]
+    text = len(body) + body.count(b"\n")
+    for k in range(30):  # about 1.5 s of reading, in pieces
+        slow.append(("count", text // 30))
+        slow.append(("sleep", 0.05))
+    slow += [("count", text % 30 + 3), ("send", b"250 queued\r\n"), ("line",),
+             ("send", b"221 bye\r\n")]
+    srv = FakeServer(slow, rcvbuf=65536)
+    rc, _, err, t = send(srv.port, "--progress", msg=body, timeout=60)
+    srv.wait()
+    check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+    shown = [u for u in err.replace("\n", "\r").split("\r") if u.startswith("smtpc: sent ")]
+    check(len(shown) >= 3, "updates: %r" % shown)
+    check(len(shown) <= 10 * t + 2, "%d updates in %.2fs" % (len(shown), t))
+    check(shown[-1].startswith("smtpc: sent %d of %d octets (100%%)" % (text + 3, text + 3)),
+          shown[-1])
+    nums = [int(u.split()[2]) for u in shown]
+    check(nums == sorted(nums), "not increasing: %r" % nums)
+    # off by default
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port)
+    srv.wait()
+    check(rc == 0 and "sent" not in err, err)
+
+
+@test
+def usage_errors_exit_64():
+    base = ["--host", "127.0.0.1", "--from", "a@b.example", "--to", "c@d.example"]
+    for extra in (["--port", "smtp-port"], ["--port", "70000"], ["--port", "0"], ["--port", ""],
+                  ["--port", "25x"], ["--timeout", "0"], ["--timeout", "-5"],
+                  ["--timeout", "99999999999"], ["--timeout", "2147483648"], ["--timeout", "1x"],
+                  ["--user", "u", "--password", "p", "--auth", "nope"],
+                  ["--auth", "plain", "--user", "u"], ["--dsn-notify", "sometimes"],
+                  ["--dsn-notify", "never,success"], ["--dsn-notify", "success,"],
+                  ["--dsn-notify", ""], ["--dsn-return", "all"], ["--dsn-envid", "a b"],
+                  ["--dsn-envid", "x" * 101], ["--dsn-envid", "caf\u00e9"]):
+        p = subprocess.run([SMTPC, "send"] + base + extra, capture_output=True, timeout=10)
+        check(p.returncode == 64, "%r: rc %d %s" % (extra, p.returncode, p.stderr))
+    p = subprocess.run([SMTPC, "send"] + base + ["--port", "65535", "--timeout", "2147483647",
+                                                 "--help"], capture_output=True, timeout=10)
+    check(p.returncode == 0 and b"--dsn-notify" in p.stdout and b"--json" in p.stdout, p.stderr)
 
 
 # ---- chat -------------------------------------------------------------------------

@@ -71,6 +71,44 @@ def starttls_script(cert="good", tls13=False):
 
 
 @test
+def requiretls_over_tls_when_offered_else_69_before_mail():
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 REQUIRETLS\r\n"
+    script = [("send", b"220 fake ESMTP\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
+              ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx("good")), ("line",),
+              ("send", ehlo)] + TAIL
+    srv = FakeServer(script)
+    rc, err = send(srv.port, "--starttls", "--requiretls")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"<TLS>EHLO client.example\r\nMAIL FROM:<a@example.com> REQUIRETLS\r\n" in srv.received,
+          repr(srv.received))
+    # over TLS, not offered: 69 and no MAIL
+    srv = FakeServer(starttls_script()[:8] + [("line",), ("send", b"221 bye\r\n")])
+    rc, err = send(srv.port, "--starttls", "--requiretls")
+    srv.wait()
+    check(rc == 69 and "REQUIRETLS" in err, "rc %d %s" % (rc, err))
+    check(b"MAIL" not in srv.received and srv.received.endswith(b"QUIT\r\n"), repr(srv.received))
+
+
+@test
+def json_names_the_tls_session():
+    import json
+    srv = FakeServer(starttls_script())
+    p = subprocess.run([SMTPC, "send", "--host", "localhost", "--port", str(srv.port), "--from",
+                        "a@example.com", "--to", "b@example.com", "--helo", "client.example",
+                        "--timeout", "5000", "--starttls", "--cafile", os.path.join(TMP, "ca.pem"),
+                        "--json"], input=b"x\r\n", capture_output=True, timeout=30)
+    srv.wait()
+    check(p.returncode == 0, "rc %d %s" % (p.returncode, p.stderr))
+    doc = json.loads(p.stdout)
+    # the TLS layer does not report the version and cipher yet
+    check(doc["tls"] == {"mode": "starttls", "version": None, "cipher": None,
+                         "verified_name": "localhost"}, p.stdout)
+    check("AUTH PLAIN" in doc["server"]["extensions"] and "STARTTLS" not in
+          doc["server"]["extensions"], p.stdout)
+
+
+@test
 def implicit_tls_delivers_with_a_verified_certificate():
     srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
                       ("send", EHLO_AFTER)] + TAIL)
