@@ -170,6 +170,11 @@ smtpc_err smtpc_posix_write(smtpc_posix *p, const char *line, smtpc_reply *reply
 /* Sends message data (after the 354, or a BDAT header) through the core,
  * blocking as needed. */
 smtpc_err smtpc_posix_body(smtpc_posix *p, const void *data, size_t len);
+/* Message data without blocking: as smtpc_body_write on the core, through
+ * the layer's one-copy path when a layer is installed (see
+ * smtpc_posix_layer's body_write). Returns the octets taken; 0 when there is
+ * no room now (write, then again) or no message data is expected. */
+size_t smtpc_posix_body_write(smtpc_posix *p, const void *data, size_t len);
 /* Sends everything pending. */
 smtpc_err smtpc_posix_flush(smtpc_posix *p);
 /* Closes the socket; the close callback runs once. */

@@ -272,9 +272,12 @@ typedef struct smtpc_txn {
 	} q[SMTPC_TXN_QUEUE];
 	size_t q_head, q_len;
 	size_t blocked; /* octets pending when the layer ran out of room */
-	int need_rset;	/* RSET before the next MAIL */
-	int closing;	/* the server said 421 */
-	smtpc_err err;	/* ends the session for the layer */
+	int stalled;	/* the writer took nothing with the core's buffer empty */
+	size_t (*write)(void *ctx, const void *data, size_t len);
+	void *write_ctx;
+	int need_rset; /* RSET before the next MAIL */
+	int closing;   /* the server said 421 */
+	smtpc_err err; /* ends the session for the layer */
 } smtpc_txn;
 
 /*
@@ -287,6 +290,18 @@ typedef struct smtpc_txn {
  */
 smtpc_err smtpc_txn_init(smtpc_txn *t, smtpc_conn *c, const smtpc_txn_config *cfg, void *chunk,
 			 size_t chunk_len);
+
+/*
+ * Where message octets go: by default smtpc_body_write on the connection.
+ * A layer under the core that takes message data in one copy, with
+ * smtpc_body_write's contract (io-bearssl's smtpc_bearssl_body_write, for
+ * one), can take its place; fn NULL restores the default. When fn takes
+ * nothing while the core's transmit buffer is empty, smtpc_txn_next says
+ * SEND once (the caller's layer then has octets to send) and tries again on
+ * the call after.
+ */
+void smtpc_txn_set_writer(smtpc_txn *t, size_t (*fn)(void *ctx, const void *data, size_t len),
+			  void *ctx);
 
 /*
  * Queues m (messages go in the order added). Clears m's results and takes

@@ -970,6 +970,13 @@ smtpc_err smtpc_posix_body(smtpc_posix *p, const void *data, size_t len)
 	return SMTPC_ERR_OK;
 }
 
+size_t smtpc_posix_body_write(smtpc_posix *p, const void *data, size_t len)
+{
+	if (p == NULL || (data == NULL && len != 0))
+		return 0;
+	return p->layer.body_write(p->layer.ctx, data, len);
+}
+
 void smtpc_posix_close(smtpc_posix *p)
 {
 	if (p == NULL)

@@ -31,7 +31,7 @@ struct smtpc_posix_txn {
 	smtpc_posix *p;
 	smtpc_txn t;
 	smtpc_posix_txn_opts o;
-	smtpc_posix_callbacks cb; /* the caller's */
+	smtpc_posix_callbacks cb;     /* the caller's */
 	long long (*now)(void *user); /* the caller's clock, called with cb.user */
 	unsigned char *chunk;
 	smtpc_txn_msg *span_msg; /* the message the piece below belongs to */
@@ -171,6 +171,11 @@ static void w_close(void *user)
 	pt->in_cb--;
 }
 
+static size_t body_write(void *ctx, const void *data, size_t len)
+{
+	return smtpc_posix_body_write(ctx, data, len);
+}
+
 /* ---- setup ------------------------------------------------------------------------- */
 
 smtpc_posix_txn *smtpc_posix_txn_new(const smtpc_posix_opts *po, const smtpc_posix_txn_opts *to)
@@ -214,6 +219,8 @@ smtpc_posix_txn *smtpc_posix_txn_new(const smtpc_posix_opts *po, const smtpc_pos
 		smtpc_posix_txn_free(pt);
 		return NULL;
 	}
+	/* message data through the connection's layer: one copy under TLS */
+	smtpc_txn_set_writer(&pt->t, body_write, pt->p);
 	return pt;
 }
 

@@ -87,6 +87,8 @@ static int may_issue(const smtpc_txn *t)
 
 static int is_blocked(smtpc_txn *t)
 {
+	if (t->stalled)
+		return 1; /* until smtpc_txn_next has said SEND */
 	if (t->blocked == 0)
 		return 0;
 	if (pending_octets(t) < t->blocked) {
@@ -99,6 +101,22 @@ static int is_blocked(smtpc_txn *t)
 static void block(smtpc_txn *t)
 {
 	t->blocked = pending_octets(t);
+	if (t->blocked == 0)
+		t->stalled = 1; /* full downstream of the core: one send round */
+}
+
+static size_t core_write(void *ctx, const void *data, size_t len)
+{
+	return smtpc_body_write(ctx, data, len);
+}
+
+void smtpc_txn_set_writer(smtpc_txn *t, size_t (*fn)(void *ctx, const void *data, size_t len),
+			  void *ctx)
+{
+	if (t == NULL)
+		return;
+	t->write = fn != NULL ? fn : core_write;
+	t->write_ctx = fn != NULL ? ctx : (void *)t->c;
 }
 
 static smtpc_err core_over(const smtpc_txn *t)
@@ -311,6 +329,7 @@ static void fail_all(smtpc_txn *t, smtpc_err e)
 	t->q_len = 0;
 	t->out = t->todo = t->start_due = NULL;
 	t->blocked = 0;
+	t->stalled = 0;
 	reset_chunk(t);
 }
 
@@ -341,6 +360,7 @@ smtpc_err smtpc_txn_init(smtpc_txn *t, smtpc_conn *c, const smtpc_txn_config *cf
 		t->chunk = chunk;
 		t->chunk_cap = chunk_len;
 	}
+	smtpc_txn_set_writer(t, NULL, NULL);
 	reset_chunk(t);
 	return SMTPC_ERR_OK;
 }
@@ -543,7 +563,7 @@ static int envelope(smtpc_txn *t, smtpc_txn_msg *m)
 /* Moves the issued chunk's octets into the transmit buffer. */
 static int copy_chunk(smtpc_txn *t, smtpc_txn_msg *m)
 {
-	size_t n = smtpc_body_write(t->c, t->chunk + t->chunk_off, t->chunk_len - t->chunk_off);
+	size_t n = t->write(t->write_ctx, t->chunk + t->chunk_off, t->chunk_len - t->chunk_off);
 
 	t->chunk_off += n;
 	m->sent += n;
@@ -830,6 +850,7 @@ static void unsolicited(smtpc_txn *t, const smtpc_reply *r)
 	t->out = NULL;
 	t->start_due = NULL;
 	t->blocked = 0;
+	t->stalled = 0;
 	reset_chunk(t);
 }
 
@@ -928,7 +949,7 @@ static int body_wanted(const smtpc_txn *t)
 	const smtpc_txn_msg *m = t->out;
 
 	if (m == NULL || m->p_.phase != PH_BODY || (m->p_.flags & MF_INPUT_END) ||
-	    m->status != SMTPC_TXN_PENDING || t->blocked != 0)
+	    m->status != SMTPC_TXN_PENDING || t->blocked != 0 || t->stalled)
 		return 0;
 	if (m->p_.flags & MF_BDAT) /* a full chunk waits for more octets or the end */
 		return !t->chunk_issued && !t->chunk_more;
@@ -944,7 +965,7 @@ size_t smtpc_txn_write(smtpc_txn *t, const void *data, size_t len)
 		return 0;
 	m = t->out;
 	if (!(m->p_.flags & MF_BDAT)) {
-		n = smtpc_body_write(t->c, data, len);
+		n = t->write(t->write_ctx, data, len);
 		m->sent = smtpc_body_stats(t->c)->total_out;
 		if (n < len && smtpc_error(t->c) == SMTPC_ERR_OK)
 			block(t);
@@ -1041,6 +1062,10 @@ smtpc_txn_event smtpc_txn_next(smtpc_txn *t, smtpc_txn_msg **msg)
 			if (msg != NULL)
 				*msg = t->out;
 			return SMTPC_TXN_BODY;
+		}
+		if (t->stalled) {
+			t->stalled = 0; /* the next call tries the writer again */
+			return SMTPC_TXN_SEND;
 		}
 		if (t->blocked != 0)
 			return SMTPC_TXN_SEND;

@@ -371,7 +371,19 @@ def sink_extra():
             assert p.returncode == 0, p.stderr
             assert "250-PIPELINING\n" in out and out.endswith("221 Bye\n"), out
 
-    return [("smtp-sink: AUTH PLAIN with --insecure", auth), ("smtp-sink: chat to end of input", chat)]
+    def bench():
+        # DATA with pipelining: each message's data, dot and the next MAIL,
+        # RCPT and DATA in one write; every message accepted
+        with SmtpSink() as srv:
+            for sessions in ("1", "2"):
+                p = subprocess.run([SMTPC, "bench", "--host", "127.0.0.1", "--port",
+                                    str(srv.port), "--messages", "300", "--sessions", sessions],
+                                   capture_output=True, timeout=60)
+                assert p.returncode == 0, p.stdout + p.stderr
+                assert b"300 accepted, 0 failed" in p.stdout, p.stdout
+
+    return [("smtp-sink: AUTH PLAIN with --insecure", auth), ("smtp-sink: chat to end of input", chat),
+            ("smtp-sink: smtpc bench, one and two sessions", bench)]
 
 
 def postfix_tests():

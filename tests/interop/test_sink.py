@@ -106,6 +106,49 @@ def smtpc_send():
 
 
 @test
+def smtpc_send_several_files_in_one_session():
+    names = []
+    try:
+        for k in range(3):
+            with tempfile.NamedTemporaryFile(delete=False) as f:
+                f.write(MSG.replace(b"interop", b"file %d" % k))
+                names.append(f.name)
+        with Sink() as s:
+            args = [SMTPC, "send", "--host", "127.0.0.1", "--port", str(s.port), "--from",
+                    "a@example.com", "--to", "b@example.com", "--json"]
+            for n in names:
+                args += ["--file", n]
+            p = subprocess.run(args, capture_output=True, timeout=30)
+            check(p.returncode == 0, p.stderr)
+            import json
+            doc = json.loads(p.stdout)
+            check([m["status"] for m in doc["messages"]] == ["accepted"] * 3 and
+                  all(m["method"] == "BDAT" for m in doc["messages"]), p.stdout)
+            got = s.stored(3)
+            want = sorted(MSG.replace(b"interop", b"file %d" % k) for k in range(3))
+            check(sorted(got) == want, repr(got))
+    finally:
+        for n in names:
+            os.unlink(n)
+
+
+@test
+def smtpc_bench_one_and_several_sessions():
+    # the sink offers CHUNKING and PIPELINING: BDAT through the layer; every
+    # message stored
+    for sessions in ("1", "3"):
+        with Sink() as s:
+            p = subprocess.run([SMTPC, "bench", "--host", "127.0.0.1", "--port", str(s.port),
+                                "--messages", "120", "--sessions", sessions, "--size", "320"],
+                               capture_output=True, timeout=60)
+            check(p.returncode == 0, p.stdout + p.stderr)
+            check(b"120 accepted, 0 failed" in p.stdout, p.stdout)
+            got = s.stored(120)
+            check(len(got) == 120 and all(len(m) == 320 for m in got),
+                  "%d stored" % len(got))
+
+
+@test
 def curl():
     with Sink() as s, tempfile.NamedTemporaryFile() as f:
         f.write(MSG)
