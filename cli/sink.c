@@ -67,6 +67,8 @@ struct client {
 	long long last;
 	int id;
 	smtpc_bearssl *tls; /* from the client's STARTTLS on: every octet goes through it */
+	int over; /* TLS: the core's session ended (closed or failed): what is queued goes out,
+	           * then the client is dropped */
 };
 
 struct sink {
@@ -390,13 +392,16 @@ static void accept_client(struct sink *s)
 }
 
 /* Work for the layer or the core that needs no I/O: plaintext to move,
- * events to pull (the core takes a record's plaintext a buffer at a time). */
-static int tls_busy(const smtpc_bearssl *t)
+ * events to pull (the core takes a record's plaintext a buffer at a time).
+ * Once the session is over the core repeats its last event (closed or
+ * failed) for as long as replies wait to go out: that is no work. */
+static int tls_busy(const struct client *k)
 {
-	unsigned lw = smtpc_bearssl_want(t);
+	unsigned lw = smtpc_bearssl_want(k->tls);
 
 	return !(lw & SMTPC_BEARSSL_WANT_CLOSED) &&
-	       (lw & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_EVENT | SMTPC_BEARSSL_WANT_SECURED));
+	       ((lw & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_SECURED)) ||
+	        ((lw & SMTPC_BEARSSL_WANT_EVENT) && !k->over));
 }
 
 /* Through the TLS layer: records in, plaintext to the core, answers, records
@@ -426,7 +431,8 @@ static int client_tls(struct sink *s, struct client *k, short revents)
 		smtpc_bearssl_pump(k->tls);
 		if (smtpc_bearssl_take_secured(k->tls) && s->verbose)
 			fprintf(stderr, "[sink %d] TLS is up\n", k->id);
-		serve(s, k); /* the end of the session shows in the layer's mask */
+		if (!k->over && serve(s, k))
+			k->over = 1; /* closed (QUIT, or the client's close) or failed */
 		smtpc_bearssl_pump(k->tls);
 		while ((p = smtpc_bearssl_send_buf(k->tls, &n)) != NULL) {
 			ssize_t w = send(k->fd, p, n, MSG_NOSIGNAL);
@@ -438,10 +444,15 @@ static int client_tls(struct sink *s, struct client *k, short revents)
 			smtpc_bearssl_send_ack(k->tls, (size_t)w);
 			moved += (size_t)w;
 		}
-		if (moved == 0 && !tls_busy(k->tls))
-			return (smtpc_bearssl_want(k->tls) & (SMTPC_BEARSSL_WANT_CLOSED |
-			                                      SMTPC_BEARSSL_WANT_WRITE)) ==
-			       SMTPC_BEARSSL_WANT_CLOSED;
+		if (moved == 0 && !tls_busy(k)) {
+			unsigned lw = smtpc_bearssl_want(k->tls);
+			if (lw & SMTPC_BEARSSL_WANT_WRITE)
+				return 0; /* records wait for the socket */
+			/* finished (close_notify sent), or over with nothing left to send:
+			 * a client gone without close_notify gets none */
+			return (lw & SMTPC_BEARSSL_WANT_CLOSED) ||
+			       (k->over && !(smtpc_want(&k->c) & SMTPC_WANT_WRITE));
+		}
 	}
 }
 
@@ -511,7 +522,7 @@ static int sink_loop(struct sink *s)
 				unsigned lw = smtpc_bearssl_want(s->cl[i]->tls);
 				pfd[i + 1].events = (short)(((lw & SMTPC_BEARSSL_WANT_READ) ? POLLIN : 0) |
 				                            ((lw & SMTPC_BEARSSL_WANT_WRITE) ? POLLOUT : 0));
-				busy |= tls_busy(s->cl[i]->tls);
+				busy |= tls_busy(s->cl[i]);
 			} else
 				pfd[i + 1].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
 				                            ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));

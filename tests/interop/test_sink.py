@@ -58,7 +58,12 @@ class Sink:
 
     def __exit__(self, *exc):
         self.proc.terminate()  # our own child, by its own pid
-        self.proc.wait(5)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # a wedged sink: the test that made it fails below
+            self.proc.wait(5)
+            raise AssertionError("the sink did not stop on SIGTERM")
         self.out.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -333,6 +338,71 @@ def starttls_large_message_in_full_records():
             check(p.returncode == 0, p.stderr)
         got = s.stored(2)
         check(got == [msg, msg], "stored %r" % [len(g) for g in got])
+
+
+def tls_session(port):
+    """A client up to TLS after STARTTLS, certificate unchecked (the sink's
+    side is under test); returns the TLS socket."""
+    import ssl
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b"EHLO client.example\r\n")
+    while f.readline()[3:4] != b" ":
+        pass
+    c.sendall(b"STARTTLS\r\n")
+    check(f.readline().startswith(b"220 "), "no 220 to STARTTLS")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(c, server_hostname="mail.example.com")
+
+
+@test
+def tls_clients_gone_without_close_notify_do_not_wedge_the_sink():
+    """Clients that end TLS with a bare TCP close, or half-close and wait
+    (no close_notify), after pipelining a message or nothing: the sink
+    drops them, serves the next client at once and stops on SIGTERM. (It
+    spun on the core's repeated end-of-session event, inside one client's
+    step: nothing else was served and SIGTERM went unseen.)"""
+    msg = (b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+           b"DATA\r\nSubject: pipelined\r\n\r\nthen gone\r\n.\r\n")
+    with Sink("--tls-cert", os.path.join(CERTS, "good.pem"), "--tls-key",
+              os.path.join(CERTS, "good.key")) as s:
+        kept = []
+        for n, (how, data) in enumerate((("close", b""), ("half-close", b""),
+                                         ("half-close", msg), ("close", msg)), 1):
+            t = tls_session(s.port)
+            if data:
+                t.sendall(data)
+            if how == "close":
+                t.close()
+            else:
+                t.shutdown(socket.SHUT_WR)  # TCP FIN, no close_notify; keeps reading
+                kept.append((t, data))
+            p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(s.port),
+                                "--from", "c@example.com", "--to", "d@example.com", "--timeout",
+                                "5000"], input=MSG, capture_output=True, timeout=30)
+            check(p.returncode == 0, "after a %s: %r" % (how, p.stderr))
+            check(s.proc.poll() is None, "the sink died")
+        got = s.stored(6)
+        check(len(got) == 6 and got.count(MSG) == 4, "stored %r" % [g[:20] for g in got])
+        # the half-closed clients got their replies (records), then the sink's
+        # close: end of input, not a timeout
+        for t, sent in kept:
+            t.settimeout(5)
+            data, eof = b"", False
+            try:
+                while True:
+                    d = t.recv(4096)  # raw: shutdown() dropped the TLS object
+                    if not d:
+                        eof = True
+                        break
+                    data += d
+            except OSError:
+                pass
+            t.close()
+            check(eof and (data[:1] == b"\x17") == bool(sent), "%r, end of input %s" % (data[:8], eof))
 
 
 @test
