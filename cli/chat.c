@@ -79,6 +79,10 @@ static int handshake(struct chat *ch)
 	return 0;
 }
 
+/* The line is STARTTLS as the core reads a raw line: its verb, the text
+ * up to the first space, is STARTTLS in any case ("STARTTLS ", "starttls
+ * x" too). A line the core takes for STARTTLS must find a layer ready, or
+ * its 220 would leave the session paused for good. */
 static int is_starttls(const char *line)
 {
 	static const char word[] = "STARTTLS";
@@ -91,7 +95,7 @@ static int is_starttls(const char *line)
 		if (c != word[i])
 			return 0;
 	}
-	return line[i] == '\0';
+	return line[i] == '\0' || line[i] == ' ';
 }
 
 /* --starttls: EHLO, STARTTLS, the handshake; replies shown as typed ones. */
@@ -147,7 +151,7 @@ int cmd_chat(int argc, char **argv)
 	smtpc_reply r;
 	smtpc_err e;
 	long timeout = 30000;
-	int opt, tls = 0, starttls = 0, rc = 0;
+	int opt, tls = 0, starttls = 0, rc = 0, quit = 0;
 	char *line = NULL, why[300];
 	size_t cap = 0;
 	ssize_t n;
@@ -260,12 +264,20 @@ int cmd_chat(int argc, char **argv)
 		}
 		if (tls_line && r.code == 220 && (rc = handshake(&ch)) != 0)
 			break;
-		if (smtpc_pending(c) == 0 && r.code == 221)
-			break; /* QUIT answered */
+		if (smtpc_pending(c) == 0 && r.code == 221) {
+			quit = 1; /* QUIT answered */
+			break;
+		}
 	}
-	if (rc == 0 && !smtpc_posix_done(ch.p) && smtpc_quit(c) == SMTPC_ERR_OK &&
-	    smtpc_posix_flush(ch.p) == SMTPC_ERR_OK)
-		smtpc_posix_wait(ch.p, &r);
+	if (rc == 0 && !quit && !smtpc_posix_done(ch.p)) {
+		e = smtpc_quit(c);
+		if (e != SMTPC_ERR_OK) { /* in a message, or the session is stuck: not a success */
+			say("cannot end the session with QUIT: %s", smtpc_err_desc(e));
+			rc = EX_PROTOCOL_;
+		} else if (smtpc_posix_flush(ch.p) == SMTPC_ERR_OK) {
+			smtpc_posix_wait(ch.p, &r);
+		}
+	}
 out:
 	free(line);
 	smtpc_posix_close(ch.p);

@@ -688,6 +688,18 @@ def chat_sends_quit_at_end_of_input_and_refuses_control_bytes():
     check("control byte" in err, err)
 
 
+@test
+def chat_input_ending_inside_a_message_is_a_failure():
+    """End of input after DATA's 354 leaves the message unsent: chat cannot
+    QUIT there and must not exit 0."""
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"354 go\r\n"), ("line",),
+                      ("sleep", 0.5)])
+    rc, out, err = chat(srv.port, b"DATA\nSubject: cut short\n")
+    srv.wait()
+    check(rc != 0 and "QUIT" in err, "rc %d %s" % (rc, err))
+    check(b"\r\n.\r\n" not in srv.received, repr(srv.received))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)

@@ -258,6 +258,23 @@ def chat_typed_starttls_does_the_handshake_and_goes_on():
 
 
 @test
+def chat_typed_starttls_with_an_argument_or_a_space_still_upgrades():
+    """The core takes any line whose first word is STARTTLS for STARTTLS; so
+    must chat, or the 220 leaves the session paused with no layer (every later
+    line was refused, and chat still exited 0)."""
+    for typed in (b"STARTTLS \n", b"starttls now\n"):
+        srv = FakeServer([("send", b"220 fake ESMTP\r\n"), ("line",),
+                          ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx("good")), ("line",),
+                          ("send", b"250 ok\r\n"), ("line",), ("send", b"221 bye\r\n")])
+        rc, out, err = chat(srv.port, typed + b"NOOP\nQUIT\n")
+        srv.wait()
+        check(rc == 0 and "TLS is up" in err, "%r: rc %d %s" % (typed, rc, err))
+        check(srv.received == typed.rstrip(b"\n") + b"\r\n<TLS>NOOP\r\nQUIT\r\n",
+              repr(srv.received))
+        check(out == "220 fake ESMTP\n220 2.0.0 go ahead\n250 ok\n221 bye\n", out)
+
+
+@test
 def chat_starttls_option_upgrades_first():
     srv = FakeServer([("send", b"220 fake ESMTP\r\n"), ("line",), ("send", EHLO_TLS), ("line",),
                       ("send", b"220 2.0.0 go ahead\r\n"), ("tls", ctx("good")), ("line",),
