@@ -50,7 +50,9 @@
  * gave, the server's certificate must carry the expected DNS name, and its
  * extended key usage, when present, must allow serverAuth (RFC 5280
  * 4.2.1.12). Only `insecure` turns the checks off. The name is sent as SNI
- * unless it is an IP literal, which RFC 6066 3 forbids; an IP literal cannot
+ * and verified without a final dot ("mail.example.com." is
+ * "mail.example.com"), and not sent at all when it is an IP literal, which
+ * RFC 6066 3 forbids; an IP literal cannot
  * be verified either (BearSSL matches DNS names), so it is refused unless
  * insecure.
  *

@@ -321,13 +321,17 @@ static void c_start_chain(const br_x509_class **ctx, const char *server_name)
 	smtpc_bearssl_check *w = &t->u.client.check;
 	br_x509_minimal_context *m = minimal(t);
 
-	(void)server_name; /* BearSSL's is the SNI; ours is the name to verify */
 	w->certs = 0;
 	w->early = w->late = 0;
 	w->eku_seen = w->eku_server = w->eku_failed = 0;
 	w->got_key = 0;
+	/* BearSSL's server_name is its copy of the SNI: when verifying, the
+	 * name without its final dot (never empty: an empty name would skip
+	 * the name check, so the caller's is the fallback) */
 	if (!(t->flags & L_INSECURE))
-		m->vtable->start_chain(&m->vtable, t->name);
+		m->vtable->start_chain(&m->vtable, server_name != NULL && server_name[0] != '\0'
+							   ? server_name
+							   : t->name);
 }
 
 static void c_start_cert(const br_x509_class **ctx, uint32_t length)

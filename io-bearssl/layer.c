@@ -277,6 +277,8 @@ void smtpc_bearssl_set_time(smtpc_bearssl *t, uint64_t unix_seconds)
  * queued. */
 static void start(smtpc_bearssl *t)
 {
+	char sni[256];
+	const char *name = NULL;
 	int ok;
 
 	if (t->entropy < 32) {
@@ -291,9 +293,17 @@ static void start(smtpc_bearssl *t)
 			}
 			br_x509_minimal_set_time(&t->u.client.x.minimal, t->days, t->seconds);
 		}
-		/* RFC 6066 3: no IP literal in SNI */
-		ok = br_ssl_client_reset(&t->u.client.cc,
-					 t->name != NULL && !is_ip(t->name) ? t->name : NULL, 0);
+		/* RFC 6066 3: no IP literal in SNI, and the name without a final
+		 * dot; BearSSL keeps its own copy, which the checks then use */
+		if (t->name != NULL && !is_ip(t->name)) {
+			size_t n = strlen(t->name); /* dns_ok: at most 254 */
+			if (n > 0 && t->name[n - 1] == '.')
+				n--;
+			memcpy(sni, t->name, n);
+			sni[n] = '\0';
+			name = sni;
+		}
+		ok = br_ssl_client_reset(&t->u.client.cc, name, 0);
 	} else {
 		ok = br_ssl_server_reset(&t->u.server);
 	}

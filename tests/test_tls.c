@@ -630,6 +630,36 @@ Test(tls, insecure_accepts_and_sends_no_ip_as_sni)
 	pair_free(&p);
 }
 
+/* A name with a final dot (as an MX lookup gives it) is the same name: it
+ * is verified and sent as SNI without the dot (RFC 6066 3); it used to be
+ * refused as a wrong name, and sent with its dot. */
+Test(tls, a_final_dot_in_the_name_is_dropped_for_sni_and_verification)
+{
+	struct pair p;
+	const char *names[] = {"mail.example.com.", "MAIL.Example.COM."};
+
+	for (int i = 0; i < 2; i++) {
+		for (int implicit = 0; implicit < 2; implicit++) {
+			pair_defaults(&p);
+			p.name = names[i];
+			p.implicit = implicit;
+			p.step = 0;
+			pair_setup(&p, "ca.pem", "good.pem", "good.key");
+			run(&p);
+			check_delivered(&p);
+			cr_assert_eq(strlen(smtpc_bearssl_sni(&p.sv.t)), 16);
+			cr_assert_eq(strncmp(smtpc_bearssl_sni(&p.sv.t), names[i], 16), 0, "%s",
+				     smtpc_bearssl_sni(&p.sv.t));
+			pair_free(&p);
+		}
+	}
+	pair_defaults(&p); /* and the name is still checked */
+	p.name = "other.example.com.";
+	pair_setup(&p, "ca.pem", "good.pem", "good.key");
+	refused(&p, SMTPC_BEARSSL_ERR_WRONG_NAME, SMTPC_ERR_TLS);
+	pair_free(&p);
+}
+
 Test(tls, plaintext_with_the_220_refused_by_the_core)
 {
 	struct pair p;
