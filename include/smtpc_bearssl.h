@@ -43,7 +43,10 @@
  * Roles. One layer type for both: smtpc_bearssl_client_init (implicit TLS,
  * RFC 8314, or STARTTLS, RFC 3207) and smtpc_bearssl_server_init (a
  * certificate chain and an RSA or EC key). TLS 1.2 only: RFC 8996 retired
- * 1.0 and 1.1, and BearSSL has no 1.3.
+ * 1.0 and 1.1, and BearSSL has no 1.3. A server refuses renegotiation (a
+ * client could make it sign again and again; it gets a no_renegotiation
+ * alert); a client goes along with one its server asks for (RFC 5746, the
+ * new certificate checked as the first).
  *
  * Verification (client) is on by default: the chain must end at one of the
  * trust anchors, every certificate must be valid at the time the caller

@@ -246,6 +246,9 @@ smtpc_bearssl_err smtpc_bearssl_server_init(smtpc_bearssl *t, smtpc_conn *core,
 		br_ssl_server_init_full_ec(&t->u.server, c->chain, c->n,
 					   (unsigned)c->issuer_key_type, &c->ec);
 	t->eng = &t->u.server.eng;
+	/* no renegotiation asked by a client: each would cost the server a
+	 * new key exchange and signature, as often as the client likes */
+	br_ssl_engine_add_flags(t->eng, BR_OPT_NO_RENEGOTIATION);
 	if (set_buffer(t, buf, len) != SMTPC_BEARSSL_ERR_OK)
 		return t->err = SMTPC_BEARSSL_ERR_BUFFER_SMALL;
 	t->core = core;

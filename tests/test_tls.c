@@ -973,6 +973,46 @@ Test(tls, creds_keys_and_overflow)
 	free(rsa);
 }
 
+/* A client that asks to renegotiate is refused: each renegotiation would
+ * cost the server a key exchange and a signature, as often as the client
+ * likes. (The server layer used to run every one.) */
+Test(tls, server_refuses_renegotiation)
+{
+	struct pair p;
+	smtpc_event ev;
+	int greeted = 0;
+
+	pair_defaults(&p);
+	p.implicit = 1;
+	p.step = 4096;
+	pair_setup(&p, "ca.pem", "good.pem", "good.key");
+	for (int k = 0; k < 200 && !greeted; k++) {
+		transfer(&p, &p.cl.t, &p.sv.t);
+		transfer(&p, &p.sv.t, &p.cl.t);
+		smtpc_bearssl_pump(&p.cl.t);
+		smtpc_bearssl_pump(&p.sv.t);
+		while (smtpc_next_event(&p.cl.c, &ev) != SMTPC_EV_NEED_DATA)
+			greeted |= ev.type == SMTPC_EV_REPLY && ev.reply.cmd == SMTPC_CMD_GREETING;
+	}
+	cr_assert(greeted);
+	/* a hostile client: BearSSL's own call, which this layer never makes */
+	cr_assert(br_ssl_engine_renegotiate(p.cl.t.eng));
+	for (int k = 0; k < 200; k++) {
+		transfer(&p, &p.cl.t, &p.sv.t);
+		transfer(&p, &p.sv.t, &p.cl.t);
+		smtpc_bearssl_pump(&p.cl.t);
+		server_step(&p);
+	}
+	/* refused with no_renegotiation (BearSSL's client takes it as fatal);
+	 * the server's layer is unharmed */
+	cr_assert_eq(br_ssl_engine_last_error(p.cl.t.eng),
+		     BR_ERR_RECV_FATAL_ALERT + BR_ALERT_NO_RENEGOTIATION, "client: %d",
+		     br_ssl_engine_last_error(p.cl.t.eng));
+	cr_assert_eq(smtpc_bearssl_error(&p.sv.t), SMTPC_BEARSSL_ERR_OK);
+	cr_assert_eq(p.sv_err, SMTPC_ERR_OK);
+	pair_free(&p);
+}
+
 /* A 220 to a STARTTLS sent over implicit TLS would leave the core paused
  * for good: the layer refuses it at once. */
 Test(tls, starttls_answered_over_tls_refused_not_hung)
