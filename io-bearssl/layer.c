@@ -129,9 +129,11 @@ static smtpc_bearssl_err map_br(const smtpc_bearssl *t, int e)
 							  : SMTPC_BEARSSL_ERR_EXPIRED;
 	case BR_ERR_X509_TIME_UNKNOWN:
 		return SMTPC_BEARSSL_ERR_NO_TIME;
-	case BR_ERR_X509_FORBIDDEN_KEY_USAGE:
+	case BR_ERR_X509_FORBIDDEN_KEY_USAGE: /* a CA's, or the wrapper's EKU check */
 		return t->role == ROLE_CLIENT && w->eku_failed ? SMTPC_BEARSSL_ERR_NOT_SERVER
-							       : SMTPC_BEARSSL_ERR_BAD_CHAIN;
+							       : SMTPC_BEARSSL_ERR_KEY_USAGE;
+	case BR_ERR_WRONG_KEY_USAGE: /* the server's key may not serve any suite offered */
+		return SMTPC_BEARSSL_ERR_KEY_USAGE;
 	case BR_ERR_UNSUPPORTED_VERSION:
 		return SMTPC_BEARSSL_ERR_VERSION;
 	case BR_ERR_NO_RANDOM:

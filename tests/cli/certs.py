@@ -2,7 +2,8 @@
 ca.pem (a test CA), good.pem (localhost, from the CA), expired.pem,
 othername.pem (mail.example.net), untrusted.pem (localhost, from another CA),
 future.pem (localhost, valid from 2030), clientonly.pem (localhost, extended
-key usage clientAuth only), each with its .key.
+key usage clientAuth only), certsignonly.pem (localhost, key usage
+keyCertSign only: no use in a handshake), each with its .key.
 """
 import os
 import subprocess
@@ -17,13 +18,15 @@ def make_certs(d):
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
             "rogue-ca.pem", "-days", "30", "-subj", "/CN=unknown CA")
 
-    def leaf(name, dns, days, ca="ca", ca_key="ca.key", eku=None):
+    def leaf(name, dns, days, ca="ca", ca_key="ca.key", eku=None, ku=None):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
                 name + ".csr", "-subj", "/CN=" + dns)
         with open(os.path.join(d, name + ".ext"), "w") as f:
             f.write("subjectAltName=DNS:%s\n" % dns)
             if eku:
                 f.write("extendedKeyUsage=%s\n" % eku)
+            if ku:
+                f.write("keyUsage=%s\n" % ku)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca_key,
                 "-CAcreateserial", "-out", name + ".pem", "-days", str(days), "-extfile",
                 name + ".ext")
@@ -32,6 +35,7 @@ def make_certs(d):
     leaf("expired", "localhost", -1)
     leaf("othername", "mail.example.net", 30)
     leaf("untrusted", "localhost", 30, ca="rogue-ca", ca_key="rogue.key")
+    leaf("certsignonly", "localhost", 30, ku="critical,keyCertSign")
     leaf("clientonly", "localhost", 30, eku="clientAuth")
 
     # not yet valid: `openssl ca` can set the start date

@@ -320,6 +320,15 @@ def extended_key_usage_without_server_auth_is_refused():
 
 
 @test
+def key_usage_that_allows_no_handshake_is_named():
+    """A server certificate whose key usage allows neither signing nor key
+    exchange: refused, and the message says key usage (it said only "TLS
+    handshake failure")."""
+    refused(starttls_script("certsignonly"), ["--starttls"], 76, "key usage")
+    refused([("tls", ctx("certsignonly")), ("send", b"220 x\r\n")], ["--tls"], 76, "key usage")
+
+
+@test
 def ip_address_host_needs_a_name_no_ip_in_sni():
     # refused before connecting, and says what to do
     srv = FakeServer([("send", b"220 x\r\n")], accept_timeout=1)
