@@ -1,10 +1,15 @@
 /*
  * Sending one message from a libuv loop through the io-posix embedding
  * API: a uv_poll_t watches the adapter's socket for the events it wants,
- * a uv_timer_t wakes it for its next deadline, and a uv_check_t issues
+ * a uv_timer_t wakes it for its next deadline, and a uv_prepare_t issues
  * what the callbacks left for later (outside any of smtpc's callbacks).
  * libuv runs due timers before I/O: the adapter's waits start when a
- * command is issued, so that order is safe.
+ * command is issued, so that order is safe. The prepare handle runs in
+ * every loop iteration just before libuv blocks for I/O (and before it
+ * computes how long to block), so a command left for later by a callback
+ * that ran in the timer phase is issued, and watched for, before the loop
+ * sleeps; a check handle runs only after the I/O phase, which may never
+ * end when the adapter has nothing to wait for but that command.
  *
  *   uv_send [--starttls --cafile FILE [--tls-name NAME]] HOST PORT FROM TO
  */
@@ -17,7 +22,7 @@
 static uv_poll_t *watcher; /* one per socket: the adapter may move to another address */
 static int watched_fd = -1;
 static uv_timer_t timer;
-static uv_check_t check;
+static uv_prepare_t prepare;
 
 static void rearm(struct session *s);
 
@@ -63,7 +68,7 @@ static void rearm(struct session *s)
 	if (smtpc_posix_done(s->p)) {
 		unwatch();
 		uv_close((uv_handle_t *)&timer, NULL);
-		uv_close((uv_handle_t *)&check, NULL);
+		uv_close((uv_handle_t *)&prepare, NULL);
 		return;
 	}
 	if (smtpc_posix_fd(s->p) != watched_fd) {
@@ -82,8 +87,8 @@ static void rearm(struct session *s)
 		uv_timer_stop(&timer);
 }
 
-/* After each round of I/O: commands the callbacks left for later. */
-static void on_check(uv_check_t *h)
+/* Before each wait for I/O: commands the callbacks left for later. */
+static void on_prepare(uv_prepare_t *h)
 {
 	struct session *s = h->data;
 
@@ -107,9 +112,9 @@ int main(int argc, char **argv)
 	}
 	uv_timer_init(uv_default_loop(), &timer);
 	timer.data = &s;
-	uv_check_init(uv_default_loop(), &check);
-	check.data = &s;
-	uv_check_start(&check, on_check);
+	uv_prepare_init(uv_default_loop(), &prepare);
+	prepare.data = &s;
+	uv_prepare_start(&prepare, on_prepare);
 	rearm(&s);
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 	rc = s.status;
