@@ -27,7 +27,7 @@
  * stay valid, and untouched, for as long as the object that received it is
  * used (the layer keeps pointers to the core, the I/O buffer, the anchors or
  * credentials, and the server name). A layer takes sizeof(smtpc_bearssl)
- * (7,072 octets on x86-64, 6,616 on a Cortex-M0) plus its I/O buffer:
+ * (7,080 octets on x86-64, 6,616 on a Cortex-M0) plus its I/O buffer:
  *   SMTPC_BEARSSL_BUF_BIDI  full duplex, 16 KiB records both ways;
  *   SMTPC_BEARSSL_BUF_MONO  half duplex, 16 KiB records;
  *   SMTPC_BEARSSL_BUF_MIN   half duplex with 512-octet records, the smallest
