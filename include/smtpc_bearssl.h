@@ -334,7 +334,12 @@ void smtpc_bearssl_set_time(smtpc_bearssl *t, uint64_t unix_seconds);
  * Where to put octets read from the transport (NULL and *len 0 when the
  * layer wants none now), then smtpc_bearssl_recv_ack with the count written
  * (at most *len). Before TLS starts (STARTTLS mode) this is the core's own
- * receive buffer. */
+ * receive buffer. The pointer is good until the next call on the layer or
+ * its core: read, then acknowledge, with nothing in between. A transport
+ * whose reads complete later (DMA, completion queues) reads into its own
+ * buffer and copies. Octets acknowledged into a buffer handed out before
+ * the handshake began (pump started it meanwhile) fail the layer with
+ * SMTPC_BEARSSL_ERR_STATE. */
 unsigned char *smtpc_bearssl_recv_buf(smtpc_bearssl *t, size_t *len);
 void smtpc_bearssl_recv_ack(smtpc_bearssl *t, size_t n);
 /* Octets to write to the transport (NULL and *len 0 when none), then

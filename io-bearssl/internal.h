@@ -21,6 +21,7 @@
 #define L_CLOSING   0x080u /* close_notify queued */
 #define L_TIME	    0x100u /* the time was set */
 #define L_PENDING   0x200u /* application data in the engine not yet flushed */
+#define L_RBUF_CORE 0x400u /* recv_buf last handed out the core's buffer (plaintext) */
 
 /* check.c: the wrapping X.509 class (smtpc_bearssl.u.client.check). */
 /* br_x509_decoder_push, but only while the decoder still wants input:

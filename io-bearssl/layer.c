@@ -330,8 +330,13 @@ unsigned char *smtpc_bearssl_recv_buf(smtpc_bearssl *t, size_t *len)
 	*len = 0;
 	if (t == NULL)
 		return NULL;
-	if (t->phase == PH_PLAIN)
-		return smtpc_recv_buf(t->core, len);
+	if (t->phase == PH_PLAIN) {
+		unsigned char *p = smtpc_recv_buf(t->core, len);
+		if (p != NULL)
+			t->flags |= L_RBUF_CORE;
+		return p;
+	}
+	t->flags &= ~L_RBUF_CORE;
 	if (t->phase != PH_TLS || !(t->flags & L_STARTED) || (t->flags & L_EOF) ||
 	    !(br_ssl_engine_current_state(t->eng) & BR_SSL_RECVREC))
 		return NULL;
@@ -370,10 +375,18 @@ void smtpc_bearssl_recv_ack(smtpc_bearssl *t, size_t n)
 		return;
 	if (t->phase == PH_PLAIN) {
 		smtpc_recv_ack(t->core, n);
+		t->flags &= ~L_RBUF_CORE;
 		return;
 	}
 	if (t->phase != PH_TLS || !(t->flags & L_STARTED))
 		return;
+	if (t->flags & L_RBUF_CORE) {
+		/* the octets went into the core's buffer, handed out before the
+		 * handshake began (a read left pending across pump): they are
+		 * not where the engine would look */
+		fail(t, SMTPC_BEARSSL_ERR_STATE);
+		return;
+	}
 	buf = br_ssl_engine_recvrec_buf(t->eng, &room);
 	if (buf == NULL)
 		return;

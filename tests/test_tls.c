@@ -973,6 +973,44 @@ Test(tls, creds_keys_and_overflow)
 	free(rsa);
 }
 
+/* A receive buffer taken before the handshake began (the core's own, in
+ * STARTTLS mode) and acknowledged after pump started TLS: the octets are in
+ * the core's buffer, not the engine's. Refused by name; the engine used to
+ * be acknowledged octets it never received. */
+Test(tls, a_receive_buffer_from_before_the_handshake_is_refused)
+{
+	struct pair p;
+	size_t n, room = 0;
+	unsigned char *stale = NULL;
+
+	pair_defaults(&p);
+	p.step = 4096;
+	pair_setup(&p, "ca.pem", "good.pem", "good.key");
+	for (int k = 0; k < 200 && stale == NULL; k++) {
+		if ((smtpc_want(&p.sv.c) & SMTPC_WANT_TLS) &&
+		    smtpc_bearssl_send_buf(&p.sv.t, &n) != NULL) {
+			transfer(&p, &p.sv.t, &p.cl.t); /* the 220 to STARTTLS, not yet read */
+			stale = smtpc_bearssl_recv_buf(&p.cl.t, &room);
+			break;
+		}
+		transfer(&p, &p.cl.t, &p.sv.t);
+		transfer(&p, &p.sv.t, &p.cl.t);
+		client_step(&p);
+		server_step(&p);
+	}
+	cr_assert_not_null(stale);
+	cr_assert_gt(room, 5);
+	client_step(&p); /* the 220, the pause: pump starts the handshake */
+	cr_assert(smtpc_bearssl_want(&p.cl.t) & SMTPC_BEARSSL_WANT_HANDSHAKE);
+	cr_assert(smtpc_bearssl_want(&p.cl.t) & SMTPC_BEARSSL_WANT_WRITE); /* the ClientHello */
+	memcpy(stale, "\x16\x03\x03\x00\x40", 5);
+	smtpc_bearssl_recv_ack(&p.cl.t, 5);
+	cr_assert_eq(smtpc_bearssl_error(&p.cl.t), SMTPC_BEARSSL_ERR_STATE, "got %s",
+		     smtpc_bearssl_err_name(smtpc_bearssl_error(&p.cl.t)));
+	cr_assert_eq(smtpc_error(&p.cl.c), SMTPC_ERR_TLS);
+	pair_free(&p);
+}
+
 /* A client that asks to renegotiate is refused: each renegotiation would
  * cost the server a key exchange and a signature, as often as the client
  * likes. (The server layer used to run every one.) */
