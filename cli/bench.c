@@ -76,7 +76,7 @@ struct session {
 
 struct bench {
 	const char *host, *port, *from, *to, *cafile, *tls_name;
-	long messages, sessions, issued, accepted, failed, opened;
+	long messages, sessions, issued, accepted, failed, opened, tls_failed;
 	int tls, starttls, insecure, new_session, two_copy;
 	smtpc_posix_tls *x;
 	unsigned char *msg;
@@ -299,8 +299,16 @@ static void service(struct bench *b, struct session *s)
 		run_txn(b, s);
 	if (s->tls != NULL)
 		smtpc_bearssl_pump(s->tls);
-	if (smtpc_error(&s->c) != SMTPC_ERR_OK)
+	if (smtpc_error(&s->c) != SMTPC_ERR_OK) {
+		smtpc_bearssl_err e =
+		    s->tls != NULL ? smtpc_bearssl_error(s->tls) : SMTPC_BEARSSL_ERR_OK;
+		if (e != SMTPC_BEARSSL_ERR_OK && b->tls_failed++ == 0) /* the rest fail alike */
+			say("bench: TLS failure: %s%s", smtpc_bearssl_strerror(e),
+			    e == SMTPC_BEARSSL_ERR_NOT_TLS
+				? "; is this a plaintext port? --starttls upgrades one"
+				: "");
 		s->done = 1;
+	}
 }
 
 /* Work left that needs no reading: the layer has more message data once the
@@ -656,5 +664,5 @@ int cmd_bench(int argc, char **argv)
 	free(pfd);
 	free(b.msg);
 	smtpc_posix_tls_free(b.x);
-	return b.accepted == b.messages ? EX_OK_ : EX_TEMPFAIL_;
+	return b.accepted == b.messages ? EX_OK_ : b.tls_failed ? EX_PROTOCOL_ : EX_TEMPFAIL_;
 }

@@ -329,6 +329,23 @@ def key_usage_that_allows_no_handshake_is_named():
 
 
 @test
+def bench_names_a_tls_failure():
+    """smtpc bench over TLS that cannot get it up: the cause is named and the
+    exit status is 76, as for send (it printed only "0 accepted, 0 failed")."""
+    for script, args, why in (
+            ([("send", b"220 plain ESMTP\r\n"), ("sleep", 1)], ["--tls"], "not speaking TLS"),
+            (starttls_script("othername"), ["--starttls"], "server name")):
+        srv = FakeServer(script)
+        p = subprocess.run([SMTPC, "bench", "--host", "localhost", "--port", str(srv.port),
+                            "--messages", "1", "--cafile", os.path.join(TMP, "ca.pem")] + args,
+                           capture_output=True, timeout=30)
+        srv.wait()
+        err = p.stderr.decode()
+        check(p.returncode == 76 and why in err, "%s: rc %d %s" % (args, p.returncode, err))
+        check(b"MAIL" not in srv.received, repr(srv.received))
+
+
+@test
 def ip_address_host_needs_a_name_no_ip_in_sni():
     # refused before connecting, and says what to do
     srv = FakeServer([("send", b"220 x\r\n")], accept_timeout=1)
