@@ -386,7 +386,8 @@ int smtpc_bearssl_is_secure(const smtpc_bearssl *t);
 size_t smtpc_bearssl_body_write(smtpc_bearssl *t, const void *data, size_t len);
 
 /* Sends close_notify (once TLS has begun): the client after the reply to
- * QUIT, either side to end early. */
+ * QUIT, either side to end early. Before the handshake began it ends the
+ * layer (none starts; nothing more moves). */
 void smtpc_bearssl_close(smtpc_bearssl *t);
 
 /* The sticky error, SMTPC_BEARSSL_ERR_OK when none. */

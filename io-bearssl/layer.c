@@ -664,11 +664,11 @@ void smtpc_bearssl_close(smtpc_bearssl *t)
 {
 	if (t == NULL)
 		return;
-	if (t->phase == PH_PLAIN) {
-		t->phase = PH_DONE;
+	if (t->phase == PH_PLAIN || (t->phase == PH_TLS && !(t->flags & L_STARTED))) {
+		t->phase = PH_DONE; /* before any handshake: nothing to close, none to start */
 		return;
 	}
-	if (t->phase == PH_TLS && (t->flags & L_STARTED) && !(t->flags & L_CLOSING)) {
+	if (t->phase == PH_TLS && !(t->flags & L_CLOSING)) {
 		t->flags |= L_CLOSING;
 		br_ssl_engine_close(t->eng);
 	}

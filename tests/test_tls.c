@@ -741,6 +741,26 @@ Test(tls, peer_closes_during_the_handshake)
 	pair_free(&p);
 }
 
+/* Closed before the handshake began: no handshake starts (an implicit TLS
+ * layer used to send its ClientHello at the next pump anyway). */
+Test(tls, closed_before_the_handshake_starts_none)
+{
+	struct pair p;
+	size_t n;
+
+	for (int implicit = 0; implicit < 2; implicit++) {
+		pair_defaults(&p);
+		p.implicit = implicit;
+		pair_setup(&p, "ca.pem", "good.pem", "good.key");
+		smtpc_bearssl_close(&p.cl.t);
+		cr_assert(smtpc_bearssl_pump(&p.cl.t) & SMTPC_BEARSSL_WANT_CLOSED);
+		cr_assert_null(smtpc_bearssl_send_buf(&p.cl.t, &n));
+		cr_assert_eq(n, 0);
+		cr_assert(!(smtpc_bearssl_want(&p.cl.t) & SMTPC_BEARSSL_WANT_HANDSHAKE));
+		pair_free(&p);
+	}
+}
+
 Test(tls, server_refuses_a_plaintext_client)
 {
 	struct pair p;
