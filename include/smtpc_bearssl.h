@@ -138,7 +138,7 @@ extern "C" {
 	X(NOT_YET_VALID, "certificate not yet valid")                                              \
 	X(NOT_SERVER, "certificate not for a TLS server "                                          \
 		      "(its extended key usage lacks serverAuth)")                                 \
-	X(KEY_USAGE, "the certificate's key usage does not allow this use of its key "           \
+	X(KEY_USAGE, "the certificate's key usage does not allow this use of its key "             \
 		     "(RFC 5280 4.2.1.3)")                                                         \
 	X(BAD_CHAIN, "certificate rejected")                                                       \
 	X(VERSION, "protocol version not supported: TLS 1.2 only here "                            \

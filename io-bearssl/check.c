@@ -330,8 +330,8 @@ static void c_start_chain(const br_x509_class **ctx, const char *server_name)
 	 * the name check, so the caller's is the fallback) */
 	if (!(t->flags & L_INSECURE))
 		m->vtable->start_chain(&m->vtable, server_name != NULL && server_name[0] != '\0'
-							   ? server_name
-							   : t->name);
+						       ? server_name
+						       : t->name);
 }
 
 static void c_start_cert(const br_x509_class **ctx, uint32_t length)
