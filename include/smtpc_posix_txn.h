@@ -32,7 +32,13 @@
  * adapter's calls and the layer's: they may read the results and the
  * core's state, and add messages (smtpc_posix_txn_add); they must not call
  * the connection's adapter functions (smtpc_posix_*), except that idle may
- * issue QUIT on the core.
+ * issue QUIT on the core. From there smtpc_posix_txn_run returns
+ * SMTPC_ERR_STATE and the event-loop calls do nothing: the adapter is not
+ * re-entered.
+ *
+ * When the layer ends the session in the middle of a message's DATA (a body
+ * callback error, octets that are not the measured ones), the connection is
+ * closed without QUIT, so the server discards the part it has.
  */
 #ifndef SMTPC_POSIX_TXN_H
 #define SMTPC_POSIX_TXN_H

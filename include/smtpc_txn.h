@@ -65,7 +65,18 @@
  * least one RCPT, and its data: after DATA, the reply to the final dot; after
  * BDAT, the reply to every chunk (the first refused chunk decides, whatever
  * the replies to later chunks say). A session that ends before the deciding
- * reply leaves the message SMTPC_TXN_FAILED, never accepted.
+ * reply leaves the message SMTPC_TXN_FAILED, never accepted. A 2xx to a
+ * chunk that comes while the chunk's octets are still being moved into the
+ * transmit buffer answers nothing (the server cannot have them): the session
+ * ends as for an unsolicited reply (SMTPC_ERR_BAD_REPLY).
+ *
+ * Measured size. When m->size is known, the octets written must be the ones
+ * measured: SIZE=, BODY=8BITMIME and the line check were decided from it.
+ * smtpc_txn_write takes no octet past the measured count; more octets than
+ * measured, fewer at smtpc_txn_end, or 8-bit octets in a message measured
+ * 7-bit end the session with SMTPC_ERR_BAD_PARAM before the end of data is
+ * written (the message fails; the connection, in the middle of the data, must
+ * be closed without QUIT).
  *
  * LMTP (RFC 2033). With cfg.lmtp the layer expects, after the end of data,
  * one reply per recipient whose RCPT was accepted, each with cmd
@@ -221,6 +232,7 @@ typedef struct smtpc_txn_msg {
 		size_t finals;	    /* LMTP: replies still due after the data */
 		unsigned chunks;    /* BDAT chunks issued */
 		size_t text_used;
+		uint64_t given;	    /* octets taken by smtpc_txn_write */
 	} p_;
 } smtpc_txn_msg;
 
@@ -305,13 +317,15 @@ void smtpc_txn_set_writer(smtpc_txn *t, size_t (*fn)(void *ctx, const void *data
 
 /*
  * Queues m (messages go in the order added). Clears m's results and takes
- * it over until its DONE event; its recipients too (two messages in the
- * layer at once must not share recipient structs: results are written
- * there). SMTPC_ERR_NULL_ARG (m, from, rcpts or a recipient's addr NULL),
- * SMTPC_ERR_SEQUENCE (no recipient), SMTPC_ERR_BAD_PARAM (more than 65535),
- * SMTPC_ERR_STATE (m is queued already), or the session error once the
- * layer said SMTPC_TXN_CLOSED (m is not taken). Nothing is sent until
- * smtpc_txn_next.
+ * it over until its DONE event; its recipients and text area too (results
+ * are written there, so two messages in the layer at once may not share any
+ * part of them). SMTPC_ERR_NULL_ARG (m, from, rcpts or a recipient's addr
+ * NULL), SMTPC_ERR_SEQUENCE (no recipient), SMTPC_ERR_BAD_PARAM (more than
+ * 65535), SMTPC_ERR_STATE (m is queued already, or its recipient array or
+ * text area overlaps those of a message in the layer; a copy of a queued
+ * struct with its own recipients and text is a new message), or the session
+ * error once the layer said SMTPC_TXN_CLOSED (m is not taken). Nothing is
+ * sent until smtpc_txn_next. Cost: one pass over the messages in the layer.
  */
 smtpc_err smtpc_txn_add(smtpc_txn *t, smtpc_txn_msg *m);
 
@@ -341,14 +355,19 @@ int smtpc_txn_on_reply(smtpc_txn *t, const smtpc_reply *r);
  * up to len octets and returns how many. It returns less (0 included) when
  * the transmit buffer or the chunk buffer is full: call smtpc_txn_next,
  * which says SEND or READ until there is room, then BODY again. Returns 0
- * when no message wants octets. data is read during the call only.
+ * when no message wants octets. data is read during the call only. With a
+ * measured size it takes no octet past the measured count; octets offered
+ * once all measured ones were taken end the session (SMTPC_ERR_BAD_PARAM,
+ * see "Measured size" above) and 0 is returned.
  */
 size_t smtpc_txn_write(smtpc_txn *t, const void *data, size_t len);
 
 /*
  * The current message has no more octets: the layer writes the end of data
  * (or the last chunk) as room allows, from smtpc_txn_next. SMTPC_ERR_STATE
- * when no message wants octets.
+ * when no message wants octets. SMTPC_ERR_BAD_PARAM when the octets written
+ * are not the measured ones (fewer, or 8-bit ones in a 7-bit measure): the
+ * end of data is not written and the session is over (see "Measured size").
  */
 smtpc_err smtpc_txn_end(smtpc_txn *t);
 

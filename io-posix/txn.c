@@ -98,6 +98,10 @@ static smtpc_txn_event drive(smtpc_posix_txn *pt)
 		}
 		break;
 	}
+	if (ev == SMTPC_TXN_CLOSED && !smtpc_posix_done(pt->p) &&
+	    smtpc_waiting_for(smtpc_posix_core(pt->p)) == SMTPC_WAIT_DATA_BLOCK)
+		pt->must_close = 1; /* the layer stopped in the middle of the data: anything
+				       written now would become message text */
 	if ((ev == SMTPC_TXN_IDLE || ev == SMTPC_TXN_CLOSED) && !pt->idle_told) {
 		pt->idle_told = 1;
 		if (pt->o.idle)
@@ -243,6 +247,13 @@ smtpc_txn *smtpc_posix_txn_layer(smtpc_posix_txn *pt)
 	return pt != NULL ? &pt->t : NULL;
 }
 
+/* Nonzero inside the callbacks (the layer's or the connection's), where
+ * the adapter's own steps are refused: they would re-enter it. */
+static int inside(const smtpc_posix_txn *pt)
+{
+	return pt->depth > 0 || pt->in_cb > 0;
+}
+
 /* Outside the callbacks: what drive queued goes to the socket now (for a
  * plain socket one send(), no wait for POLLOUT first; through a transport
  * the plaintext reaches the TLS engine, whose wants the fd then shows).
@@ -314,7 +325,7 @@ smtpc_err smtpc_posix_txn_add(smtpc_posix_txn *pt, smtpc_txn_msg *m)
 
 void smtpc_posix_txn_readable(smtpc_posix_txn *pt)
 {
-	if (pt == NULL)
+	if (pt == NULL || inside(pt))
 		return;
 	smtpc_posix_readable(pt->p);
 	after(pt);
@@ -322,7 +333,7 @@ void smtpc_posix_txn_readable(smtpc_posix_txn *pt)
 
 void smtpc_posix_txn_writable(smtpc_posix_txn *pt)
 {
-	if (pt == NULL)
+	if (pt == NULL || inside(pt))
 		return;
 	smtpc_posix_writable(pt->p);
 	after(pt);
@@ -330,7 +341,7 @@ void smtpc_posix_txn_writable(smtpc_posix_txn *pt)
 
 void smtpc_posix_txn_timer(smtpc_posix_txn *pt)
 {
-	if (pt == NULL)
+	if (pt == NULL || inside(pt))
 		return;
 	smtpc_posix_timer(pt->p);
 	after(pt);
@@ -342,6 +353,8 @@ smtpc_err smtpc_posix_txn_run(smtpc_posix_txn *pt)
 {
 	if (pt == NULL)
 		return SMTPC_ERR_NULL_ARG;
+	if (inside(pt))
+		return SMTPC_ERR_STATE;
 	for (;;) {
 		struct pollfd pfd;
 		smtpc_txn_event ev;

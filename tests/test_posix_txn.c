@@ -92,7 +92,7 @@ static void *srv_run(void *arg)
 			}
 		}
 		while ((out = smtpc_send_buf(&c, &n)) != NULL) {
-			ssize_t w = write(fd, out, n);
+			ssize_t w = send(fd, out, n, MSG_NOSIGNAL); /* the client may be gone */
 			if (w <= 0) {
 				done = 1;
 				break;
@@ -157,6 +157,7 @@ struct client {
 	smtpc_txn_rcpt r[4][2];
 	char text[4][512];
 	int quit_on_idle;
+	int nested; /* done calls the adapter back */
 	int idle_calls;
 	int starts;
 };
@@ -195,6 +196,13 @@ static void c_done(void *user, smtpc_txn_msg *m)
 		sb_add(&cl->log, " %s", smtpc_err_name(m->err) + 10);
 	if (m->reply.code)
 		sb_add(&cl->log, " %u", m->reply.code);
+	if (cl->nested) {
+		smtpc_err e = smtpc_posix_txn_run(cl->pt);
+		smtpc_posix_txn_readable(cl->pt);
+		smtpc_posix_txn_writable(cl->pt);
+		smtpc_posix_txn_timer(cl->pt);
+		sb_add(&cl->log, " nested %s", smtpc_err_name(e) + 10);
+	}
 	sb_add(&cl->log, "\n");
 }
 
@@ -448,4 +456,108 @@ Test(posix_txn, misuse)
 	smtpc_posix_txn_timer(NULL);
 	smtpc_posix_txn_free(NULL);
 	smtpc_posix_txn_opts_default(NULL);
+}
+
+/* ---- regressions ---------------------------------------------------------------------------- */
+
+Test(posix_txn, a_message_longer_or_shorter_than_measured_is_never_ended_on_the_wire)
+{
+	/* the body callback hands over octets that are not the measured ones
+	 * (a file that grew or shrank): the layer ends the session and, in the
+	 * middle of DATA, the connection is closed without QUIT, so the
+	 * server drops the part it has */
+	char *big = big_body(20000);
+
+	for (int grow = 0; grow < 2; grow++) {
+		for (size_t e = 0; e < 2; e++) {
+			struct srv s;
+			struct client cl;
+			smtpc_reply greet;
+			smtpc_posix *p;
+			smtpc_txn_measure ms;
+
+			srv_start(&s, exts[e]);
+			memset(&cl, 0, sizeof cl);
+			cl.fail_at = -1;
+			cl.piece = 1000;
+			cl.bodies[0] = "one\n";
+			cl.bodies[1] = big;
+			cl.bodies[2] = "three\n";
+			for (int i = 0; i < 3; i++)
+				cl.lens[i] = strlen(cl.bodies[i]);
+			c_setup(&cl, s.port, 0, 4096);
+			/* measured: 19000 octets (it grew) or 20001 (it shrank) */
+			smtpc_txn_measure_init(&ms);
+			smtpc_txn_measure_add(&ms, big, grow ? 19000 : 20000);
+			if (!grow)
+				smtpc_txn_measure_add(&ms, "x", 1);
+			smtpc_txn_measure_end(&ms, &cl.m[1].size);
+			p = smtpc_posix_txn_posix(cl.pt);
+			OK(smtpc_posix_connect(p, &greet));
+			OK(smtpc_ehlo(smtpc_posix_core(p), "client.example"));
+			OK(smtpc_posix_wait(p, &greet));
+			for (int i = 0; i < 3; i++)
+				OK(smtpc_posix_txn_add(cl.pt, &cl.m[i]));
+			cr_assert_eq(smtpc_posix_txn_run(cl.pt), SMTPC_ERR_BAD_PARAM);
+			cr_assert_str_eq(cl.log.s,
+					 "done m0 accepted 250\ndone m1 failed BAD_PARAM\n"
+					 "done m2 failed BAD_PARAM\nidle BAD_PARAM\n",
+					 "grow %d ext %zu: %s", grow, e, cl.log.s);
+			if (!(exts[e] & SMTPC_EXT_CHUNKING))
+				cr_assert(smtpc_posix_done(p), "closed in the middle of DATA");
+			else /* whole chunks, no LAST: QUIT makes the server drop them */
+				smtpc_quit(smtpc_posix_core(p));
+			smtpc_posix_close(p);
+			srv_join(&s);
+			cr_assert_eq(s.messages, 1);
+			cr_assert_str_eq(s.stored.s, "[one\r\n]");
+			smtpc_posix_txn_free(cl.pt);
+			sb_free(&cl.log);
+			sb_free(&s.stored);
+			sb_free(&s.body);
+		}
+	}
+	free(big);
+}
+
+Test(posix_txn, the_adapters_calls_from_inside_its_callbacks_are_refused)
+{
+	/* the done callback calls smtpc_posix_txn_run and the event-loop
+	 * calls: a clean SMTPC_ERR_STATE and nothing done, no recursion into
+	 * the poll loop or the adapter's step */
+	struct srv s;
+	struct client cl;
+	smtpc_reply greet;
+	smtpc_posix *p;
+
+	srv_start(&s, exts[0]);
+	memset(&cl, 0, sizeof cl);
+	cl.fail_at = -1;
+	cl.piece = 100;
+	cl.nested = 1;
+	cl.bodies[0] = "one\n";
+	cl.bodies[1] = "two\n";
+	for (int i = 0; i < 2; i++)
+		cl.lens[i] = strlen(cl.bodies[i]);
+	c_setup(&cl, s.port, 0, 4096);
+	p = smtpc_posix_txn_posix(cl.pt);
+	OK(smtpc_posix_connect(p, &greet));
+	OK(smtpc_ehlo(smtpc_posix_core(p), "client.example"));
+	OK(smtpc_posix_wait(p, &greet));
+	for (int i = 0; i < 2; i++)
+		OK(smtpc_posix_txn_add(cl.pt, &cl.m[i]));
+	OK(smtpc_posix_txn_run(cl.pt));
+	cr_assert_str_eq(cl.log.s,
+			 "done m0 accepted 250 nested STATE\ndone m1 partial 250 nested STATE\n"
+			 "idle OK\n",
+			 "%s", cl.log.s);
+	OK(smtpc_quit(smtpc_posix_core(p)));
+	smtpc_posix_wait(p, NULL);
+	smtpc_posix_close(p);
+	srv_join(&s);
+	cr_assert_eq(s.messages, 2);
+	smtpc_posix_txn_free(cl.pt);
+	sb_free(&cl.log);
+	sb_free(&s.stored);
+	sb_free(&s.body);
 }

@@ -2200,3 +2200,223 @@ Test(txn, mail_refused_before_data_could_be_issued_with_a_full_queue)
 	cr_assert_eq(smtpc_txn_error(&t), SMTPC_ERR_OK);
 	tc_free(c);
 }
+
+/* ---- hostile servers and callers: regressions ------------------------------------------------ */
+
+Test(txn, a_2xx_to_a_chunk_whose_octets_are_not_all_out_is_a_violation)
+{
+	/* 3044 octets of text in one chunk, a 512-octet transmit buffer: the
+	 * BDAT LAST line and the first octets go out, the rest waits. A 250
+	 * then cannot answer the chunk (the server has not got it): the session
+	 * ends as for a reply nothing asked for, never "accepted". A refusal
+	 * then is a refusal. */
+	static char body[3000];
+	unsigned char chunk[4096];
+	size_t i;
+
+	memset(body, 'x', sizeof body);
+	for (i = 70; i < sizeof body; i += 71)
+		body[i] = '\n';
+	for (int round = 0; round < 2; round++) {
+		smtpc_conn *c = client("PIPELINING\nCHUNKING", 512);
+		smtpc_txn t;
+		smtpc_txn_msg m, *mm;
+		smtpc_txn_rcpt r;
+		char text[256];
+		const char *out;
+		int k;
+
+		OK(smtpc_txn_init(&t, c, NULL, chunk, sizeof chunk));
+		one_msg(&m, &r, text, sizeof text);
+		OK(smtpc_txn_add(&t, &m));
+		cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_START);
+		cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+		tx_take(c);
+		feed_txn(c, &t, "250 ok\r\n250 ok\r\n");
+		cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_BODY);
+		cr_assert_eq(smtpc_txn_write(&t, body, sizeof body), sizeof body);
+		OK(smtpc_txn_end(&t));
+		cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_SEND);
+		out = tx_take(c);
+		cr_assert(strncmp(out, "BDAT 3044 LAST\r\nxxx", 19) == 0, "%.40s", out);
+		cr_assert_lt(strlen(out), 600);
+		if (round == 0) {
+			feed_txn(c, &t, "250 2.0.0 queued\r\n");
+			cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_DONE);
+			cr_assert_eq(m.status, SMTPC_TXN_FAILED, "%s",
+				     smtpc_txn_status_name(m.status));
+			cr_assert_eq(m.err, SMTPC_ERR_BAD_REPLY);
+			cr_assert_eq(m.accepted, 0);
+			cr_assert_eq(r.status, SMTPC_TXN_FAILED);
+			cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_CLOSED);
+			cr_assert_eq(smtpc_error(c), SMTPC_ERR_BAD_REPLY);
+		} else {
+			feed_txn(c, &t, "452 4.3.1 no room\r\n");
+			for (k = 0; k < 100; k++) { /* the chunk is completed, then DONE */
+				smtpc_txn_event ev = smtpc_txn_next(&t, &mm);
+				if (ev == SMTPC_TXN_DONE)
+					break;
+				cr_assert_eq(ev, SMTPC_TXN_SEND);
+				tx_take(c);
+			}
+			cr_assert_eq(m.status, SMTPC_TXN_REFUSED);
+			cr_assert_eq(m.reply.code, 452);
+			cr_assert_eq(m.stage, SMTPC_CMD_BDAT);
+			cr_assert_eq(r.status, SMTPC_TXN_REFUSED);
+			cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_IDLE);
+		}
+		tc_free(c);
+	}
+}
+
+Test(txn, queued_messages_never_share_recipients_or_text_areas)
+{
+	/* two messages in the layer writing their results into the same
+	 * recipient structs would report each other's outcome (a message
+	 * accepted with no recipient accepted, a recipient refused although
+	 * its message was accepted): refused at smtpc_txn_add */
+	smtpc_conn *c = client("PIPELINING", 0);
+	smtpc_txn t;
+	smtpc_txn_msg a, b, copy, *mm;
+	smtpc_txn_rcpt r[3], r2[1];
+	char text[3][256];
+
+	OK(smtpc_txn_init(&t, c, NULL, NULL, 0));
+	memset(r, 0, sizeof r);
+	memset(r2, 0, sizeof r2);
+	for (int i = 0; i < 3; i++)
+		r[i].addr = "b@example.org";
+	r2[0].addr = "c@example.org";
+	one_msg(&a, &r[0], text[0], sizeof text[0]);
+	a.rcpts = r;
+	a.nrcpts = 2;
+	OK(smtpc_txn_add(&t, &a));
+	one_msg(&b, &r[1], text[1], sizeof text[1]); /* r[1] is a's */
+	cr_assert_eq(smtpc_txn_add(&t, &b), SMTPC_ERR_STATE);
+	b.rcpts = r; /* the same array */
+	cr_assert_eq(smtpc_txn_add(&t, &b), SMTPC_ERR_STATE);
+	b.rcpts = &r[2];
+	b.text = text[0] + 200; /* inside a's text area */
+	b.text_size = 10;
+	cr_assert_eq(smtpc_txn_add(&t, &b), SMTPC_ERR_STATE);
+	b.text = text[1];
+	b.text_size = sizeof text[1];
+	OK(smtpc_txn_add(&t, &b)); /* next to them: fine */
+	/* a copy of a queued message, with its own recipients and text, is a
+	 * message of its own */
+	copy = b;
+	copy.rcpts = r2;
+	copy.text = text[2];
+	OK(smtpc_txn_add(&t, &copy));
+	cr_assert_eq(smtpc_txn_add(&t, &b), SMTPC_ERR_STATE); /* b itself: queued already */
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_START);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+				     "RCPT TO:<b@example.org>\r\nDATA\r\n");
+	feed_txn(c, &t, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_BODY);
+	OK(smtpc_txn_end(&t));
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_START);
+	cr_assert_eq(mm, &b);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	tx_take(c);
+	feed_txn(c, &t, "554 5.7.1 no\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_DONE);
+	cr_assert_eq(mm, &a);
+	cr_assert_eq(a.status, SMTPC_TXN_REFUSED);
+	/* once a is finished its recipients are the caller's again */
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_BODY);
+	OK(smtpc_txn_end(&t));
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_START);
+	cr_assert_eq(mm, &copy);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	tx_take(c);
+	feed_txn(c, &t, "250 queued\r\n");
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_DONE);
+	cr_assert_eq(mm, &b);
+	cr_assert_eq(b.status, SMTPC_TXN_ACCEPTED);
+	cr_assert_eq(b.accepted, 1);
+	cr_assert_eq(r[2].status, SMTPC_TXN_ACCEPTED);
+	cr_assert_eq(r[0].status, SMTPC_TXN_REFUSED);
+	cr_assert_eq(r[1].status, SMTPC_TXN_REFUSED);
+	OK(smtpc_txn_add(&t, &a)); /* a, finished, may go again */
+	tc_free(c);
+}
+
+/* Runs one message whose octets are not the measured ones: `measured` was
+ * measured, `given` is written (then the end). The data is never ended:
+ * the message fails (SMTPC_ERR_BAD_PARAM), and so does the session, since
+ * the connection is in the middle of the data. */
+static void mismatch_case(int bdat, const char *measured, const char *given)
+{
+	smtpc_conn *c = client(bdat ? "PIPELINING\nCHUNKING\n8BITMIME" : "PIPELINING\n8BITMIME", 0);
+	unsigned char chunk[64];
+	smtpc_txn t;
+	smtpc_txn_msg m, m2, *mm;
+	smtpc_txn_rcpt r, r2;
+	char text[256], text2[256];
+	smtpc_txn_measure ms;
+	size_t len = strlen(given), n, off = 0;
+	smtpc_err e = SMTPC_ERR_OK;
+	sbuf wire = {0};
+	int k;
+
+	OK(smtpc_txn_init(&t, c, NULL, chunk, sizeof chunk));
+	one_msg(&m, &r, text, sizeof text);
+	one_msg(&m2, &r2, text2, sizeof text2);
+	smtpc_txn_measure_init(&ms);
+	smtpc_txn_measure_add(&ms, measured, strlen(measured));
+	smtpc_txn_measure_end(&ms, &m.size);
+	OK(smtpc_txn_add(&t, &m));
+	OK(smtpc_txn_add(&t, &m2));
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_START);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	tx_take(c);
+	feed_txn(c, &t, bdat ? "250 ok\r\n250 ok\r\n" : "250 ok\r\n250 ok\r\n354 go\r\n");
+	for (k = 0; k < 1000; k++) {
+		smtpc_txn_event ev = smtpc_txn_next(&t, &mm);
+		const unsigned char *p = smtpc_send_buf(c, &n);
+		if (n) {
+			sb_add(&wire, "%.*s", (int)n, (const char *)p);
+			smtpc_send_ack(c, n);
+		}
+		if (ev == SMTPC_TXN_BODY) {
+			cr_assert_eq(mm, &m);
+			if (off < len) {
+				n = smtpc_txn_write(&t, given + off, len - off);
+				off += n;
+				if (n == 0 && smtpc_txn_error(&t) != SMTPC_ERR_OK)
+					continue; /* more than measured: refused */
+			} else {
+				e = smtpc_txn_end(&t);
+			}
+			continue;
+		}
+		if (ev == SMTPC_TXN_DONE || ev == SMTPC_TXN_SEND)
+			continue;
+		break;
+	}
+	cr_assert_eq(m.status, SMTPC_TXN_FAILED, "%s/%s: %s", measured, given,
+		     smtpc_txn_status_name(m.status));
+	cr_assert_eq(m.err, SMTPC_ERR_BAD_PARAM, "%s", smtpc_err_name(m.err));
+	cr_assert_eq(m2.status, SMTPC_TXN_FAILED);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_CLOSED);
+	cr_assert_eq(smtpc_txn_error(&t), SMTPC_ERR_BAD_PARAM);
+	if (off == len) /* shorter, or as long with 8-bit octets not measured */
+		cr_assert_eq(e, SMTPC_ERR_BAD_PARAM);
+	/* no end of data, no last chunk, nothing after */
+	cr_assert_null(strstr(wire.s ? wire.s : "", "\r\n.\r\n"), "%s", wire.s);
+	cr_assert_null(strstr(wire.s ? wire.s : "", "BDAT"), "%s", wire.s);
+	cr_assert_null(strstr(wire.s ? wire.s : "", "MAIL"), "%s", wire.s);
+	sb_free(&wire);
+	tc_free(c);
+}
+
+Test(txn, octets_that_are_not_the_measured_ones_never_end_the_data)
+{
+	for (int bdat = 0; bdat < 2; bdat++) {
+		mismatch_case(bdat, "hello world\n", "hello\n");		 /* truncated */
+		mismatch_case(bdat, "hello world\n", "hello world\nmore\n"); /* appended */
+		mismatch_case(bdat, "hello world\n", "hello w\xc3\xa9rld"); /* 8-bit now */
+	}
+}

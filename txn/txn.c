@@ -30,6 +30,13 @@
  * transaction is over whatever the reply, so with PIPELINING the next MAIL
  * follows the end of data at once.
  *
+ * Trust. A reply answers a command only once the server can have seen the
+ * command: the core matches replies after their command's issue, and for a
+ * BDAT chunk the layer refuses a 2xx that comes while the chunk's octets are
+ * still being copied (BAD_REPLY). The octets written must be those measured
+ * (the SIZE=, BODY= and line decisions were made on them): any difference is
+ * found before the end of data is written, and the session ends.
+ *
  * Room. A command that does not fit the transmit buffer, or message octets
  * that do not, leave `blocked` at the octets then pending; the layer waits
  * (SMTPC_TXN_SEND) until some were sent. Commands that must wait for
@@ -383,6 +390,32 @@ smtpc_err smtpc_txn_error(const smtpc_txn *t)
 	return t != NULL ? over(t) : SMTPC_ERR_NULL_ARG;
 }
 
+/* Nonzero when the areas [a, a+an) and [b, b+bn) have an octet in common. */
+static int overlap(const void *a, size_t an, const void *b, size_t bn)
+{
+	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+	return a != NULL && b != NULL && an > 0 && bn > 0 && x < y + bn && y < x + an;
+}
+
+/* SMTPC_ERR_STATE when m is in the layer already, or when its recipients or
+ * its text area are (in part) those of a message in the layer: results are
+ * written there, and two messages would report each other's. (A copy of a
+ * queued message, with recipients and text of its own, is a new message.) */
+static smtpc_err shared(const smtpc_txn *t, const smtpc_txn_msg *m)
+{
+	const smtpc_txn_msg *q;
+
+	for (q = t->head; q != NULL; q = q->p_.next) {
+		if (q == m ||
+		    overlap(q->rcpts, q->nrcpts * sizeof *q->rcpts, m->rcpts,
+			    m->nrcpts * sizeof *m->rcpts) ||
+		    overlap(q->text, q->text_size, m->text, m->text_size))
+			return SMTPC_ERR_STATE;
+	}
+	return SMTPC_ERR_OK;
+}
+
 smtpc_err smtpc_txn_add(smtpc_txn *t, smtpc_txn_msg *m)
 {
 	smtpc_err e;
@@ -398,8 +431,9 @@ smtpc_err smtpc_txn_add(smtpc_txn *t, smtpc_txn_msg *m)
 		if (m->rcpts[i].addr == NULL)
 			return SMTPC_ERR_NULL_ARG;
 	}
-	if (m->p_.flags & MF_QUEUED)
-		return SMTPC_ERR_STATE;
+	e = shared(t, m);
+	if (e != SMTPC_ERR_OK)
+		return e;
 	e = over(t);
 	if (e != SMTPC_ERR_OK)
 		return e;
@@ -915,6 +949,15 @@ int smtpc_txn_on_reply(smtpc_txn *t, const smtpc_reply *r)
 		}
 		break;
 	case SMTPC_CMD_BDAT:
+		if (is_2xx(r->code) && t->out == m && t->chunk_issued &&
+		    e->slot + 1 == m->p_.chunks) {
+			/* the chunk's octets are not all in the transmit buffer
+			 * yet: the server cannot have them, so this accepts
+			 * nothing (as a reply that came before its command) */
+			smtpc_fail(t->c, SMTPC_ERR_BAD_REPLY);
+			fail_all(t, SMTPC_ERR_BAD_REPLY);
+			return 1;
+		}
 		if (!is_2xx(r->code)) {
 			refuse(m, SMTPC_CMD_BDAT, r); /* the first refused chunk decides */
 			t->need_rset = 1;	      /* state indeterminate: RFC 3030 2 */
@@ -956,14 +999,19 @@ static int body_wanted(const smtpc_txn *t)
 	return 1;
 }
 
-size_t smtpc_txn_write(smtpc_txn *t, const void *data, size_t len)
+/* The message's octets are not the ones measured (its SIZE=, its BODY= and
+ * the line check would be wrong): the data must not be ended, and the
+ * connection, in the middle of it, can carry nothing else. */
+static smtpc_err mismatch(smtpc_txn *t)
 {
-	smtpc_txn_msg *m;
+	fail_all(t, SMTPC_ERR_BAD_PARAM);
+	return SMTPC_ERR_BAD_PARAM;
+}
+
+static size_t take_octets(smtpc_txn *t, smtpc_txn_msg *m, const void *data, size_t len)
+{
 	size_t n;
 
-	if (t == NULL || (data == NULL && len != 0) || !body_wanted(t))
-		return 0;
-	m = t->out;
 	if (!(m->p_.flags & MF_BDAT)) {
 		n = t->write(t->write_ctx, data, len);
 		m->sent = smtpc_body_stats(t->c)->total_out;
@@ -995,14 +1043,45 @@ size_t smtpc_txn_write(smtpc_txn *t, const void *data, size_t len)
 	return n;
 }
 
+size_t smtpc_txn_write(smtpc_txn *t, const void *data, size_t len)
+{
+	smtpc_txn_msg *m;
+	size_t n;
+
+	if (t == NULL || (data == NULL && len != 0) || !body_wanted(t))
+		return 0;
+	m = t->out;
+	if (m->size.known && len > m->size.octets - m->p_.given) {
+		if (m->p_.given == m->size.octets) { /* more octets than measured */
+			mismatch(t);
+			return 0;
+		}
+		len = (size_t)(m->size.octets - m->p_.given); /* up to the measured end */
+	}
+	n = take_octets(t, m, data, len);
+	m->p_.given += n;
+	return n;
+}
+
 smtpc_err smtpc_txn_end(smtpc_txn *t)
 {
+	smtpc_txn_msg *m;
+	int high;
+
 	if (t == NULL)
 		return SMTPC_ERR_NULL_ARG;
-	if (t->out == NULL || t->out->p_.phase != PH_BODY || (t->out->p_.flags & MF_INPUT_END) ||
-	    t->out->status != SMTPC_TXN_PENDING)
+	m = t->out;
+	if (m == NULL || m->p_.phase != PH_BODY || (m->p_.flags & MF_INPUT_END) ||
+	    m->status != SMTPC_TXN_PENDING)
 		return SMTPC_ERR_STATE;
-	t->out->p_.flags |= MF_INPUT_END;
+	if (m->size.known && !(m->p_.flags & MF_NOBODY)) {
+		high = (m->p_.flags & MF_RAW)	 ? 0
+		       : (m->p_.flags & MF_BDAT) ? t->enc.has_8bit
+						 : smtpc_body_stats(t->c)->has_8bit;
+		if (m->p_.given != m->size.octets || (high && !m->size.has_8bit))
+			return mismatch(t); /* fewer octets, or 8-bit ones not measured */
+	}
+	m->p_.flags |= MF_INPUT_END;
 	return SMTPC_ERR_OK;
 }
 
