@@ -14,9 +14,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,11 +70,15 @@ static const char send_usage[] =
 struct msg {
 	const char *name; /* the file; NULL for standard input */
 	FILE *f;
+	off_t start; /* where the message starts in f */
 	smtpc_txn_msg m;
 	smtpc_txn_rcpt *rcpts;
 	char *text;
 	double start_ms, end_ms; /* -1: not known */
 	int unreadable;
+	smtpc_txn_measure again; /* the octets sent, measured again */
+	uint64_t read;
+	int changed; /* they are not the ones measured: never ended on the wire */
 };
 
 struct send {
@@ -192,19 +198,24 @@ static void on_send(void *user, const unsigned char *data, size_t len)
 
 /* ---- the messages -------------------------------------------------------------------- */
 
-/* Opens a message; standard input that cannot seek is spooled. */
+/* Opens a message; standard input that cannot seek is spooled. Standard
+ * input that can seek is read from where it stands (a caller may have read
+ * part of it). */
 static int open_message(struct msg *mm)
 {
 	FILE *in = mm->name ? fopen(mm->name, "rb") : stdin;
 	unsigned char buf[65536];
 	size_t n;
+	off_t at;
 
 	if (in == NULL) {
 		say("cannot read %s: %s", mm->name, strerror(errno));
 		return EX_NOINPUT_;
 	}
-	if (fseek(in, 0, SEEK_SET) == 0) {
+	at = ftello(in);
+	if (at >= 0 && fseeko(in, at, SEEK_SET) == 0) {
 		mm->f = in;
+		mm->start = at;
 		return 0;
 	}
 	mm->f = tmpfile();
@@ -222,7 +233,8 @@ static int open_message(struct msg *mm)
 			return EX_NOINPUT_;
 		}
 	}
-	n = ferror(in) || fseek(mm->f, 0, SEEK_SET) != 0;
+	mm->start = 0;
+	n = ferror(in) || fseeko(mm->f, 0, SEEK_SET) != 0;
 	if (in != stdin)
 		fclose(in);
 	if (n) {
@@ -241,27 +253,46 @@ static int measure(struct send *s, struct msg *mm)
 	smtpc_txn_measure_init(&ms);
 	while ((n = fread(s->buf, 1, READ_BUF, mm->f)) > 0)
 		smtpc_txn_measure_add(&ms, s->buf, n);
-	if (ferror(mm->f) || fseek(mm->f, 0, SEEK_SET) != 0) {
+	if (ferror(mm->f) || fseeko(mm->f, mm->start, SEEK_SET) != 0) {
 		say("cannot read %s", mm->name ? mm->name : "the message");
 		return EX_NOINPUT_;
 	}
 	smtpc_txn_measure_end(&ms, &mm->m.size);
+	smtpc_txn_measure_init(&mm->again);
 	return 0;
 }
 
+/* The message's octets, read again as they are sent. A file that changed
+ * since it was measured (grew, shrank, or was rewritten so that its size on
+ * the wire, its longest line or its 8-bit content differ) would go with a
+ * wrong SIZE=, BODY= or line check: it is never ended on the wire (-1). */
 static int body(void *user, smtpc_txn_msg *m, const unsigned char **data, size_t *len)
 {
 	struct send *s = user;
 	struct msg *mm = m->user;
 	size_t n = fread(s->buf, 1, READ_BUF, mm->f);
+	smtpc_txn_size now;
 
 	if (n > 0) {
+		mm->read += n;
+		if (mm->read > m->size.octets) { /* it grew */
+			mm->changed = 1;
+			return -1;
+		}
+		smtpc_txn_measure_add(&mm->again, s->buf, n);
 		*data = s->buf;
 		*len = n;
 		return 1;
 	}
 	if (ferror(mm->f)) {
 		mm->unreadable = 1;
+		return -1;
+	}
+	smtpc_txn_measure_end(&mm->again, &now);
+	if (now.octets != m->size.octets || now.text != m->size.text ||
+	    now.data != m->size.data || now.longest != m->size.longest ||
+	    now.has_8bit != m->size.has_8bit) {
+		mm->changed = 1;
 		return -1;
 	}
 	return 0;
@@ -364,6 +395,8 @@ static int msg_status(const struct send *s, const struct msg *mm)
 			return exit_for_code(m->reply.code);
 		return exit_for_err(m->err);
 	default:
+		if (mm->changed) /* try again once the file stays still */
+			return EX_TEMPFAIL_;
 		if (mm->unreadable)
 			return EX_NOINPUT_;
 		if (m->err == SMTPC_ERR_BAD_REPLY && s->odd_code == 421)
@@ -412,7 +445,13 @@ static void describe(const struct send *s, const struct msg *mm, char *out, size
 
 	out[0] = '\0';
 	if (m->status == SMTPC_TXN_FAILED) {
-		if (mm->unreadable)
+		if (mm->changed)
+			snprintf(out, len,
+				 "%s changed after it was measured (%llu octets then); the "
+				 "session was ended without it, nothing of it was delivered",
+				 mm->name ? mm->name : "the message",
+				 (unsigned long long)m->size.octets);
+		else if (mm->unreadable)
 			snprintf(out, len, "cannot read %s; the session was ended without it",
 				 mm->name ? mm->name : "the message");
 		else if (s->odd_code == 421)
@@ -664,7 +703,8 @@ static void json_out(struct send *s, int rc)
 			fputs(k ? ", {\"address\": " : "{\"address\": ", stdout);
 			json_cstr(r->addr);
 			printf(", \"status\": \"%s\", \"code\": ",
-			       smtpc_txn_status_name(r->status));
+			       r->status == SMTPC_TXN_PENDING ? "not sent"
+							      : smtpc_txn_status_name(r->status));
 			if (d->code)
 				printf("%u", d->code);
 			else

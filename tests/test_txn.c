@@ -2420,3 +2420,51 @@ Test(txn, octets_that_are_not_the_measured_ones_never_end_the_data)
 		mismatch_case(bdat, "hello world\n", "hello w\xc3\xa9rld"); /* 8-bit now */
 	}
 }
+
+Test(txn, a_421_to_a_recipient_then_nothing_more_is_issued)
+{
+	/* MAIL and the first RCPT accepted, 421 to the second: the server is
+	 * going away. By BDAT the layer waits for the envelope before the
+	 * chunk; it must then end the session as closed (every command would
+	 * be refused), not as a misuse of the core (SMTPC_ERR_STATE) */
+	static const struct step bdat[] = {
+	    {.dir = 'C',
+	     .bytes = "MAIL FROM:<a@example.org> SIZE=3\r\nRCPT TO:<b@example.org>\r\n"
+		      "RCPT TO:<c@example.org>\r\n"},
+	    {.dir = 'S', .bytes = "250 ok\r\n250 ok\r\n421 4.3.2 bye\r\n"},
+	    {.dir = 0}};
+	struct tcase tc = {.ext = EXT_CHUNK,
+			   .chunk = 64,
+			   .msgs = {{.to = {"b@example.org", "c@example.org"}, .body = "x\r\n"},
+				    {.body = "y\r\n"}},
+			   .nmsgs = 2,
+			   .steps = bdat,
+			   .expect = "START m0\n"
+				     "DONE m0 failed err=CLOSED by BDAT acc=0 ref=1 sent=0\n"
+				     "  b@example.org failed err=CLOSED rcpt=250'ok'\n"
+				     "  c@example.org refused rcpt=421[4.3.2]'4.3.2 bye'\n"
+				     "DONE m1 failed err=CLOSED acc=0 ref=0 sent=0\n"
+				     "  b@example.org failed err=CLOSED\n"
+				     "CLOSED CLOSED\n"};
+	check_case(&tc);
+	/* without pipelining, by DATA: no DATA after the 421 */
+	static const struct step plain[] = {
+	    {.dir = 'C', .bytes = "MAIL FROM:<a@example.org> SIZE=3\r\n"},
+	    {.dir = 'S', .bytes = "250 ok\r\n"},
+	    {.dir = 'C', .bytes = "RCPT TO:<b@example.org>\r\n"},
+	    {.dir = 'S', .bytes = "250 ok\r\n"},
+	    {.dir = 'C', .bytes = "RCPT TO:<c@example.org>\r\n"},
+	    {.dir = 'S', .bytes = "421 4.3.2 bye\r\n"},
+	    {.dir = 0}};
+	tc.ext = EXT_PLAIN;
+	tc.chunk = 0;
+	tc.steps = plain;
+	tc.expect = "START m0\n"
+		    "DONE m0 failed err=CLOSED by DATA acc=0 ref=1 sent=0\n"
+		    "  b@example.org failed err=CLOSED rcpt=250'ok'\n"
+		    "  c@example.org refused rcpt=421[4.3.2]'4.3.2 bye'\n"
+		    "DONE m1 failed err=CLOSED acc=0 ref=0 sent=0\n"
+		    "  b@example.org failed err=CLOSED\n"
+		    "CLOSED CLOSED\n";
+	check_case(&tc);
+}

@@ -216,6 +216,8 @@ static int classify(smtpc_txn *t, smtpc_err e)
 			return R_WAIT;
 		if (e == SMTPC_ERR_STATE && core_over(t) != SMTPC_ERR_OK)
 			e = core_over(t); /* the core ended: say how */
+		else if (e == SMTPC_ERR_STATE && t->closing)
+			e = SMTPC_ERR_CLOSED; /* the server said 421: it refuses commands */
 		if (t->err == SMTPC_ERR_OK)
 			t->err = e; /* closing, closed, failed, or misuse: over */
 		return R_FATAL;
@@ -690,6 +692,11 @@ static int envelope_answered(smtpc_txn *t, smtpc_txn_msg *m)
 {
 	if (m->p_.outstanding > 0)
 		return 0;
+	if (t->closing) { /* a 421 answered the envelope: no chunk can follow */
+		if (t->err == SMTPC_ERR_OK)
+			t->err = SMTPC_ERR_CLOSED;
+		return 1;
+	}
 	if (m->status == SMTPC_TXN_PENDING && m->p_.rcpt_ok > 0) {
 		m->p_.phase = PH_BODY;
 		return 1;

@@ -10,6 +10,7 @@ A script is a list of steps run in order on one accepted connection:
   ("quiet", seconds)          fail the script if anything arrives meanwhile
   ("sleep", seconds)
   ("close",)                  close the connection
+  ("call", fn)                call fn() (to change things between steps)
   ("tls", context)            TLS handshake as the server (an ssl.SSLContext);
                               a failed handshake ends the script quietly
 Everything received is kept in .received; a failed expectation in .error.
@@ -102,6 +103,8 @@ class FakeServer:
                         raise EOFError("client closed")
                 elif op == "sleep":
                     time.sleep(step[1])
+                elif op == "call":
+                    step[1]()
                 elif op == "close":
                     conn.close()
                     return

@@ -652,6 +652,191 @@ def usage_errors_exit_64():
     check(p.returncode == 0 and b"--dsn-notify" in p.stdout and b"--json" in p.stdout, p.stderr)
 
 
+@test
+def a_file_changed_after_measuring_is_never_delivered():
+    # the file is measured (SIZE=, BODY=, the line check) before the
+    # connection; it is truncated, appended to, or rewritten at the same
+    # size with a line over 998 octets before its data is sent. Each time:
+    # the data is never ended (no final dot, no BDAT LAST), no QUIT (the
+    # connection is closed so the server drops the part it has), exit 75,
+    # the file named as changed, the JSON status "failed"; the next file is
+    # not sent either
+    import json
+    lines = b"Subject: x\n\n" + b"line\n" * 300
+    ehlos = (EHLO_PIPE, b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
+    for mode in ("truncate", "append", "rewrite"):
+        for ehlo in ehlos:
+            a, b = files(lines, b"second\n")
+            def change(name=a):
+                if mode == "truncate":
+                    with open(name, "r+b") as g:
+                        g.truncate(100)
+                elif mode == "append":
+                    with open(name, "ab") as g:
+                        g.write(b"appended\n")
+                else:  # the same octets, one line of 1500
+                    with open(name, "wb") as g:
+                        g.write(lines[:12] + lines[12:-1].replace(b"\n", b"x") + b"\n")
+            try:
+                bdat = b"CHUNKING" in ehlo
+                srv = FakeServer([("call", change), ("send", GREET), ("line",), ("send", ehlo),
+                                  ("lines", 2 if bdat else 3),
+                                  ("send", b"250 ok\r\n250 ok\r\n" + (b"" if bdat else b"354 go\r\n"))])
+                rc, out, err, _ = send(srv.port, "--file", a, "--file", b, "--json",
+                                       "--timeout", "5000", msg=b"")
+                srv.wait()
+                what = "%s %s: rc %d %s %r" % (mode, "BDAT" if bdat else "DATA", rc, err,
+                                             srv.received[-60:])
+                check(srv.error is None, srv.error)
+                check(rc == 75, what)
+                check("changed" in err and a in err, what)
+                body = srv.received.split(b"RCPT TO:<b@example.com>\r\n", 1)[1]
+                check(b"\r\n.\r\n" not in body and b"LAST" not in body and b"QUIT" not in body,
+                      what)
+                doc = json.loads(out)
+                check(doc["exit"] == 75 and doc["messages"][0]["status"] == "failed" and
+                      doc["messages"][1]["status"] == "failed", out)
+            finally:
+                os.unlink(a)
+                os.unlink(b)
+
+
+# The replies of a two-message session (two recipients each, pipelined,
+# the second message's commands sent with the first one's dot), each with
+# what the server reads before sending it.
+SESSION = [(None, GREET), (("line",), EHLO_PIPE),
+           (("lines", 4), b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n"),
+           (("until", b"\r\n.\r\n"), b"250 2.0.0 queued as ONE\r\n"),
+           (("lines", 4), b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n"),
+           (("until", b"\r\n.\r\n"), b"250 2.0.0 queued as TWO\r\n"),
+           (("line",), b"221 bye\r\n")]
+# The same by BDAT: each message one chunk (23 and 24 octets), the second
+# message's envelope sent with the first one's chunk.
+SESSION_BDAT = [(None, GREET),
+                (("line",), b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+                (("lines", 3), b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n"),
+                ([("line",), ("count", 23)], b"250 2.0.0 queued as ONE\r\n"),
+                (("lines", 3), b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n"),
+                ([("line",), ("count", 24)], b"250 2.0.0 queued as TWO\r\n"),
+                (("line",), b"221 bye\r\n")]
+FINALS = (3, 5)  # the replies that accept each message, in both
+
+
+def session_cut(cut, replace=None, session=SESSION):
+    """The script of a session up to `cut` octets of replies, then a close;
+    with replace=(i, j), the reply starting at line j of step i becomes a 421
+    and the server closes after it."""
+    script, sent = [], 0
+    for i, (read, reply) in enumerate(session):
+        if read:
+            script.extend(read if isinstance(read, list) else [read])
+        if replace and replace[0] == i:
+            lines = reply.split(b"\r\n")[:-1]
+            script.append(("send", b"".join(l + b"\r\n" for l in lines[:replace[1]]) +
+                           b"421 4.3.2 shutting down\r\n"))
+            script.append(("close",))
+            return script
+        if cut is not None and sent + len(reply) > cut:
+            script.append(("send", reply[:cut - sent]))
+            script.append(("close",))
+            return script
+        script.append(("send", reply))
+        sent += len(reply)
+    return script
+
+
+def check_session(script, accepted, what):
+    """Runs the two files against script: exactly the messages in accepted
+    are reported accepted (stderr, JSON, per recipient), the rest failed or
+    refused; exit 0 only when both were."""
+    import json
+    a, b = files(b"Subject: one\n\nfirst\n", b"Subject: two\n\nsecond\n")
+    try:
+        srv = FakeServer(script)
+        rc, out, err, _ = send(srv.port, "--file", a, "--file", b, "--to", "b@example.com",
+                               "--to", "c@example.com", "--json", "--timeout", "5000", msg=b"")
+        srv.wait()
+        doc = json.loads(out)
+        want_rc = 0 if len(accepted) == 2 else 75
+        check(rc == want_rc and doc["exit"] == rc, "%s: rc %d %s" % (what, rc, err))
+        for k, m in enumerate(doc["messages"]):
+            ok = k in accepted
+            check((m["status"] == "accepted") == ok and
+                  m["status"] in ("accepted", "failed", "refused", "not sent"),
+                  "%s: %s" % (what, out))
+            check(m["exit"] == (0 if ok else None if m["status"] == "not sent" else 75),
+                  "%s: %s" % (what, out))
+            # a message never sent: its recipients neither, nothing is "pending"
+            check(all((r["status"] == "accepted") == ok and r["status"] != "pending" and
+                      (r["status"] == "not sent") == (m["status"] == "not sent")
+                      for r in m["recipients"]), "%s: %s" % (what, out))
+            if ok:
+                check(m["reply"]["text"] == "2.0.0 queued as %s" % ("ONE", "TWO")[k], out)
+            line = [l for l in err.splitlines() if l.startswith("smtpc: " + (a, b)[k])]
+            check(not ok or (line and "accepted" in line[0]), "%s: %s" % (what, err))
+    finally:
+        os.unlink(a)
+        os.unlink(b)
+
+
+@test
+def a_close_at_every_point_never_passes_for_acceptance():
+    # the server closes after every reply, and inside each (after its first
+    # octet, in the middle, before its last): a message is accepted only
+    # when its final 250 arrived whole; by DATA and by BDAT
+    for session in (SESSION, SESSION_BDAT):
+        ends, sent = [], 0
+        for _, reply in session:
+            ends.append(sent + len(reply))
+            sent += len(reply)
+        cuts = set()
+        for i, (_, reply) in enumerate(session):
+            start = ends[i] - len(reply)
+            cuts.update((start, start + 1, start + len(reply) // 2, ends[i] - 1))
+        cuts.add(sent)
+        for cut in sorted(cuts):
+            accepted = [k for k, f in enumerate(FINALS) if ends[f] <= cut]
+            check_session(session_cut(cut, session=session), accepted,
+                          "%s, close at %d" % ("BDAT" if session is SESSION_BDAT else "DATA",
+                                               cut))
+
+
+@test
+def a_421_in_place_of_every_reply_never_passes_for_acceptance():
+    for session in (SESSION, SESSION_BDAT):
+        for i, (_, reply) in enumerate(session[:-1]):
+            lines = reply.split(b"\r\n")
+            for j in range(reply.count(b"\r\n")):
+                if j > 0 and lines[j - 1][3:4] == b"-":
+                    continue  # inside a multi-line reply
+                accepted = [k for k, f in enumerate(FINALS) if f < i]
+                check_session(session_cut(None, (i, j), session), accepted,
+                              "%s, 421 at reply %d line %d" %
+                              ("BDAT" if session is SESSION_BDAT else "DATA", i, j))
+
+
+@test
+def standard_input_is_read_from_where_it_stands():
+    # a regular file as standard input, part of it read by the caller: the
+    # message is the rest (as cat would send), SIZE= counts the rest
+    a, = files(b"From a line the caller read\nSubject: y\n\nbody\n")
+    try:
+        srv = FakeServer(pipelined_session())
+        with open(a, "rb") as fh:
+            fh.seek(28)
+            p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(srv.port),
+                                "--from", "a@example.com", "--to", "b@example.com",
+                                "--helo", "client.example"], stdin=fh, capture_output=True,
+                               timeout=30)
+        srv.wait()
+        check(p.returncode == 0 and srv.error is None, "rc %d %r" % (p.returncode, p.stderr))
+        check(srv.received == b"EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=20\r\n"
+              b"RCPT TO:<b@example.com>\r\nDATA\r\nSubject: y\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+              repr(srv.received))
+    finally:
+        os.unlink(a)
+
+
 # ---- chat -------------------------------------------------------------------------
 
 def chat(port, lines, timeout=20):
