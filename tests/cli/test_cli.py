@@ -837,6 +837,103 @@ def standard_input_is_read_from_where_it_stands():
         os.unlink(a)
 
 
+def json_text(octets):
+    """What the JSON output holds for octets: each well-formed UTF-8
+    sequence as it is, each other octet U+FFFD."""
+    out, i = [], 0
+    while i < len(octets):
+        for k in (1, 2, 3, 4):
+            try:
+                out.append(octets[i:i + k].decode("utf-8"))
+                i += k
+                break
+            except UnicodeDecodeError:
+                pass
+        else:
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
+
+@test
+def json_escapes_every_control_octet_and_any_server_text():
+    # a file name with every control octet, quotes and backslashes; a final
+    # reply with every octet from 0x80 up, overlong, surrogate, too large
+    # and cut sequences among valid ones: Python parses the output, the
+    # name comes back whole, each octet that is not UTF-8 as U+FFFD
+    import json
+    import tempfile
+    d = tempfile.mkdtemp()
+    name = os.path.join(d.encode(), b"m" + bytes(range(1, 32)) + b"\x7f\"\\'.eml")
+    weird = (bytes(range(0x80, 0x100)) + b" \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80 \xf4\x90\x80\x80"
+             b" \xe2\x82 \xe2\x82\xac end\xe2")
+    try:
+        with open(name, "wb") as f:
+            f.write(b"hi\n")
+        srv = FakeServer(pipelined_session(final=b"250 " + weird + b"\r\n"))
+        p = subprocess.run([SMTPC.encode(), b"send", b"--host", b"127.0.0.1", b"--port",
+                            str(srv.port).encode(), b"--from", b"a@example.com", b"--to",
+                            b"b@example.com", b"--helo", b"client.example", b"--json",
+                            b"--file", name], capture_output=True, timeout=30)
+        srv.wait()
+        check(p.returncode == 0 and srv.error is None, "rc %d %r" % (p.returncode, p.stderr))
+        doc = json.loads(p.stdout.decode("utf-8"))
+        m = doc["messages"][0]
+        check(m["file"] == name.decode(), repr(m["file"]))
+        check(m["reply"]["text"] == json_text(weird), repr(m["reply"]["text"]))
+        check(m["recipients"][0]["text"] == json_text(weird), repr(m["recipients"][0]))
+        check(all(0x20 <= b < 0x7f or b >= 0x80 for b in p.stdout[:-1]), "raw control octet")
+    finally:
+        os.unlink(name)
+        os.rmdir(d)
+
+
+@test
+def messages_of_zero_octets_and_with_nul_octets():
+    # nothing but the terminator (DATA) or "BDAT 0 LAST"; NUL octets go as
+    # they are, the line ends around them made CRLF
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                      ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("line",),
+                      ("send", b"250 queued\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, msg=b"")
+    srv.wait()
+    check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+    check(srv.received.endswith(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+                                b"DATA\r\n.\r\nQUIT\r\n"), repr(srv.received))
+    chunking = b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+    for body, wire in ((b"", b"BDAT 0 LAST\r\n"), (b"a\x00b\nc", b"BDAT 8 LAST\r\na\x00b\r\nc\r\n")):
+        srv = FakeServer([("send", GREET), ("line",), ("send", chunking), ("lines", 2),
+                          ("send", b"250 ok\r\n250 ok\r\n"), ("line",), ("count", len(wire) - 13),
+                          ("send", b"250 queued\r\n"), ("line",), ("send", b"221 bye\r\n")])
+        rc, _, err, _ = send(srv.port, msg=body)
+        srv.wait()
+        check(rc == 0 and srv.error is None, "rc %d %s %s" % (rc, err, srv.error))
+        check(srv.received.endswith(b"RCPT TO:<b@example.com>\r\n" + wire + b"QUIT\r\n"),
+              repr(srv.received))
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port, msg=b"a\x00b\rc")
+    srv.wait()
+    check(rc == 0 and srv.received.endswith(b"DATA\r\na\x00b\r\nc\r\n.\r\nQUIT\r\n"),
+          repr(srv.received))
+
+
+@test
+def bench_counts_every_message_not_accepted_as_failed():
+    # the server accepts one message and closes in the middle of the next
+    # two: 1 accepted and 9 failed (not "0 failed": the messages the session
+    # took with it were not delivered either), exit 75
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"250-fake\r\n250 PIPELINING\r\n"),
+                      ("lines", 3), ("send", b"250 ok\r\n250 ok\r\n354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), ("lines", 3),
+                      ("send", b"250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), ("close",)])
+    p = subprocess.run([SMTPC, "bench", "--host", "127.0.0.1", "--port", str(srv.port),
+                        "--messages", "10"], capture_output=True, timeout=60)
+    srv.wait()
+    check(p.returncode == 75 and b": 1 accepted, 9 failed\n" in p.stdout,
+          "rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+
+
 # ---- chat -------------------------------------------------------------------------
 
 def chat(port, lines, timeout=20):
