@@ -371,6 +371,14 @@ static void free_messages(struct send *s)
 
 /* ---- results -------------------------------------------------------------------------- */
 
+/* The exit status a reply that decided against a message earns: 4xx 75,
+ * 5xx 69; a 2xx or 3xx where it cannot answer (250 to DATA, 354 to BDAT or
+ * MAIL) is a protocol violation, 76. */
+static int code_status(unsigned code)
+{
+	return code < 400 ? EX_PROTOCOL_ : exit_for_code(code);
+}
+
 /* The exit status one message earns. */
 static int msg_status(const struct send *s, const struct msg *mm)
 {
@@ -389,10 +397,10 @@ static int msg_status(const struct send *s, const struct msg *mm)
 			if (r->status == SMTPC_TXN_REFUSED && code > worst)
 				worst = code;
 		}
-		return worst ? exit_for_code(worst) : EX_DATAERR_;
+		return worst ? code_status(worst) : EX_DATAERR_;
 	case SMTPC_TXN_REFUSED:
 		if (m->reply.code != 0)
-			return exit_for_code(m->reply.code);
+			return code_status(m->reply.code);
 		return exit_for_err(m->err);
 	default:
 		if (mm->changed) /* try again once the file stays still */
@@ -486,8 +494,11 @@ static void describe(const struct send *s, const struct msg *mm, char *out, size
 		return;
 	}
 	if (m->status == SMTPC_TXN_REFUSED && m->stage != SMTPC_CMD_RCPT) {
-		snprintf(out, len, "%s refused: %u %s", stage_name(m->stage), m->reply.code,
-			 m->reply.text);
+		snprintf(out, len,
+			 m->reply.code < 400 ? "%s answered %u %s: not a valid answer, nothing was "
+					       "delivered"
+					     : "%s refused: %u %s",
+			 stage_name(m->stage), m->reply.code, m->reply.text);
 		return;
 	}
 	for (i = 0; i < m->nrcpts; i++) { /* the first recipient refused */
@@ -495,8 +506,10 @@ static void describe(const struct send *s, const struct msg *mm, char *out, size
 		if (r->status != SMTPC_TXN_REFUSED)
 			continue;
 		if (r->rcpt.code != 0 && r->rcpt.code / 100 != 2)
-			snprintf(out, len, "RCPT TO:<%s> refused: %u %s", r->addr, r->rcpt.code,
-				 r->rcpt.text);
+			snprintf(out, len,
+				 r->rcpt.code < 400 ? "RCPT TO:<%s> answered %u %s: not a valid answer"
+						    : "RCPT TO:<%s> refused: %u %s",
+				 r->addr, r->rcpt.code, r->rcpt.text);
 		else if (r->data.code != 0)
 			snprintf(out, len, "message refused for <%s>: %u %s", r->addr, r->data.code,
 				 r->data.text);
@@ -733,7 +746,10 @@ static void json_out(struct send *s, int rc)
 		fputs("}}", stdout);
 	}
 	printf("], \"exit\": %d}\n", rc);
-	fflush(stdout);
+	/* the exit status still says what became of the messages (a retry after
+	 * a delivery would send them twice): the lost output is said here */
+	if (fflush(stdout) != 0 || ferror(stdout))
+		say("cannot write the JSON output: %s", strerror(errno));
 }
 
 /* ---- the session ------------------------------------------------------------------------------

@@ -934,6 +934,46 @@ def bench_counts_every_message_not_accepted_as_failed():
           "rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
 
 
+@test
+def a_success_code_where_it_cannot_answer_is_a_protocol_violation():
+    # 250 to DATA, 354 to BDAT, 354 to MAIL: nothing delivered, and not a
+    # refusal the sender could retry (75) either: 76, said as such
+    chunking = b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+    cases = [
+        ("DATA", [("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                  ("send", b"250 ok\r\n250 ok\r\n250 fine, go ahead\r\n"), ("line",),
+                  ("send", b"250 reset\r\n"), ("line",), ("send", b"221 bye\r\n")]),
+        ("BDAT", [("send", GREET), ("line",), ("send", chunking), ("lines", 2),
+                  ("send", b"250 ok\r\n250 ok\r\n"), ("line",), ("count", 4),
+                  ("send", b"354 go on\r\n"), ("line",), ("send", b"221 bye\r\n")]),
+        ("MAIL FROM", [("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 3),
+                       ("send", b"354 ok\r\n250 ok\r\n354 go\r\n"), ("line",),
+                       ("send", b"554 no transaction\r\n"), ("line",), ("send", b"221 bye\r\n")]),
+    ]
+    for stage, script in cases:
+        srv = FakeServer(script)
+        rc, _, err, _ = send(srv.port, "--timeout", "3000", msg=b"hi\n")
+        srv.wait()
+        check(srv.error is None, srv.error)
+        check(rc == 76 and ("%s answered" % stage) in err and "not a valid answer" in err,
+              "%s: rc %d %s" % (stage, rc, err))
+
+
+@test
+def json_output_that_cannot_be_written_is_said():
+    # standard output full: the message was delivered (exit 0, so nothing is
+    # sent twice), and the lost JSON is reported on standard error
+    srv = FakeServer(pipelined_session())
+    with open("/dev/full", "wb") as out:
+        p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(srv.port),
+                            "--from", "a@example.com", "--to", "b@example.com", "--helo",
+                            "client.example", "--json"], input=MSG, stdout=out,
+                           stderr=subprocess.PIPE, timeout=30)
+    srv.wait()
+    check(p.returncode == 0 and b"cannot write the JSON output" in p.stderr,
+          "rc %d %r" % (p.returncode, p.stderr))
+
+
 # ---- chat -------------------------------------------------------------------------
 
 def chat(port, lines, timeout=20):
