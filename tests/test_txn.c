@@ -2468,3 +2468,88 @@ Test(txn, a_421_to_a_recipient_then_nothing_more_is_issued)
 		    "CLOSED CLOSED\n";
 	check_case(&tc);
 }
+
+Test(txn, a_one_octet_chunk_buffer_and_a_refusal_of_each_chunk)
+{
+	/* "ab\r" by chunks of one octet: a, b, CR, LF (the line end the text
+	 * lacks), each its own BDAT. Any one of them refused (451): the
+	 * message is refused with it, whatever the others say, and the next
+	 * message follows an RSET */
+	static const char *const okk[] = {"250 1\r\n", "250 2\r\n", "250 3\r\n", "250 4\r\n"};
+	for (int bad = -1; bad < 4; bad++) {
+		static char replies[128], expect[1024];
+		struct step steps[9];
+		int k = 0;
+
+		replies[0] = '\0';
+		for (int i = 0; i < 4; i++)
+			strcat(replies, i == bad ? "451 4.3.0 chunk refused\r\n" : okk[i]);
+		steps[k++] = (struct step){.dir = 'C',
+					   .bytes = "MAIL FROM:<a@example.org> SIZE=4\r\n"
+						    "RCPT TO:<b@example.org>\r\n"};
+		steps[k++] = (struct step){.dir = 'S', .bytes = "250 ok\r\n250 ok\r\n"};
+		steps[k++] = (struct step){
+		    .dir = 'C', .bytes = "BDAT 1\r\naBDAT 1\r\nbBDAT 1\r\n\rBDAT 1 LAST\r\n\n"};
+		steps[k++] = (struct step){.dir = 'S', .bytes = replies};
+		steps[k++] = (struct step){.dir = 'C',
+					   .bytes = bad < 0 ? "MAIL FROM:<a@example.org> SIZE=3\r\n"
+							      "RCPT TO:<b@example.org>\r\n"
+							    : "RSET\r\nMAIL FROM:<a@example.org> SIZE=3\r\n"
+							      "RCPT TO:<b@example.org>\r\n"};
+		steps[k++] = (struct step){.dir = 'S', .bytes = bad < 0 ? "250 ok\r\n250 ok\r\n"
+									: "250 reset\r\n250 ok\r\n250 ok\r\n"};
+		steps[k++] = (struct step){.dir = 'C', .bytes = "BDAT 1\r\nzBDAT 1\r\n\rBDAT 1 LAST\r\n\n"};
+		steps[k] = (struct step){.dir = 'S', .bytes = "250 a\r\n250 b\r\n250 done\r\n"};
+		steps[k + 1] = (struct step){.dir = 0};
+		if (bad < 0)
+			snprintf(expect, sizeof expect,
+				 "START m0\n"
+				 "DONE m0 accepted at BDAT by BDAT acc=1 ref=0 sent=4 reply=250'4'\n"
+				 "  b@example.org accepted rcpt=250'ok' data=250'4'\n"
+				 "START m1\n"
+				 "DONE m1 accepted at BDAT by BDAT acc=1 ref=0 sent=3 reply=250'done'\n"
+				 "  b@example.org accepted rcpt=250'ok' data=250'done'\n"
+				 "IDLE OK\n");
+		else
+			snprintf(expect, sizeof expect,
+				 "START m0\n"
+				 "DONE m0 refused at BDAT by BDAT acc=0 ref=1 sent=4 "
+				 "reply=451[4.3.0]'4.3.0 chunk refused'\n"
+				 "  b@example.org refused rcpt=250'ok' data=451[4.3.0]'4.3.0 chunk "
+				 "refused'\n"
+				 "START m1\n"
+				 "DONE m1 accepted at BDAT by BDAT acc=1 ref=0 sent=3 reply=250'done'\n"
+				 "  b@example.org accepted rcpt=250'ok' data=250'done'\n"
+				 "IDLE OK\n");
+		struct tcase tc = {.ext = EXT_CHUNK,
+				   .chunk = 1,
+				   .msgs = {{.body = "ab\r"}, {.body = "z\r"}},
+				   .nmsgs = 2,
+				   .steps = steps,
+				   .expect = expect};
+		check_case(&tc);
+	}
+}
+
+Test(txn, recipient_counts_up_to_the_cores_numbering)
+{
+	/* the core numbers RCPTs in 16 bits: 65535 recipients at most */
+	smtpc_conn *c = client("PIPELINING", 0);
+	smtpc_txn t;
+	smtpc_txn_msg m;
+	smtpc_txn_rcpt *r = calloc(65536, sizeof *r);
+	char text[64];
+
+	cr_assert_not_null(r);
+	OK(smtpc_txn_init(&t, c, NULL, NULL, 0));
+	for (size_t i = 0; i < 65536; i++)
+		r[i].addr = "b@example.org";
+	one_msg(&m, r, text, sizeof text);
+	m.rcpts = r;
+	m.nrcpts = 65536;
+	cr_assert_eq(smtpc_txn_add(&t, &m), SMTPC_ERR_BAD_PARAM);
+	m.nrcpts = 65535;
+	OK(smtpc_txn_add(&t, &m));
+	free(r);
+	tc_free(c);
+}
