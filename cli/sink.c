@@ -63,6 +63,7 @@ struct client {
 	char env[ENVELOPE]; /* "from=<...> to=<...>,<...>" */
 	size_t env_len;
 	int msg_fd;
+	int write_errno; /* a write of this message failed: nothing is acknowledged */
 	char tmp_path[512];
 	long long last;
 	int id;
@@ -257,6 +258,17 @@ static void reply(struct sink *s, struct client *k, unsigned code, const char *t
 	}
 }
 
+/* A write of the message failed: 452 when the disk is full, 451 otherwise;
+ * the transaction ends and the next one starts clean. */
+static void refuse_stored(struct sink *s, struct client *k)
+{
+	int full = k->write_errno == ENOSPC || k->write_errno == EDQUOT;
+
+	k->write_errno = 0;
+	reply(s, k, full ? 452 : 451,
+	      full ? "4.3.1 Insufficient system storage" : "4.3.0 Cannot store the message now");
+}
+
 /* Answers the client's events; returns 1 when the session is over. */
 static int serve(struct sink *s, struct client *k)
 {
@@ -285,6 +297,7 @@ static int serve(struct sink *s, struct client *k)
 				break;
 			case SMTPC_CMD_MAIL:
 				k->env_len = 0;
+				k->write_errno = 0;
 				env_add(k, "from=<", 6);
 				env_add(k, m->arg, m->arg_len);
 				env_add(k, "> to=", 5);
@@ -310,11 +323,30 @@ static int serve(struct sink *s, struct client *k)
 			break;
 		}
 		case SMTPC_EV_BODY:
-			if (s->maildir != NULL && (open_message(s, k) != 0 ||
-			                           write_all(k->msg_fd, ev.body.data, ev.body.len) != 0))
-				drop_message(k); /* answered at the end */
+			if (s->maildir != NULL && k->write_errno == 0 &&
+			    (open_message(s, k) != 0 ||
+			     write_all(k->msg_fd, ev.body.data, ev.body.len) != 0)) {
+				k->write_errno = errno != 0 ? errno : EIO;
+				drop_message(k); /* answered at the end of the chunk or message */
+			}
+			break;
+		case SMTPC_EV_CHUNK_END: /* a BDAT chunk: 250 once written, or the failure */
+			if (!ev.body_end.ok || k->write_errno != 0) {
+				drop_message(k);
+				if (ev.body_end.ok)
+					refuse_stored(s, k);
+				break;
+			}
+			snprintf(line, sizeof line, "2.0.0 %llu octets received",
+			         (unsigned long long)ev.body_end.size);
+			reply(s, k, 250, line);
 			break;
 		case SMTPC_EV_BODY_END:
+			if (ev.body_end.ok && k->write_errno != 0) {
+				drop_message(k);
+				refuse_stored(s, k);
+				break;
+			}
 			if (!ev.body_end.ok) {
 				drop_message(k);
 				printf("refused %s size=%llu: %s\n", k->env,

@@ -15,6 +15,11 @@
  * Checks run in a fixed order so the error names the first problem a person
  * would fix: a control byte, then non-ASCII without SMTPUTF8, then UTF-8,
  * then syntax, then length.
+ *
+ * Paths in commands (RFC 5321 4.1.2): Reverse-path / Forward-path =
+ * "<" [ A-d-l ":" ] Mailbox ">", A-d-l = At-domain *( "," At-domain ),
+ * At-domain = "@" Domain. The source route is obsolete: a server SHOULD
+ * ignore it (4.1.1.3, appendix C), so it is checked and left out.
  */
 #include "internal.h"
 
@@ -309,4 +314,77 @@ smtpc_err smtpc_check_domain(const char *domain)
 	if (domain == NULL)
 		return SMTPC_ERR_NULL_ARG;
 	return smtpc__check_domain(domain, strlen(domain), 0);
+}
+
+int smtpc__param(const char *p, size_t n, const char *kw, size_t kwlen, const char **v,
+                 size_t *vlen)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i, e;
+		while (j < n && p[j] != ' ')
+			j++;
+		for (e = i; e < j && p[e] != '='; e++)
+			;
+		if (e - i == kwlen) {
+			size_t k = 0;
+			while (k < kwlen && smtpc__lower((unsigned char)p[i + k]) ==
+			                        smtpc__lower((unsigned char)kw[k]))
+				k++;
+			if (k == kwlen) {
+				if (v != NULL) {
+					*v = e < j ? p + e + 1 : p + j;
+					*vlen = e < j ? j - e - 1 : 0;
+				}
+				return 1;
+			}
+		}
+		i = j + 1;
+	}
+	return 0;
+}
+
+/* Skips "@dom,@dom:" at s[i]; returns the index after the ':', or 0. */
+static size_t skip_route(const char *s, size_t n, size_t i)
+{
+	while (i < n && s[i] == '@') {
+		size_t j = ++i;
+		while (j < n && s[j] != ',' && s[j] != ':')
+			j++;
+		if (j == n || smtpc__check_domain(s + i, j - i, 1) != SMTPC_ERR_OK)
+			return 0;
+		if (s[j] == ':')
+			return j + 1;
+		i = j + 1;
+	}
+	return 0;
+}
+
+int smtpc__split_path(const char *s, size_t n, const char *kw, smtpc_command *cmd)
+{
+	size_t k = strlen(kw), i, start;
+
+	if (n < k + 2 || !smtpc__ieq(s, k, kw) || s[k] != '<')
+		return 0;
+	start = k + 1;
+	if (s[start] == '@' && (start = skip_route(s, n, start)) == 0)
+		return 0;
+	for (i = start; i < n && s[i] != '>'; i++) {
+		if (s[i] == '"') { /* a quoted local part may hold '>' */
+			for (i++; i < n && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+		}
+	}
+	if (i >= n)
+		return 0;
+	cmd->arg = s + start;
+	cmd->arg_len = i - start;
+	i++;
+	if (i < n && s[i] != ' ')
+		return 0;
+	cmd->params = i < n ? s + i + 1 : s + n;
+	cmd->params_len = i < n ? n - i - 1 : 0;
+	return 1;
 }

@@ -9,7 +9,17 @@
  * is the user name, step 2 the password; CRAM-MD5's one step is
  * "user SP hex(HMAC-MD5(password, challenge))"; XOAUTH2's error challenge
  * gets the empty response it asks for. Any other 334 is cancelled with "*"
- * (RFC 4954 4), so a server cannot lead the client into a loop.
+ * (RFC 4954 4), and a 334 after that is a sticky SMTPC_ERR_BAD_CHALLENGE: a
+ * server cannot lead the client into a loop, and an exchange takes at most
+ * three challenges.
+ *
+ * Each response line moves the AUTH entry's mark to the stream offset at
+ * which it was sent: a reply that had already arrived (a 235 in the same
+ * segment as the 334) cannot answer a response the server had not seen
+ * (unless early_replies). It is then delivered as answering nothing.
+ *
+ * A digest hook that is missing when CRAM-MD5 needs it (cleared after AUTH
+ * was issued) is a sticky SMTPC_ERR_DIGEST, as a failing one is.
  *
  * Responses are base64-encoded while they are written (a small streaming
  * encoder over the line builder), so credentials are never copied whole.
@@ -52,6 +62,15 @@ static void b64_str(struct b64 *s, const char *str)
 	b64_put(s, str, strlen(str));
 }
 
+/* Whether the challenge numbered step (from 1) is one too many for mech:
+ * LOGIN takes two, CRAM-MD5 and XOAUTH2 one, PLAIN none. */
+static int cancels(unsigned mech, int step)
+{
+	static const unsigned char steps[] = {0, 0, 2, 1, 1};
+
+	return step > steps[mech];
+}
+
 struct auth_ctx {
 	const smtpc_conn *c;
 	int step; /* 0: the AUTH command line */
@@ -70,26 +89,26 @@ static void build_auth(struct w *w, const void *ctx)
 	if (a->step == 0) {
 		static const char *const names[] = {"", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
 		smtpc__put(w, "AUTH ", 5);
-		smtpc__put(w, names[c->auth_mech], strlen(names[c->auth_mech]));
-		if (c->auth_mech == SMTPC_MECH_PLAIN) { /* authzid NUL authcid NUL passwd */
+		smtpc__put(w, names[c->u.cl.auth_mech], strlen(names[c->u.cl.auth_mech]));
+		if (c->u.cl.auth_mech == SMTPC_MECH_PLAIN) { /* authzid NUL authcid NUL passwd */
 			smtpc__put(w, " ", 1);
 			b64_put(&s, "", 1);
-			b64_str(&s, c->auth_user);
+			b64_str(&s, c->u.cl.auth_user);
 			b64_put(&s, "", 1);
-			b64_str(&s, c->auth_pass);
-		} else if (c->auth_mech == SMTPC_MECH_XOAUTH2) {
+			b64_str(&s, c->u.cl.auth_pass);
+		} else if (c->u.cl.auth_mech == SMTPC_MECH_XOAUTH2) {
 			smtpc__put(w, " ", 1);
 			b64_str(&s, "user=");
-			b64_str(&s, c->auth_user);
+			b64_str(&s, c->u.cl.auth_user);
 			b64_str(&s, "\001auth=Bearer ");
-			b64_str(&s, c->auth_pass);
+			b64_str(&s, c->u.cl.auth_pass);
 			b64_str(&s, "\001\001");
 		}
-	} else if (c->auth_mech == SMTPC_MECH_LOGIN && a->step <= 2) {
-		b64_str(&s, a->step == 1 ? c->auth_user : c->auth_pass);
-	} else if (c->auth_mech == SMTPC_MECH_CRAM_MD5 && a->step == 1) {
+	} else if (!cancels(c->u.cl.auth_mech, a->step) && c->u.cl.auth_mech == SMTPC_MECH_LOGIN) {
+		b64_str(&s, a->step == 1 ? c->u.cl.auth_user : c->u.cl.auth_pass);
+	} else if (!cancels(c->u.cl.auth_mech, a->step) && c->u.cl.auth_mech == SMTPC_MECH_CRAM_MD5) {
 		size_t i;
-		b64_str(&s, c->auth_user);
+		b64_str(&s, c->u.cl.auth_user);
 		b64_put(&s, " ", 1);
 		for (i = 0; i < 16; i++) {
 			char h[2];
@@ -97,8 +116,8 @@ static void build_auth(struct w *w, const void *ctx)
 			h[1] = hex[a->digest[i] & 15u];
 			b64_put(&s, h, 2);
 		}
-	} else if (c->auth_mech == SMTPC_MECH_XOAUTH2 && a->step == 1) {
-		/* empty response: the server then sends its failure reply */
+	} else if (!cancels(c->u.cl.auth_mech, a->step)) {
+		/* XOAUTH2's error challenge: an empty response, then the failure */
 	} else {
 		smtpc__put(w, "*", 1);
 	}
@@ -127,10 +146,10 @@ static size_t longest_line(const smtpc_conn *c)
 
 void smtpc__auth_done(smtpc_conn *c)
 {
-	c->auth_mech = 0;
-	c->auth_step = 0;
-	c->auth_user = NULL;
-	c->auth_pass = NULL;
+	c->u.cl.auth_mech = 0;
+	c->u.cl.auth_step = 0;
+	c->u.cl.auth_user = NULL;
+	c->u.cl.auth_pass = NULL;
 }
 
 static const unsigned mech_bits[] = {0, SMTPC_AUTH_PLAIN, SMTPC_AUTH_LOGIN, SMTPC_AUTH_CRAM_MD5,
@@ -149,15 +168,15 @@ smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const cha
 	e = smtpc__may_issue(c, SMTPC_CMD_AUTH);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (!(c->flags & F_GREETED) || (c->flags & F_MAIL))
+	if (!(c->flags & F_GREETED) || (c->flags & F_TXN))
 		return SMTPC_ERR_SEQUENCE;
 	if (c->flags & F_AUTHED)
 		return SMTPC_ERR_STATE; /* RFC 4954 4: one successful AUTH per session */
-	if (!(c->caps.ext & SMTPC_EXT_AUTH) || !(c->caps.auth & mech_bits[mech]))
+	if (!(c->u.cl.caps.ext & SMTPC_EXT_AUTH) || !(c->u.cl.caps.auth & mech_bits[mech]))
 		return SMTPC_ERR_NOT_OFFERED;
 	if (!(c->flags & F_SECURE) && !c->cfg.allow_plain_auth)
 		return SMTPC_ERR_AUTH_NEEDS_TLS;
-	if (mech == SMTPC_MECH_CRAM_MD5 && c->hmac == NULL)
+	if (mech == SMTPC_MECH_CRAM_MD5 && c->u.cl.hmac == NULL)
 		return SMTPC_ERR_DIGEST;
 	if (mech == SMTPC_MECH_XOAUTH2) { /* ^A separates the fields */
 		e = smtpc__check_text(user, strlen(user), 0);
@@ -166,9 +185,9 @@ smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const cha
 		if (e != SMTPC_ERR_OK)
 			return e;
 	}
-	c->auth_mech = (unsigned char)mech;
-	c->auth_user = user;
-	c->auth_pass = pass;
+	c->u.cl.auth_mech = (unsigned char)mech;
+	c->u.cl.auth_user = user;
+	c->u.cl.auth_pass = pass;
 	n = longest_line(c);
 	if (n > SMTPC_AUTH_LINE_MAX)
 		e = SMTPC_ERR_TOO_LONG;
@@ -190,10 +209,10 @@ smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const cha
 
 void smtpc_set_hmac_md5(smtpc_conn *c, smtpc_hmac_md5_fn fn, void *ctx)
 {
-	if (c == NULL)
+	if (c == NULL || !smtpc__is_client(c))
 		return;
-	c->hmac = fn;
-	c->hmac_ctx = ctx;
+	c->u.cl.hmac = fn;
+	c->u.cl.hmac_ctx = ctx;
 }
 
 /* Decodes a CRAM-MD5 challenge into the free end of the transmit buffer and
@@ -214,8 +233,9 @@ static smtpc_err cram_digest(smtpc_conn *c, const char *text, size_t len, unsign
 		return len / 4 * 3 > room - longest_line(c) ? SMTPC_ERR_TX_SMALL : SMTPC_ERR_BAD_CHALLENGE;
 	if (n == 0)
 		return SMTPC_ERR_BAD_CHALLENGE;
-	if (c->hmac(c->hmac_ctx, (const unsigned char *)c->auth_pass, strlen(c->auth_pass), scratch,
-	            n, digest) != 0)
+	if (c->u.cl.hmac == NULL ||
+	    c->u.cl.hmac(c->u.cl.hmac_ctx, (const unsigned char *)c->u.cl.auth_pass,
+	                 strlen(c->u.cl.auth_pass), scratch, n, digest) != 0)
 		return SMTPC_ERR_DIGEST;
 	return SMTPC_ERR_OK;
 }
@@ -225,19 +245,24 @@ void smtpc__auth_challenge(smtpc_conn *c, const char *text, size_t len)
 	unsigned char digest[16];
 	struct auth_ctx a;
 	smtpc_err e = SMTPC_ERR_OK;
+	smtpc_qent *head = &c->u.cl.q[c->u.cl.q_head];
 
-	if (c->auth_step < 255)
-		c->auth_step++;
 	a.c = c;
-	a.step = c->auth_step;
+	a.step = ++c->u.cl.auth_step;
 	a.digest = digest;
-	if (c->auth_mech == SMTPC_MECH_CRAM_MD5 && a.step == 1)
+	if (cancels(c->u.cl.auth_mech, a.step - 1))
+		e = SMTPC_ERR_BAD_CHALLENGE; /* one after the cancelling "*" */
+	else if (c->u.cl.auth_mech == SMTPC_MECH_CRAM_MD5 && a.step == 1)
 		e = cram_digest(c, text, len, digest);
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__emit(c, build_auth, &a, SMTPC_AUTH_LINE_MAX, SMTPC_CMD_AUTH, 1);
 	if (e == SMTPC_ERR_NO_SPACE)
 		e = SMTPC_ERR_TX_SMALL;
 	memset(digest, 0, sizeof digest);
-	if (e != SMTPC_ERR_OK)
+	if (e != SMTPC_ERR_OK) {
 		smtpc__set_error(c, e);
+		return;
+	}
+	/* what arrived before this response cannot answer it */
+	smtpc__set_mark(head, c->rx_total);
 }

@@ -96,6 +96,30 @@ static int flush(smtpc_dotenc *e)
  * The caller then moves the whole prefix with one memcpy, so typical text
  * takes no per-octet step and no call per line.
  */
+/* The little-endian word path (count trailing zeros) unless the portable,
+ * byte-order-independent one is asked for with -DSMTPC_PORTABLE_WORDS (make
+ * check builds and tests both; -DSMTPC_SWAP_WORDS also byte-swaps each word
+ * loaded, so a little-endian host runs the portable path as a big-endian
+ * one would). */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+	!defined(SMTPC_PORTABLE_WORDS) && !defined(SMTPC_SWAP_WORDS)
+#define FAST_WORDS 1
+#else
+#define FAST_WORDS 0
+#endif
+
+#ifdef SMTPC_SWAP_WORDS
+static uint64_t swap64(uint64_t v)
+{
+	uint64_t r = 0;
+	int i;
+
+	for (i = 0; i < 8; i++, v >>= 8)
+		r = r << 8 | (v & 0xffu);
+	return r;
+}
+#endif
+
 static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol, int *high)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
@@ -108,16 +132,21 @@ static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol
 		while (n - i >= 8) {
 			uint64_t v, m;
 			memcpy(&v, in + i, 8);
+#ifdef SMTPC_SWAP_WORDS
+			v = swap64(v); /* tests: the other byte order on this host */
+#endif
 			m = (v - below) & ~v & highs;
 			if (m != 0) { /* the first octet below 0x0e is in this word */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if FAST_WORDS
 				k = (size_t)__builtin_ctzll(m) >> 3; /* the lowest flag is exact */
-#else
-				for (k = 0; in[i + k] >= 0x0e; k++)
-					;
-#endif
 				if (k != 0)
 					acc |= v & (~(uint64_t)0 >> (64 - 8 * k));
+#else
+				/* any byte order: find it and take the octets before it one
+				 * by one (the word's bit order is the host's) */
+				for (k = 0; in[i + k] >= 0x0e; k++)
+					acc |= in[i + k];
+#endif
 				i += k;
 				break;
 			}
@@ -235,10 +264,11 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
 {
 	size_t n;
 
-	if (c == NULL || (data == NULL && len != 0) || c->err != SMTPC_ERR_OK)
+	if (c == NULL || (data == NULL && len != 0) || !smtpc__is_client(c) ||
+	    c->err != SMTPC_ERR_OK)
 		return 0;
-	if (c->state == ST_BODY) {
-		smtpc_dotenc *e = &c->dot;
+	if (c->u.cl.state == ST_BODY) {
+		smtpc_dotenc *e = &c->u.cl.dot;
 		smtpc__tx_compact(c);
 		e->next_in = data;
 		e->avail_in = len;
@@ -251,17 +281,18 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
 		e->avail_in = 0;
 		return n;
 	}
-	if (c->bdat_left == 0)
+	if (c->u.cl.bdat_left == 0)
 		return 0;
 	smtpc__tx_compact(c);
 	n = c->tx_cap - c->tx_end;
 	if (n > len)
 		n = len;
-	if (n > c->bdat_left)
-		n = (size_t)c->bdat_left;
-	memcpy(c->tx + c->tx_end, data, n);
+	if (n > c->u.cl.bdat_left)
+		n = (size_t)c->u.cl.bdat_left;
+	if (n != 0)
+		memcpy(c->tx + c->tx_end, data, n);
 	c->tx_end += n;
-	c->bdat_left -= n;
+	c->u.cl.bdat_left -= n;
 	return n;
 }
 
@@ -274,10 +305,10 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 		return 0;
 	*written = 0;
 	if (c == NULL || (data == NULL && len != 0) || dst == NULL || cap == 0 ||
-	    c->err != SMTPC_ERR_OK || c->tx_end != c->tx_start)
+	    !smtpc__is_client(c) || c->err != SMTPC_ERR_OK || c->tx_end != c->tx_start)
 		return 0; /* (a NULL destination would make the encoder only measure) */
-	if (c->state == ST_BODY) {
-		smtpc_dotenc *e = &c->dot;
+	if (c->u.cl.state == ST_BODY) {
+		smtpc_dotenc *e = &c->u.cl.dot;
 		e->next_in = data;
 		e->avail_in = len;
 		e->next_out = dst;
@@ -292,11 +323,11 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 		return n;
 	}
 	n = cap < len ? cap : len;
-	if (n > c->bdat_left)
-		n = (size_t)c->bdat_left;
+	if (n > c->u.cl.bdat_left)
+		n = (size_t)c->u.cl.bdat_left;
 	if (n != 0)
 		memcpy(dst, data, n);
-	c->bdat_left -= n;
+	c->u.cl.bdat_left -= n;
 	*written = n;
 	return n;
 }
@@ -307,11 +338,13 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 
 	if (c == NULL)
 		return SMTPC_ERR_NULL_ARG;
+	if (!smtpc__is_client(c))
+		return SMTPC_ERR_ROLE;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
-	if (c->state != ST_BODY)
+	if (c->u.cl.state != ST_BODY)
 		return SMTPC_ERR_STATE;
-	e = &c->dot;
+	e = &c->u.cl.dot;
 	smtpc__tx_compact(c);
 	e->next_in = NULL;
 	e->avail_in = 0;
@@ -322,15 +355,15 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 		return SMTPC_ERR_NO_SPACE;
 	}
 	c->tx_end = (size_t)(e->next_out - c->tx);
-	if (c->hook != NULL)
-		c->hook(c->hook_ctx, SMTPC_CMD_DATA_END, ".", 1, 0);
-	c->state = ST_OPEN;
+	if (c->u.cl.hook != NULL)
+		c->u.cl.hook(c->u.cl.hook_ctx, SMTPC_CMD_DATA_END, ".", 1, 0);
+	c->u.cl.state = ST_OPEN;
 	smtpc__end_transaction(c);
-	smtpc__push(c, SMTPC_CMD_DATA_END, 0, 0);
+	smtpc__push(c, SMTPC_CMD_DATA_END, (c->u.cl.flags & C_LMTP) ? QF_LMTP : 0, 0);
 	return SMTPC_ERR_OK;
 }
 
 const smtpc_dotenc *smtpc_body_stats(const smtpc_conn *c)
 {
-	return c != NULL ? &c->dot : NULL;
+	return c != NULL && smtpc__is_client(c) ? &c->u.cl.dot : NULL;
 }

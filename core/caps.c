@@ -82,13 +82,19 @@ static unsigned auth_mechs(const char *p, size_t n)
 	return bits;
 }
 
-/* RFC 1870: SIZE [number]; 0, absent, malformed or overflowing: no limit. */
+/* RFC 1870 4: SIZE [SP number]. Spaces around the number are allowed
+ * ("SIZE 1000 " is 1000, not "no limit"); 0, absent, malformed or
+ * overflowing: no limit known. */
 static uint64_t size_param(const char *p, size_t n)
 {
 	uint64_t v = 0;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
+	while (i < n && p[i] == ' ')
+		i++;
+	while (n > i && p[n - 1] == ' ')
+		n--;
+	for (; i < n; i++) {
 		unsigned d;
 		if (!smtpc__is_digit((unsigned char)p[i]))
 			return 0;
@@ -110,25 +116,25 @@ static void ext_line(smtpc_conn *c, const char *line, size_t n)
 	for (k = 0; k < sizeof known_ext / sizeof known_ext[0]; k++) {
 		if (!smtpc__ieq(e.keyword, e.keyword_len, known_ext[k].name))
 			continue;
-		c->caps.ext |= known_ext[k].bit;
+		c->u.cl.caps.ext |= known_ext[k].bit;
 		if (known_ext[k].bit == SMTPC_EXT_AUTH)
-			c->caps.auth |= auth_mechs(e.params, e.params_len);
+			c->u.cl.caps.auth |= auth_mechs(e.params, e.params_len);
 		else if (known_ext[k].bit == SMTPC_EXT_SIZE)
-			c->caps.size_limit = size_param(e.params, e.params_len);
+			c->u.cl.caps.size_limit = size_param(e.params, e.params_len);
 	}
-	if (c->cfg.max_ext - c->ext_len > n) {
-		memcpy(c->ext + c->ext_len, line, n);
-		c->ext[c->ext_len + n] = '\n';
-		c->ext_len += n + 1;
+	if (c->cfg.max_ext - c->u.cl.ext_len > n) {
+		memcpy(EXT(c) + c->u.cl.ext_len, line, n);
+		EXT(c)[c->u.cl.ext_len + n] = '\n';
+		c->u.cl.ext_len += n + 1;
 	} else {
-		c->caps.ext_truncated = 1;
+		c->u.cl.caps.ext_truncated = 1;
 	}
 }
 
 void smtpc__caps_clear(smtpc_conn *c)
 {
-	memset(&c->caps, 0, sizeof c->caps);
-	c->ext_len = 0;
+	memset(&c->u.cl.caps, 0, sizeof c->u.cl.caps);
+	c->u.cl.ext_len = 0;
 }
 
 void smtpc__caps_from_ehlo(smtpc_conn *c, const char *text, size_t len)
@@ -152,14 +158,16 @@ const smtpc_caps *smtpc_get_caps(const smtpc_conn *c)
 {
 	static const smtpc_caps none;
 
-	return c ? &c->caps : &none;
+	return c != NULL && smtpc__is_client(c) ? &c->u.cl.caps : &none;
 }
 
 int smtpc_ext_next(const smtpc_conn *c, size_t *pos, smtpc_ext *ext)
 {
-	while (c != NULL && pos != NULL && ext != NULL && *pos < c->ext_len) {
-		const char *line = c->ext + *pos;
-		const char *nl = memchr(line, '\n', c->ext_len - *pos);
+	if (c == NULL || !smtpc__is_client(c))
+		return 0;
+	while (pos != NULL && ext != NULL && *pos < c->u.cl.ext_len) {
+		const char *line = EXT(c) + *pos;
+		const char *nl = memchr(line, '\n', c->u.cl.ext_len - *pos);
 		size_t n = (size_t)(nl - line); /* every stored line ends in '\n' */
 
 		*pos += n + 1;

@@ -17,9 +17,18 @@
  * the end of message data are followed by more commands; EHLO, HELO, DATA,
  * VRFY, NOOP, QUIT, STARTTLS, AUTH, BDAT LAST and raw lines end a group.
  *
- * The client's view of the mail transaction (F_MAIL) opens when MAIL is
- * issued and closes when RSET, EHLO, HELO, the end of data or BDAT LAST is
- * issued, or when the MAIL of the current transaction is refused.
+ * The client's view of the mail transaction (F_TXN) opens when MAIL is
+ * issued and closes when RSET, EHLO, HELO, LHLO, the end of data or BDAT
+ * LAST is issued, or when the MAIL of the current transaction is refused.
+ *
+ * Every function here is the client role's: it refuses a server connection
+ * (SMTPC_ERR_ROLE) before it looks at anything else but its NULL arguments.
+ * Once the session is ending (QUIT issued, 421 or 221 received, end of
+ * input) commands are SMTPC_ERR_ENDED.
+ *
+ * Raw lines keep the typed rules where they matter: a raw AUTH needs TLS
+ * like a typed one and is reported as secret when it carries a response; a
+ * raw MAIL's SMTPUTF8 and BODY=BINARYMIME are read from its parameters.
  */
 #include "internal.h"
 
@@ -89,7 +98,7 @@ const unsigned char *smtpc_send_buf(const smtpc_conn *c, size_t *len)
 
 void smtpc_send_ack(smtpc_conn *c, size_t n)
 {
-	if (c == NULL)
+	if (c == NULL || c->role == NULL)
 		return;
 	if (n > c->tx_end - c->tx_start)
 		n = c->tx_end - c->tx_start;
@@ -100,19 +109,32 @@ void smtpc_send_ack(smtpc_conn *c, size_t n)
 
 /* ---- queue ---------------------------------------------------------------- */
 
+uint64_t smtpc__mark(const smtpc_qent *e)
+{
+	return (uint64_t)e->mark_hi << 32 | e->mark_lo;
+}
+
+void smtpc__set_mark(smtpc_qent *e, uint64_t mark)
+{
+	e->mark_lo = (uint32_t)mark;
+	e->mark_hi = (uint32_t)(mark >> 32);
+}
+
 void smtpc__push(smtpc_conn *c, smtpc_cmd cmd, unsigned flags, unsigned index)
 {
-	smtpc_qent *e = &c->q[(c->q_head + c->q_len) % SMTPC_QUEUE_CAP];
+	smtpc_qent *e = &c->u.cl.q[(c->u.cl.q_head + c->u.cl.q_len) % SMTPC_QUEUE_CAP];
 
 	e->cmd = (unsigned char)cmd;
 	e->flags = (unsigned char)flags;
 	e->index = (unsigned short)index;
-	e->mark = c->rx_total;
-	c->q_len++;
+	smtpc__set_mark(e, c->rx_total);
+	c->u.cl.q_len++;
 }
 
 int smtpc__ends_group(const smtpc_qent *e)
 {
+	if (e->flags & QF_RAW)
+		return 1; /* raw lines: one at a time */
 	switch ((smtpc_cmd)e->cmd) {
 	case SMTPC_CMD_MAIL:
 	case SMTPC_CMD_RCPT:
@@ -128,18 +150,25 @@ int smtpc__ends_group(const smtpc_qent *e)
 
 smtpc_err smtpc__may_issue(const smtpc_conn *c, smtpc_cmd cmd)
 {
+	unsigned st;
+
+	if (!smtpc__is_client(c))
+		return SMTPC_ERR_ROLE;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
-	if (c->state == ST_CLOSED || c->state == ST_TLS_PAUSE ||
-	    (c->flags & (F_EOF | F_QUIT | F_CLOSING)))
+	if ((c->flags & (F_EOF | F_DONE)) || (c->u.cl.flags & (C_QUIT | C_CLOSING)))
+		return SMTPC_ERR_ENDED;
+	if (c->flags & F_PAUSE)
 		return SMTPC_ERR_STATE;
-	if (c->state == ST_BODY || c->bdat_left > 0 || (c->state == ST_RAWBODY && cmd != SMTPC_CMD_RAW))
+	st = c->u.cl.state;
+	if (st == ST_BODY || c->u.cl.bdat_left > 0 || (st == ST_RAWBODY && cmd != SMTPC_CMD_RAW))
 		return SMTPC_ERR_IN_BODY;
-	if (c->q_len >= c->cfg.max_queue)
+	if (c->u.cl.q_len >= c->cfg.max_queue)
 		return SMTPC_ERR_QUEUE_FULL;
-	if (c->q_len > 0 && c->state != ST_RAWBODY) {
-		const smtpc_qent *last = &c->q[(c->q_head + c->q_len - 1) % SMTPC_QUEUE_CAP];
-		if (!(c->caps.ext & SMTPC_EXT_PIPELINING) || smtpc__ends_group(last))
+	if (c->u.cl.q_len > 0 && st != ST_RAWBODY) {
+		const smtpc_qent *last =
+			&c->u.cl.q[(c->u.cl.q_head + c->u.cl.q_len - 1) % SMTPC_QUEUE_CAP];
+		if (!(c->u.cl.caps.ext & SMTPC_EXT_PIPELINING) || smtpc__ends_group(last))
 			return SMTPC_ERR_PIPELINE;
 	}
 	return SMTPC_ERR_OK;
@@ -147,9 +176,10 @@ smtpc_err smtpc__may_issue(const smtpc_conn *c, smtpc_cmd cmd)
 
 void smtpc__end_transaction(smtpc_conn *c)
 {
-	c->flags &= ~(F_MAIL | F_UTF8 | F_BINARY);
-	c->rcpts = 0;
-	c->bdats = 0;
+	c->flags &= ~F_TXN;
+	c->u.cl.flags &= ~(C_UTF8 | C_BINARY);
+	c->u.cl.rcpts = 0;
+	c->u.cl.bdats = 0;
 }
 
 /* ---- line emission ------------------------------------------------------- */
@@ -170,17 +200,17 @@ smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t
 	w.len = 0;
 	fn(&w, ctx);
 	c->tx_end += w.len;
-	if (c->hook != NULL && cmd != SMTPC_CMD_NONE)
-		c->hook(c->hook_ctx, cmd, w.buf, w.len - 2, secret);
+	if (c->u.cl.hook != NULL && cmd != SMTPC_CMD_NONE)
+		c->u.cl.hook(c->u.cl.hook_ctx, cmd, w.buf, w.len - 2, secret);
 	return SMTPC_ERR_OK;
 }
 
 void smtpc_set_command_hook(smtpc_conn *c, smtpc_command_fn fn, void *ctx)
 {
-	if (c == NULL)
+	if (c == NULL || !smtpc__is_client(c))
 		return;
-	c->hook = fn;
-	c->hook_ctx = ctx;
+	c->u.cl.hook = fn;
+	c->u.cl.hook_ctx = ctx;
 }
 
 struct span {
@@ -240,6 +270,10 @@ static smtpc_err hello(smtpc_conn *c, smtpc_cmd cmd, const char *verb, const cha
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__end_transaction(c); /* RFC 5321 4.1.4: EHLO/HELO reset the transaction */
+	if (cmd == SMTPC_CMD_LHLO)
+		c->u.cl.flags |= C_LMTP;
+	else
+		c->u.cl.flags &= ~C_LMTP;
 	smtpc__push(c, cmd, 0, 0);
 	return SMTPC_ERR_OK;
 }
@@ -252,6 +286,11 @@ smtpc_err smtpc_ehlo(smtpc_conn *c, const char *domain)
 smtpc_err smtpc_helo(smtpc_conn *c, const char *domain)
 {
 	return hello(c, SMTPC_CMD_HELO, "HELO ", domain);
+}
+
+smtpc_err smtpc_lhlo(smtpc_conn *c, const char *domain)
+{
+	return hello(c, SMTPC_CMD_LHLO, "LHLO ", domain);
 }
 
 /* ---- MAIL ------------------------------------------------------------------- */
@@ -302,10 +341,41 @@ static int mail_has_params(const smtpc_mail_opts *o)
 	       o->ret != SMTPC_RET_NONE || o->envid != NULL || o->extra != NULL;
 }
 
+/*
+ * Checks an `extra` parameter list: syntax (RFC 5321 4.1.2), each keyword
+ * once, and none of the keywords a typed option controls, so no value can
+ * pass the offered-extension and limit checks by the back door.
+ */
+static smtpc_err check_extra(const char *x, const char *const *reserved)
+{
+	size_t n = strlen(x), i = 0;
+	smtpc_err e = smtpc__check_params(x, n);
+
+	if (e != SMTPC_ERR_OK)
+		return e;
+	for (; *reserved != NULL; reserved++) {
+		if (smtpc__param(x, n, *reserved, strlen(*reserved), NULL, NULL))
+			return SMTPC_ERR_BAD_PARAM;
+	}
+	while (i < n) { /* a keyword seen again later */
+		size_t k = i, j;
+		while (k < n && x[k] != '=' && x[k] != ' ')
+			k++;
+		for (j = k; j < n && x[j] != ' '; j++)
+			;
+		if (j < n && smtpc__param(x + j + 1, n - j - 1, x + i, k - i, NULL, NULL))
+			return SMTPC_ERR_BAD_PARAM;
+		i = j + 1;
+	}
+	return SMTPC_ERR_OK;
+}
+
 /* The extensions the options need, and their values. */
 static smtpc_err check_mail_opts(const smtpc_conn *c, const smtpc_mail_opts *o)
 {
-	unsigned ext = c->caps.ext;
+	static const char *const reserved[] = {"SIZE", "BODY", "SMTPUTF8", "REQUIRETLS", "RET",
+	                                       "ENVID", NULL};
+	unsigned ext = c->u.cl.caps.ext;
 
 	if ((unsigned)o->body > (unsigned)SMTPC_BODY_BINARYMIME ||
 	    (unsigned)o->ret > (unsigned)SMTPC_RET_HDRS)
@@ -323,7 +393,7 @@ static smtpc_err check_mail_opts(const smtpc_conn *c, const smtpc_mail_opts *o)
 		}
 	}
 	if (o->extra != NULL) {
-		smtpc_err e = smtpc__check_params(o->extra, strlen(o->extra));
+		smtpc_err e = check_extra(o->extra, reserved);
 		if (e != SMTPC_ERR_OK)
 			return e;
 	}
@@ -337,10 +407,22 @@ static smtpc_err check_mail_opts(const smtpc_conn *c, const smtpc_mail_opts *o)
 	    ((o->ret != SMTPC_RET_NONE || o->envid != NULL) && !(ext & SMTPC_EXT_DSN)))
 		return SMTPC_ERR_NOT_OFFERED;
 	if (o->requiretls && !(c->flags & F_SECURE))
-		return SMTPC_ERR_STATE;
-	if (o->size != 0 && c->caps.size_limit != 0 && o->size > c->caps.size_limit)
+		return SMTPC_ERR_NEEDS_TLS; /* RFC 8689 4.1 */
+	if (o->size != 0 && c->u.cl.caps.size_limit != 0 && o->size > c->u.cl.caps.size_limit)
 		return SMTPC_ERR_TOO_BIG;
 	return SMTPC_ERR_OK;
+}
+
+/* Opens the client's view of a transaction (typed or raw MAIL). */
+static void open_transaction(smtpc_conn *c, int utf8, int binary)
+{
+	smtpc__end_transaction(c);
+	c->flags |= F_TXN;
+	if (utf8)
+		c->u.cl.flags |= C_UTF8;
+	if (binary)
+		c->u.cl.flags |= C_BINARY;
+	c->u.cl.txn++;
 }
 
 smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opts)
@@ -356,7 +438,7 @@ smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opt
 	e = smtpc__may_issue(c, SMTPC_CMD_MAIL);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (!(c->flags & F_GREETED) || (c->flags & F_MAIL))
+	if (!(c->flags & F_GREETED) || (c->flags & F_TXN))
 		return SMTPC_ERR_SEQUENCE;
 	if (from[0] != '\0') { /* "" is the null reverse-path */
 		e = smtpc__check_mailbox(from, strlen(from), m.o->smtputf8, 0);
@@ -366,19 +448,12 @@ smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opt
 	e = check_mail_opts(c, m.o);
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__emit(c, build_mail, &m,
-		         SMTPC_COMMAND_MAX + (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0),
-		         SMTPC_CMD_MAIL, 0);
+		                SMTPC_COMMAND_MAX + (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0),
+		                SMTPC_CMD_MAIL, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	c->flags |= F_MAIL;
-	if (m.o->smtputf8)
-		c->flags |= F_UTF8;
-	if (m.o->body == SMTPC_BODY_BINARYMIME)
-		c->flags |= F_BINARY;
-	c->rcpts = 0;
-	c->bdats = 0;
-	c->txn++;
-	smtpc__push(c, SMTPC_CMD_MAIL, 0, c->txn);
+	open_transaction(c, m.o->smtputf8, m.o->body == SMTPC_BODY_BINARYMIME);
+	smtpc__push(c, SMTPC_CMD_MAIL, 0, c->u.cl.txn);
 	return SMTPC_ERR_OK;
 }
 
@@ -422,6 +497,7 @@ static void build_rcpt(struct w *w, const void *ctx)
 
 static smtpc_err check_rcpt_opts(const smtpc_conn *c, const smtpc_rcpt_opts *o)
 {
+	static const char *const reserved[] = {"NOTIFY", "ORCPT", NULL};
 	smtpc_err e;
 
 	if (o->notify > 15u || ((o->notify & SMTPC_NOTIFY_NEVER) && o->notify != SMTPC_NOTIFY_NEVER))
@@ -432,12 +508,23 @@ static smtpc_err check_rcpt_opts(const smtpc_conn *c, const smtpc_rcpt_opts *o)
 			return e;
 	}
 	if (o->extra != NULL) {
-		e = smtpc__check_params(o->extra, strlen(o->extra));
+		e = check_extra(o->extra, reserved);
 		if (e != SMTPC_ERR_OK)
 			return e;
 	}
-	if ((o->notify != 0 || o->orcpt != NULL) && !(c->caps.ext & SMTPC_EXT_DSN))
+	if ((o->notify != 0 || o->orcpt != NULL) && !(c->u.cl.caps.ext & SMTPC_EXT_DSN))
 		return SMTPC_ERR_NOT_OFFERED;
+	return SMTPC_ERR_OK;
+}
+
+/* The recipient limits: 65535 numbers a transaction; over LMTP, the
+ * recipients whose acceptance the core can remember. */
+static smtpc_err rcpt_room(const smtpc_conn *c)
+{
+	if (c->u.cl.rcpts == 0xffffu)
+		return SMTPC_ERR_QUEUE_FULL;
+	if ((c->u.cl.flags & C_LMTP) && c->u.cl.rcpts >= SMTPC_LMTP_RCPT_CAP)
+		return SMTPC_ERR_RCPT_LIMIT;
 	return SMTPC_ERR_OK;
 }
 
@@ -455,21 +542,22 @@ smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 	e = smtpc__may_issue(c, SMTPC_CMD_RCPT);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (!(c->flags & F_MAIL))
+	if (!(c->flags & F_TXN))
 		return SMTPC_ERR_SEQUENCE;
-	if (c->rcpts == 0xffffu)
-		return SMTPC_ERR_QUEUE_FULL;
-	e = smtpc__check_mailbox(to, strlen(to), (c->flags & F_UTF8) != 0, 1);
+	e = rcpt_room(c);
+	if (e == SMTPC_ERR_OK)
+		e = smtpc__check_mailbox(to, strlen(to), (c->u.cl.flags & C_UTF8) != 0, 1);
 	if (e == SMTPC_ERR_OK)
 		e = check_rcpt_opts(c, r.o);
 	params = r.o->notify != 0 || r.o->orcpt != NULL || r.o->extra != NULL;
 	if (e == SMTPC_ERR_OK)
-		e = smtpc__emit(c, build_rcpt, &r, SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0),
-		         SMTPC_CMD_RCPT, 0);
+		e = smtpc__emit(c, build_rcpt, &r,
+		                SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0), SMTPC_CMD_RCPT,
+		                0);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	smtpc__push(c, SMTPC_CMD_RCPT, 0, c->rcpts);
-	c->rcpts++;
+	smtpc__push(c, SMTPC_CMD_RCPT, 0, c->u.cl.rcpts);
+	c->u.cl.rcpts++;
 	return SMTPC_ERR_OK;
 }
 
@@ -485,7 +573,7 @@ smtpc_err smtpc_data(smtpc_conn *c)
 	if (e != SMTPC_ERR_OK)
 		return e;
 	/* BINARYMIME content must go by BDAT (RFC 3030 3) */
-	if (!(c->flags & F_MAIL) || c->rcpts == 0 || (c->flags & F_BINARY))
+	if (!(c->flags & F_TXN) || c->u.cl.rcpts == 0 || (c->u.cl.flags & C_BINARY))
 		return SMTPC_ERR_SEQUENCE;
 	return issue_fixed(c, SMTPC_CMD_DATA, "DATA");
 }
@@ -505,6 +593,7 @@ smtpc_err smtpc_bdat(smtpc_conn *c, uint64_t size, int last)
 {
 	uint64_t v[2];
 	smtpc_err e;
+	unsigned flags;
 
 	if (c == NULL)
 		return SMTPC_ERR_NULL_ARG;
@@ -513,16 +602,19 @@ smtpc_err smtpc_bdat(smtpc_conn *c, uint64_t size, int last)
 	e = smtpc__may_issue(c, SMTPC_CMD_BDAT);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (!(c->flags & F_MAIL) || c->rcpts == 0)
+	if (!(c->flags & F_TXN) || c->u.cl.rcpts == 0)
 		return SMTPC_ERR_SEQUENCE;
-	if (!(c->caps.ext & SMTPC_EXT_CHUNKING))
+	if (!(c->u.cl.caps.ext & SMTPC_EXT_CHUNKING))
 		return SMTPC_ERR_NOT_OFFERED;
 	e = smtpc__emit(c, build_bdat, v, SMTPC_COMMAND_MAX, SMTPC_CMD_BDAT, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	smtpc__push(c, SMTPC_CMD_BDAT, last ? QF_LAST : 0, c->bdats);
-	c->bdats++;
-	c->bdat_left = size;
+	flags = last ? QF_LAST : 0;
+	if (last && (c->u.cl.flags & C_LMTP))
+		flags |= QF_LMTP;
+	smtpc__push(c, SMTPC_CMD_BDAT, flags, c->u.cl.bdats);
+	c->u.cl.bdats++;
+	c->u.cl.bdat_left = size;
 	if (last)
 		smtpc__end_transaction(c);
 	return SMTPC_ERR_OK;
@@ -547,7 +639,7 @@ smtpc_err smtpc_quit(smtpc_conn *c)
 	smtpc_err e = simple(c, SMTPC_CMD_QUIT, "QUIT");
 
 	if (e == SMTPC_ERR_OK)
-		c->flags |= F_QUIT;
+		c->u.cl.flags |= C_QUIT;
 	return e;
 }
 
@@ -560,11 +652,11 @@ smtpc_err smtpc_starttls(smtpc_conn *c)
 	e = smtpc__may_issue(c, SMTPC_CMD_STARTTLS);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (!(c->flags & F_GREETED) || (c->flags & F_MAIL))
+	if (!(c->flags & F_GREETED) || (c->flags & F_TXN))
 		return SMTPC_ERR_SEQUENCE;
 	if (c->flags & F_SECURE)
 		return SMTPC_ERR_STATE;
-	if (!(c->caps.ext & SMTPC_EXT_STARTTLS))
+	if (!(c->u.cl.caps.ext & SMTPC_EXT_STARTTLS))
 		return SMTPC_ERR_NOT_OFFERED;
 	return issue_fixed(c, SMTPC_CMD_STARTTLS, "STARTTLS");
 }
@@ -591,24 +683,24 @@ smtpc_err smtpc_vrfy(smtpc_conn *c, const char *what)
 
 /* ---- raw lines ------------------------------------------------------------------ */
 
-static smtpc_cmd raw_verb(const char *s, size_t n)
+static smtpc_cmd raw_verb(const char *s, size_t n, size_t *k)
 {
 	static const struct {
 		const char *verb;
-		smtpc_cmd cmd;
+		unsigned char cmd;
 	} verbs[] = {
-		{"EHLO", SMTPC_CMD_EHLO}, {"HELO", SMTPC_CMD_HELO}, {"MAIL", SMTPC_CMD_MAIL},
-		{"RCPT", SMTPC_CMD_RCPT}, {"DATA", SMTPC_CMD_DATA}, {"RSET", SMTPC_CMD_RSET},
-		{"NOOP", SMTPC_CMD_NOOP}, {"VRFY", SMTPC_CMD_VRFY}, {"QUIT", SMTPC_CMD_QUIT},
-		{"STARTTLS", SMTPC_CMD_STARTTLS}, {"AUTH", SMTPC_CMD_AUTH},
+		{"EHLO", SMTPC_CMD_EHLO}, {"HELO", SMTPC_CMD_HELO}, {"LHLO", SMTPC_CMD_LHLO},
+		{"MAIL", SMTPC_CMD_MAIL}, {"RCPT", SMTPC_CMD_RCPT}, {"DATA", SMTPC_CMD_DATA},
+		{"RSET", SMTPC_CMD_RSET}, {"NOOP", SMTPC_CMD_NOOP}, {"VRFY", SMTPC_CMD_VRFY},
+		{"QUIT", SMTPC_CMD_QUIT}, {"STARTTLS", SMTPC_CMD_STARTTLS}, {"AUTH", SMTPC_CMD_AUTH},
 	};
-	size_t k = 0, i;
+	size_t i;
 
-	while (k < n && s[k] != ' ')
-		k++;
+	for (*k = 0; *k < n && s[*k] != ' ';)
+		(*k)++;
 	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
-		if (smtpc__ieq(s, k, verbs[i].verb))
-			return verbs[i].cmd;
+		if (smtpc__ieq(s, *k, verbs[i].verb))
+			return (smtpc_cmd)verbs[i].cmd;
 	}
 	return SMTPC_CMD_RAW;
 }
@@ -616,69 +708,101 @@ static smtpc_cmd raw_verb(const char *s, size_t n)
 /* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF. */
 #define TEXT_LINE_MAX 1000u
 
+/* A message line after a 354 to a raw DATA; "." ends the data. */
+static smtpc_err raw_body_line(smtpc_conn *c, const char *line, size_t len)
+{
+	struct span sp = {NULL, line, len};
+	int end = len == 1 && line[0] == '.';
+	size_t i;
+	smtpc_err e;
+
+	for (i = 0; i < len; i++) { /* HT is fine there */
+		if (smtpc__is_ctrl((unsigned char)line[i]) && line[i] != '\t')
+			return SMTPC_ERR_CTRL_CHAR;
+	}
+	/* the end is reported to the hook, the content is not */
+	e = smtpc__emit(c, build_span, &sp, TEXT_LINE_MAX, end ? SMTPC_CMD_DATA_END : SMTPC_CMD_NONE,
+	                0);
+	if (e == SMTPC_ERR_OK && end) {
+		c->u.cl.state = ST_OPEN;
+		smtpc__end_transaction(c);
+		smtpc__push(c, SMTPC_CMD_DATA_END, (c->u.cl.flags & C_LMTP) ? QF_LMTP : 0, 0);
+	}
+	return e;
+}
+
 smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 {
 	struct span sp = {NULL, line, len};
+	smtpc_command path;
 	smtpc_cmd verb;
 	smtpc_err e;
-	size_t i;
+	size_t k, limit = SMTPC_COMMAND_MAX;
+	int secret, utf8 = 0, binary = 0;
+	unsigned index;
 
 	if (c == NULL || (line == NULL && len != 0))
 		return SMTPC_ERR_NULL_ARG;
 	e = smtpc__may_issue(c, SMTPC_CMD_RAW);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (c->state == ST_RAWBODY) { /* a message line; HT is fine there */
-		for (i = 0; i < len; i++) {
-			if (smtpc__is_ctrl((unsigned char)line[i]) && line[i] != '\t')
-				return SMTPC_ERR_CTRL_CHAR;
-		}
-		/* the end is reported to the hook, the content is not */
-		e = smtpc__emit(c, build_span, &sp, TEXT_LINE_MAX,
-		         (len == 1 && line[0] == '.') ? SMTPC_CMD_DATA_END : SMTPC_CMD_NONE, 0);
-		if (e != SMTPC_ERR_OK)
-			return e;
-		if (len == 1 && line[0] == '.') {
-			c->state = ST_OPEN;
-			smtpc__end_transaction(c);
-			smtpc__push(c, SMTPC_CMD_DATA_END, QF_RAW | QF_VERB(SMTPC_CMD_DATA_END), 0);
-		}
-		return SMTPC_ERR_OK;
-	}
+	if (c->u.cl.state == ST_RAWBODY)
+		return raw_body_line(c, line, len);
 	e = len == 0 ? SMTPC_ERR_BAD_PARAM : smtpc__check_text(line, len, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	/* after a 334 to a raw AUTH, the next raw line is its response */
-	verb = (c->flags & F_RAWAUTH) ? SMTPC_CMD_AUTH : raw_verb(line, len);
-	e = smtpc__emit(c, build_span, &sp,
-	         verb == SMTPC_CMD_AUTH ? SMTPC_AUTH_LINE_MAX
-	         : (verb == SMTPC_CMD_MAIL || verb == SMTPC_CMD_RCPT)
-	             ? SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE
-	             : SMTPC_COMMAND_MAX,
-	         SMTPC_CMD_RAW, (c->flags & F_RAWAUTH) != 0);
+	secret = (c->u.cl.flags & C_RAWAUTH) != 0;
+	verb = secret ? SMTPC_CMD_AUTH : raw_verb(line, len, &k);
+	if (verb == SMTPC_CMD_AUTH) {
+		if (!(c->flags & F_SECURE) && !c->cfg.allow_plain_auth)
+			return SMTPC_ERR_AUTH_NEEDS_TLS;
+		limit = SMTPC_AUTH_LINE_MAX;
+		/* "AUTH mech response": the response is a credential */
+		if (!secret && k < len && memchr(line + k + 1, ' ', len - k - 1) != NULL)
+			secret = 1;
+	} else if (verb == SMTPC_CMD_MAIL || verb == SMTPC_CMD_RCPT) {
+		limit = SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE;
+	}
+	if (verb == SMTPC_CMD_RCPT && (e = rcpt_room(c)) != SMTPC_ERR_OK)
+		return e;
+	if (verb == SMTPC_CMD_MAIL && smtpc__split_path(line + k, len - k, " FROM:", &path)) {
+		const char *v;
+		size_t vl;
+		utf8 = smtpc__param(path.params, path.params_len, "SMTPUTF8", 8, NULL, NULL);
+		binary = smtpc__param(path.params, path.params_len, "BODY", 4, &v, &vl) &&
+		         smtpc__ieq(v, vl, "BINARYMIME");
+	}
+	e = smtpc__emit(c, build_span, &sp, limit, SMTPC_CMD_RAW, secret);
 	if (e != SMTPC_ERR_OK)
 		return e;
+	index = c->u.cl.txn;
 	switch (verb) {
 	case SMTPC_CMD_EHLO:
 	case SMTPC_CMD_HELO:
+	case SMTPC_CMD_LHLO:
+		if (verb == SMTPC_CMD_LHLO)
+			c->u.cl.flags |= C_LMTP;
+		else
+			c->u.cl.flags &= ~C_LMTP;
+		smtpc__end_transaction(c);
+		break;
 	case SMTPC_CMD_RSET:
 		smtpc__end_transaction(c);
 		break;
 	case SMTPC_CMD_MAIL:
-		smtpc__end_transaction(c);
-		c->flags |= F_MAIL | F_UTF8;
-		c->txn++;
+		open_transaction(c, utf8, binary);
+		index = c->u.cl.txn;
 		break;
 	case SMTPC_CMD_RCPT:
-		if (c->rcpts < 0xffffu)
-			c->rcpts++;
+		index = c->u.cl.rcpts++;
 		break;
 	case SMTPC_CMD_QUIT:
-		c->flags |= F_QUIT;
+		c->u.cl.flags |= C_QUIT;
 		break;
 	default:
 		break;
 	}
-	smtpc__push(c, SMTPC_CMD_RAW, QF_RAW | QF_VERB(verb), c->txn);
+	smtpc__push(c, verb, QF_RAW, index);
 	return SMTPC_ERR_OK;
 }

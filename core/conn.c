@@ -1,33 +1,24 @@
 /*
- * conn.c - initialisation, the event pump, reply handling and state queries.
+ * conn.c - the engine: configuration, init, dispatch to the role, and the
+ * state queries both roles answer.
  *
  * Receive buffer layout (all inside the caller's rx):
  *   [ input: max_line + 2 ][ reply text: max_reply + 1 ][ EHLO list: max_ext ]
+ * The client assembles replies in the reply area and keeps the extension list
+ * after it; the server decodes AUTH responses into the reply area.
  *
- * Event pump. smtpc_next_event takes one step:
- *   sticky error            -> SMTPC_EV_ERROR, forever
- *   a reply just completed  -> SMTPC_EV_REPLY (its effects applied now)
- *   STARTTLS 220 delivered  -> SMTPC_EV_STARTTLS, or SMTPC_ERR_STARTTLS_INJECTION
- *                              if any byte follows the 220 (RFC 3207 4.2,
- *                              CVE-2011-0411)
- *   a complete input line   -> SMTPC_EV_LINE (text copied to the reply area)
- *   end of input, drained   -> SMTPC_EV_CLOSED, or an error if the input
- *                              stopped inside a reply or with replies owed
- *   otherwise               -> SMTPC_EV_NEED_DATA
+ * The role is fixed by the init function, which installs the role's table
+ * (client.c, server.c): next_event, want, waiting_for and tls_started go
+ * through it, so this file names no function of either role. A connection
+ * whose init failed has no table and refuses everything (SMTPC_ERR_ROLE).
  *
- * Replies are matched to commands in order through the queue (RFC 2920 3.1:
- * replies come back in the order of the commands). A 334 to AUTH is an
- * intermediate reply: it is answered and AUTH stays at the head. A reply
- * with nothing outstanding is delivered with cmd SMTPC_CMD_NONE (a 421
- * before shutting down, say), never dropped. So is a reply that had fully
- * arrived before the command at the head was issued (unless early_replies):
- * each entry records the stream offset at its issue, and a reply answers
- * it only if its last octet came later.
+ * ABI (zlib's deflateInit_ check): init receives sizeof(smtpc_conn) and the
+ * caps key as the caller's unit saw them, and refuses a mismatch before it
+ * writes anything, so a program built with other caps cannot make the
+ * library write past its struct.
  *
- * Session states: ST_OPEN <-> ST_BODY (354 to DATA / end of data),
- * ST_OPEN <-> ST_RAWBODY (354 to a raw DATA / raw "."), ST_OPEN ->
- * ST_TLS_PAUSE (220 to STARTTLS) -> ST_OPEN (smtpc_tls_started), any ->
- * ST_CLOSED (end of input).
+ * End of session: the first end recorded wins (smtpc__end); an error with no
+ * end recorded reads as SMTPC_END_ERROR.
  */
 #include "internal.h"
 
@@ -54,6 +45,8 @@ static size_t clamp(size_t v, size_t lo, size_t hi)
 
 static void config_clamp(smtpc_config *cfg, const smtpc_config *in)
 {
+	size_t text_hi;
+
 	if (in != NULL)
 		*cfg = *in;
 	else
@@ -63,8 +56,10 @@ static void config_clamp(smtpc_config *cfg, const smtpc_config *in)
 	cfg->max_reply = clamp(cfg->max_reply, cfg->max_line + 1, REPLY_CAP);
 	cfg->max_ext = clamp(cfg->max_ext, 0, EXT_CAP);
 	cfg->max_queue = clamp(cfg->max_queue, 1, SMTPC_QUEUE_CAP);
-	cfg->max_text_line = clamp(cfg->max_text_line, cfg->max_line < 1000 ? cfg->max_line : 1000,
-	                           cfg->max_line);
+	/* RFC 5321 4.5.3.1.6: 1000 with the CRLF; the input area holds the line,
+	 * a doubled dot and the CRLF */
+	text_hi = cfg->max_line + 1;
+	cfg->max_text_line = clamp(cfg->max_text_line, text_hi < 1000 ? text_hi : 1000, text_hi);
 }
 
 size_t smtpc_rx_min(const smtpc_config *in)
@@ -75,288 +70,105 @@ size_t smtpc_rx_min(const smtpc_config *in)
 	return (cfg.max_line + 2) + (cfg.max_reply + 1) + cfg.max_ext;
 }
 
-smtpc_err smtpc_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len, void *tx,
-                     size_t tx_len)
+smtpc_err smtpc__engine_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
+                             void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key)
 {
-	if (c == NULL || rx == NULL || tx == NULL)
+	if (c == NULL)
 		return SMTPC_ERR_NULL_ARG;
+	if (conn_size != sizeof *c || caps_key != SMTPC_CAPS_KEY) {
+		if (conn_size >= sizeof c->role)
+			c->role = NULL; /* the first field in every layout */
+		return SMTPC_ERR_ABI;
+	}
 	memset(c, 0, sizeof *c);
+	if (rx == NULL || tx == NULL)
+		return SMTPC_ERR_NULL_ARG;
 	config_clamp(&c->cfg, cfg);
 	if (rx_len < smtpc_rx_min(&c->cfg) || tx_len < SMTPC_TX_MIN)
 		return SMTPC_ERR_BUFFER_SMALL;
 	c->in = rx;
 	c->in_cap = c->cfg.max_line + 2;
-	c->rep = (char *)c->in + c->in_cap;
-	c->ext = c->rep + c->cfg.max_reply + 1;
-	c->rep[0] = '\0';
+	REP(c)[0] = '\0';
 	c->tx = tx;
 	c->tx_cap = tx_len;
-	c->state = ST_OPEN;
-	smtpc__push(c, SMTPC_CMD_GREETING, 0, 0);
 	return SMTPC_ERR_OK;
 }
 
-/* ---- replies ---------------------------------------------------------------- */
-
-/* The queue entry a just-completed reply answers, or NULL. A reply whose
- * last octet arrived before the head command was issued answers nothing. */
-static const smtpc_qent *answered(const smtpc_conn *c)
+void smtpc__end(smtpc_conn *c, smtpc_end_how how, unsigned code, unsigned unanswered)
 {
-	const smtpc_qent *e;
-
-	if (c->q_len == 0)
-		return NULL;
-	e = &c->q[c->q_head];
-	if (!c->cfg.early_replies && (int32_t)(uint32_t)(c->rep_end - e->mark) <= 0)
-		return NULL;
-	return e;
-}
-
-static void apply_reply(smtpc_conn *c, const smtpc_reply *r)
-{
-	smtpc_qent e;
-	smtpc_cmd kind;
-	int ok = r->code / 100u == 2;
-
-	if (r->code == 421) /* RFC 5321 3.8: the server is closing */
-		c->flags |= F_CLOSING;
-	if (answered(c) == NULL)
+	if (c->end_how != SMTPC_END_NONE)
 		return;
-	e = c->q[c->q_head];
-	if (e.cmd == SMTPC_CMD_AUTH && r->code == 334) {
-		smtpc__auth_challenge(c, r->text, r->len);
-		return;
-	}
-	c->q_head = (c->q_head + 1) % SMTPC_QUEUE_CAP;
-	c->q_len--;
-	kind = (e.flags & QF_RAW) ? QF_GET_VERB(e.flags) : (smtpc_cmd)e.cmd;
-	switch (kind) {
-	case SMTPC_CMD_EHLO:
-		if (ok) {
-			smtpc__caps_from_ehlo(c, r->text, r->len);
-			c->flags |= F_GREETED;
-		}
-		break;
-	case SMTPC_CMD_HELO:
-		if (ok) {
-			smtpc__caps_clear(c);
-			c->flags |= F_GREETED;
-		}
-		break;
-	case SMTPC_CMD_MAIL:
-		if (!ok && e.index == c->txn && (c->flags & F_MAIL))
-			smtpc__end_transaction(c);
-		break;
-	case SMTPC_CMD_DATA:
-		if (r->code == 354) {
-			c->state = (e.flags & QF_RAW) ? ST_RAWBODY : ST_BODY;
-			smtpc_dot_init(&c->dot);
-		}
-		break;
-	case SMTPC_CMD_QUIT:
-		if (r->code == 221)
-			c->flags |= F_CLOSING;
-		break;
-	case SMTPC_CMD_STARTTLS:
-		if (r->code == 220) {
-			c->state = ST_TLS_PAUSE;
-			c->flags |= F_TLS_EV;
-		}
-		break;
-	case SMTPC_CMD_AUTH: /* typed: the final reply; raw: any reply */
-		c->flags &= ~F_RAWAUTH;
-		if (r->code == 235)
-			c->flags |= F_AUTHED;
-		else if (r->code == 334)
-			c->flags |= F_RAWAUTH;
-		if (!(e.flags & QF_RAW))
-			smtpc__auth_done(c);
-		break;
-	default:
-		break;
-	}
+	c->end_how = (unsigned char)how;
+	c->end_code = (unsigned short)code;
+	c->end_unanswered = (unsigned short)(unanswered > 0xffffu ? 0xffffu : unanswered);
+	c->end_txn = (c->flags & F_TXN) != 0;
 }
 
-static void take_reply(smtpc_conn *c, smtpc_reply *r)
+void smtpc__bit_set(smtpc_conn *c, unsigned i)
 {
-	const smtpc_qent *e;
-
-	r->code = c->rep_code;
-	r->esc = c->rep_esc;
-	r->text = c->rep;
-	r->len = c->rep_len;
-	r->nlines = c->rep_lines;
-	e = answered(c);
-	if (e != NULL) {
-		r->cmd = (smtpc_cmd)e->cmd;
-		r->index = (e->cmd == SMTPC_CMD_RCPT || e->cmd == SMTPC_CMD_BDAT) ? e->index : 0;
-	}
-	apply_reply(c, r);
-	c->flags &= ~F_REPLY;
-	c->rep_len = 0; /* the text stays readable until the next line */
-	c->rep_lines = 0;
+	if (i < SMTPC_LMTP_RCPT_CAP)
+		c->lmtp_ok[i / 32] |= (uint32_t)1 << (i % 32);
 }
 
-/* Adds one parsed line to the reply being assembled. */
-static smtpc_err add_line(smtpc_conn *c, smtpc_line *l)
+int smtpc__bit(const smtpc_conn *c, unsigned i)
 {
-	char *dst;
-
-	if (c->rep_lines > 0 && l->code != c->rep_code)
-		return SMTPC_ERR_CODE_MISMATCH;
-	if (c->rep_lines >= c->cfg.max_lines)
-		return SMTPC_ERR_TOO_MANY_LINES;
-	if ((c->rep_lines > 0) + l->len > c->cfg.max_reply - c->rep_len)
-		return SMTPC_ERR_REPLY_TOO_LONG;
-	if (c->rep_lines > 0)
-		c->rep[c->rep_len++] = '\n';
-	dst = c->rep + c->rep_len;
-	memcpy(dst, l->text, l->len);
-	c->rep_len += l->len;
-	c->rep[c->rep_len] = '\0';
-	if (c->rep_lines == 0) {
-		c->rep_code = l->code;
-		smtpc__parse_esc(dst, l->len, l->code, &c->rep_esc);
-	}
-	c->rep_lines++;
-	l->text = dst;
-	if (l->last) {
-		c->flags |= F_REPLY;
-		c->rep_end = c->rx_total - (uint32_t)(c->in_end - c->in_scan);
-	}
-	return SMTPC_ERR_OK;
+	return i < SMTPC_LMTP_RCPT_CAP && (c->lmtp_ok[i / 32] >> (i % 32) & 1u);
 }
 
-/* Only a QUIT reply may go missing when the server closes. */
-static int owes_replies(const smtpc_conn *c)
-{
-	size_t i;
-
-	if (c->flags & F_CLOSING)
-		return 0;
-	for (i = 0; i < c->q_len; i++) {
-		if (c->q[(c->q_head + i) % SMTPC_QUEUE_CAP].cmd != SMTPC_CMD_QUIT)
-			return 1;
-	}
-	return 0;
-}
-
-static smtpc_event_type at_end(smtpc_conn *c)
-{
-	if (c->in_end > c->in_start || c->rep_lines > 0)
-		smtpc__set_error(c, SMTPC_ERR_TRUNCATED);
-	else if (owes_replies(c))
-		smtpc__set_error(c, SMTPC_ERR_CLOSED);
-	if (c->err != SMTPC_ERR_OK)
-		return SMTPC_EV_ERROR;
-	c->state = ST_CLOSED;
-	return SMTPC_EV_CLOSED;
-}
+/* ---- dispatch ------------------------------------------------------------------ */
 
 smtpc_event_type smtpc_next_event(smtpc_conn *c, smtpc_event *ev)
 {
-	const unsigned char *p;
-	size_t n;
-	int bare_lf;
-	smtpc_err e;
+	smtpc_event_type t;
 
-	if (c == NULL || ev == NULL)
+	if (ev == NULL)
 		return SMTPC_EV_ERROR;
 	memset(ev, 0, sizeof *ev);
-	if (c->srv.on)
-		return smtpc__server_event(c, ev);
-	if (c->err != SMTPC_ERR_OK)
-		goto error;
-	if (c->flags & F_REPLY) {
-		take_reply(c, &ev->reply);
-		return ev->type = SMTPC_EV_REPLY;
+	if (c == NULL || c->role == NULL) {
+		ev->err = c == NULL ? SMTPC_ERR_NULL_ARG : SMTPC_ERR_ROLE;
+		return ev->type = SMTPC_EV_ERROR;
 	}
-	if (c->flags & F_TLS_EV) {
-		if (c->in_end > c->in_start) {
-			smtpc__set_error(c, SMTPC_ERR_STARTTLS_INJECTION);
-			goto error;
-		}
-		c->flags &= ~F_TLS_EV;
-		return ev->type = SMTPC_EV_STARTTLS;
+	t = c->err != SMTPC_ERR_OK ? SMTPC_EV_ERROR : c->role->next_event(c, ev);
+	if (t == SMTPC_EV_ERROR) {
+		memset(ev, 0, sizeof *ev);
+		ev->err = c->err;
 	}
-	if (c->state == ST_TLS_PAUSE && !(c->flags & F_EOF))
-		return ev->type = SMTPC_EV_NEED_DATA; /* until smtpc_tls_started */
-	if (c->state == ST_CLOSED)
-		return ev->type = SMTPC_EV_CLOSED;
-	if (!smtpc__input_line(c, &p, &n, &bare_lf)) {
-		if (c->err != SMTPC_ERR_OK)
-			goto error;
-		if (c->flags & F_EOF) {
-			ev->type = at_end(c);
-			if (ev->type == SMTPC_EV_ERROR)
-				goto error;
-			return ev->type;
-		}
-		return ev->type = SMTPC_EV_NEED_DATA;
-	}
-	e = (bare_lf && c->cfg.strict_crlf) ? SMTPC_ERR_BARE_LF : smtpc__parse_line(p, n, &ev->line);
-	if (e == SMTPC_ERR_OK)
-		e = add_line(c, &ev->line);
-	if (e != SMTPC_ERR_OK) {
-		smtpc__set_error(c, e);
-		goto error;
-	}
-	smtpc__input_consume(c);
-	return ev->type = SMTPC_EV_LINE;
-error:
-	memset(ev, 0, sizeof *ev);
-	ev->err = c->err;
-	return ev->type = SMTPC_EV_ERROR;
+	if (t == SMTPC_EV_ERROR || t == SMTPC_EV_CLOSED)
+		smtpc_session_end(c, &ev->end);
+	return ev->type = t;
 }
-
-/* ---- state ------------------------------------------------------------------- */
 
 unsigned smtpc_want(const smtpc_conn *c)
 {
-	unsigned w = 0;
-
-	if (c == NULL || c->err != SMTPC_ERR_OK || c->state == ST_CLOSED)
+	if (c == NULL || c->role == NULL || c->err != SMTPC_ERR_OK)
 		return SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT;
-	if (c->srv.on)
-		return smtpc__server_want(c);
-	if (c->tx_end > c->tx_start)
-		w |= SMTPC_WANT_WRITE;
-	if (c->flags & (F_REPLY | F_TLS_EV | F_EOF))
-		w |= SMTPC_WANT_EVENT;
-	else if (c->state == ST_TLS_PAUSE)
-		w |= SMTPC_WANT_TLS;
-	else if (c->in_end - c->in_start == c->in_cap ||
-	         (c->in_end > c->in_scan && memchr(c->in + c->in_scan, '\n', c->in_end - c->in_scan)))
-		w |= SMTPC_WANT_EVENT;
-	if (!(c->flags & F_EOF) && c->state != ST_TLS_PAUSE && c->in_end - c->in_start < c->in_cap)
-		w |= SMTPC_WANT_READ;
-	return w;
+	return c->role->want(c);
 }
 
 smtpc_wait smtpc_waiting_for(const smtpc_conn *c)
 {
-	if (c == NULL)
+	if (c == NULL || c->role == NULL || c->err != SMTPC_ERR_OK)
 		return SMTPC_WAIT_NONE;
-	if (c->state == ST_BODY || c->state == ST_RAWBODY || c->bdat_left > 0)
-		return SMTPC_WAIT_DATA_BLOCK;
-	if (c->q_len == 0)
-		return SMTPC_WAIT_NONE;
-	switch ((smtpc_cmd)c->q[c->q_head].cmd) {
-	case SMTPC_CMD_GREETING:
-		return SMTPC_WAIT_GREETING;
-	case SMTPC_CMD_MAIL:
-		return SMTPC_WAIT_MAIL;
-	case SMTPC_CMD_RCPT:
-		return SMTPC_WAIT_RCPT;
-	case SMTPC_CMD_DATA:
-		return SMTPC_WAIT_DATA_START;
-	case SMTPC_CMD_DATA_END:
-	case SMTPC_CMD_BDAT:
-		return SMTPC_WAIT_DATA_END;
-	default:
-		return SMTPC_WAIT_OTHER;
-	}
+	return c->role->waiting_for(c);
 }
+
+smtpc_err smtpc_tls_started(smtpc_conn *c)
+{
+	if (c == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (c->role == NULL)
+		return SMTPC_ERR_ROLE;
+	if (c->err != SMTPC_ERR_OK)
+		return c->err;
+	if (!(c->flags & F_PAUSE) || (c->flags & (F_TLS_EV | F_DONE)))
+		return SMTPC_ERR_STATE;
+	/* RFC 3207 4.2: forget everything learnt before TLS; EHLO again */
+	c->role->tls_started(c);
+	c->flags = (c->flags & ~(F_GREETED | F_AUTHED | F_PAUSE)) | F_SECURE;
+	return SMTPC_ERR_OK;
+}
+
+/* ---- state -------------------------------------------------------------------- */
 
 smtpc_err smtpc_error(const smtpc_conn *c)
 {
@@ -365,7 +177,9 @@ smtpc_err smtpc_error(const smtpc_conn *c)
 
 size_t smtpc_pending(const smtpc_conn *c)
 {
-	return c != NULL ? c->q_len : 0;
+	if (c == NULL || c->role == NULL)
+		return 0;
+	return c->role->server ? c->u.sv.owed : c->u.cl.q_len;
 }
 
 int smtpc_is_greeted(const smtpc_conn *c)
@@ -385,32 +199,36 @@ int smtpc_is_authenticated(const smtpc_conn *c)
 
 void smtpc_set_secure(smtpc_conn *c)
 {
-	if (c != NULL)
+	if (c != NULL && c->role != NULL)
 		c->flags |= F_SECURE;
 }
 
-smtpc_err smtpc_tls_started(smtpc_conn *c)
+smtpc_end_how smtpc_session_end(const smtpc_conn *c, smtpc_end *end)
 {
-	if (c == NULL)
-		return SMTPC_ERR_NULL_ARG;
-	if (c->err != SMTPC_ERR_OK)
-		return c->err;
-	if (c->state != ST_TLS_PAUSE || (c->flags & F_TLS_EV))
-		return SMTPC_ERR_STATE;
-	/* RFC 3207 4.2: forget everything learnt before TLS; EHLO again */
-	if (c->srv.on)
-		smtpc__server_tls_started(c);
-	c->state = ST_OPEN;
-	c->flags = (c->flags & ~(F_GREETED | F_AUTHED)) | F_SECURE;
-	smtpc__caps_clear(c);
-	return SMTPC_ERR_OK;
+	smtpc_end e;
+
+	memset(&e, 0, sizeof e);
+	if (c != NULL && c->role != NULL) {
+		e.how = (smtpc_end_how)c->end_how;
+		e.code = c->end_code;
+		e.unanswered = c->end_unanswered;
+		e.transaction = c->end_txn;
+		if (e.how == SMTPC_END_NONE && c->err != SMTPC_ERR_OK) {
+			e.how = SMTPC_END_ERROR;
+			e.unanswered = c->role->server ? 0 : c->u.cl.q_len;
+			e.transaction = (c->flags & F_TXN) != 0;
+		}
+	}
+	if (end != NULL)
+		*end = e;
+	return e.how;
 }
 
 const char *smtpc_cmd_name(smtpc_cmd cmd)
 {
 	static const char *const names[] = {"NONE", "GREETING", "EHLO", "HELO", "MAIL", "RCPT",
 	                                    "DATA", "DATA_END", "BDAT", "RSET", "NOOP", "VRFY",
-	                                    "QUIT", "STARTTLS", "AUTH", "RAW"};
+	                                    "QUIT", "STARTTLS", "AUTH", "RAW", "LHLO"};
 
 	if ((unsigned)cmd >= sizeof names / sizeof names[0])
 		return "?";

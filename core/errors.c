@@ -13,7 +13,9 @@
 #define X_CLASS(name, cls, desc) (unsigned char)SMTPC_CLASS_##cls,
 
 static const char *const err_names[] = {SMTPC_ERRORS(X_NAME)};
+#ifndef SMTPC_NO_ERROR_TEXT
 static const char *const err_descs[] = {SMTPC_ERRORS(X_DESC)};
+#endif
 static const unsigned char err_classes[] = {SMTPC_ERRORS(X_CLASS)};
 
 const char *smtpc_err_name(smtpc_err e)
@@ -27,7 +29,11 @@ const char *smtpc_err_desc(smtpc_err e)
 {
 	if ((unsigned)e >= (unsigned)SMTPC_ERR__COUNT)
 		return "unknown error";
+#ifdef SMTPC_NO_ERROR_TEXT
+	return err_names[e];
+#else
 	return err_descs[e];
+#endif
 }
 
 smtpc_errclass smtpc_err_class(smtpc_err e)
@@ -48,6 +54,8 @@ smtpc_err smtpc_fail(smtpc_conn *c, smtpc_err e)
 {
 	if (c == NULL)
 		return SMTPC_ERR_NULL_ARG;
+	if (c->role == NULL)
+		return SMTPC_ERR_ROLE;
 	if (e == SMTPC_ERR_OK || (unsigned)e >= (unsigned)SMTPC_ERR__COUNT)
 		return c->err;
 	return smtpc__set_error(c, e);

@@ -12,6 +12,11 @@
  * An input area full of bytes with no LF means a line over max_line: the
  * error is raised at once, never by splitting the line (a split would let a
  * peer inject a line: RFC 5321 4.5.3.1.5).
+ *
+ * Input is taken the same way by both roles. While the connection is paused
+ * for TLS, any byte received, by smtpc_feed or smtpc_recv_ack, is plaintext
+ * injection (RFC 3207 4.2, CVE-2011-0411). Once the session is over (sticky
+ * error, end of input, session ended) input is dropped.
  */
 #include "internal.h"
 
@@ -31,7 +36,7 @@ static void compact(smtpc_conn *c)
 
 static int input_discarded(const smtpc_conn *c)
 {
-	return c->err != SMTPC_ERR_OK || (c->flags & F_EOF) || c->state == ST_CLOSED;
+	return c->role == NULL || c->err != SMTPC_ERR_OK || (c->flags & (F_EOF | F_DONE));
 }
 
 unsigned char *smtpc_recv_buf(smtpc_conn *c, size_t *len)
@@ -39,7 +44,7 @@ unsigned char *smtpc_recv_buf(smtpc_conn *c, size_t *len)
 	if (len == NULL)
 		return NULL;
 	*len = 0;
-	if (c == NULL || input_discarded(c) || c->state == ST_TLS_PAUSE)
+	if (c == NULL || input_discarded(c) || (c->flags & F_PAUSE))
 		return NULL;
 	compact(c);
 	if (c->in_end == c->in_cap)
@@ -50,23 +55,28 @@ unsigned char *smtpc_recv_buf(smtpc_conn *c, size_t *len)
 
 void smtpc_recv_ack(smtpc_conn *c, size_t n)
 {
-	if (c == NULL || input_discarded(c) || c->state == ST_TLS_PAUSE)
+	if (c == NULL || input_discarded(c))
 		return;
+	if (c->flags & F_PAUSE) {
+		if (n != 0)
+			smtpc__set_error(c, SMTPC_ERR_STARTTLS_INJECTION);
+		return;
+	}
 	if (n > c->in_cap - c->in_end)
 		n = c->in_cap - c->in_end;
 	c->in_end += n;
-	c->rx_total += (uint32_t)n;
+	c->rx_total += n;
 }
 
 size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len)
 {
 	size_t room;
 
-	if (c == NULL || (data == NULL && len != 0))
+	if (c == NULL || (data == NULL && len != 0) || c->role == NULL)
 		return 0;
 	if (input_discarded(c))
 		return len;
-	if (c->state == ST_TLS_PAUSE) {
+	if (c->flags & F_PAUSE) {
 		if (len != 0)
 			smtpc__set_error(c, SMTPC_ERR_STARTTLS_INJECTION);
 		return len;
@@ -78,7 +88,7 @@ size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len)
 	if (room != 0)
 		memcpy(c->in + c->in_end, data, room);
 	c->in_end += room;
-	c->rx_total += (uint32_t)room;
+	c->rx_total += room;
 	return room;
 }
 
@@ -119,6 +129,11 @@ int smtpc__input_line(smtpc_conn *c, const unsigned char **line, size_t *len, in
 	*line = start;
 	*len = n;
 	return 1;
+}
+
+int smtpc__input_has_line(const smtpc_conn *c)
+{
+	return c->in_end > c->in_scan && memchr(c->in + c->in_scan, '\n', c->in_end - c->in_scan);
 }
 
 void smtpc__input_consume(smtpc_conn *c)

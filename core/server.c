@@ -1,30 +1,56 @@
 /*
  * server.c - the server role: commands in, replies out, message data
- * decoded strictly.
+ * decoded strictly, LMTP.
  *
- * It shares the connection object, the input area, the transmit buffer,
- * the argument checks (address.c), base64 and the error table with the
- * client role. Its states:
+ * It shares the engine (input area, transmit buffer, sticky error), the
+ * argument checks (address.c), base64 and the error table with the client
+ * role, and is reached only through server_role, which smtpc_server_init
+ * installs: a program that never calls it links none of this file. Its
+ * states:
  *
  *   GREET -> CMD <-> REPLY (an event is out, smtpc_server_reply owed)
  *            CMD -> DATA (354) -> REPLY (end of data) -> CMD
- *            CMD -> BDAT (chunk octets) -> CMD, or REPLY after LAST
+ *            CMD -> BDAT (chunk octets) -> REPLY (chunk end or LAST) -> CMD
  *            CMD -> AUTH_PLAIN / AUTH_USER -> AUTH_PASS -> CMD
  *            CMD -> TLS pause (220 to STARTTLS) -> CMD (smtpc_tls_started)
- *            CMD -> CLOSED (221 to QUIT)
+ *            any -> CLOSED (221 to QUIT, 421, end of input); SMTPC_EV_CLOSED
+ *                   once the last reply has left the transmit buffer
  *
  * Lines. A command line must end in CRLF; a bare LF, any control byte, or
  * a line over its limit (RFC 5321 4.5.3.1.4: 512 octets, 1024 for MAIL and
- * RCPT with parameters) is answered 500 and not acted on. A line too long
- * for the input area is dropped as it arrives and answered when its LF
- * comes, so no part of it is ever read as a command.
+ * RCPT with parameters) is answered 500 and not acted on (and ends an AUTH
+ * exchange, whose response it was). A line too long for the input area is
+ * dropped as it arrives and answered when its LF comes, so no part of it is
+ * ever read as a command.
  *
  * Message data (RFC 5321 4.1.1.4, 4.5.2). Only a line "." that follows a
  * CRLF and ends in CRLF ends the data. A bare CR or bare LF anywhere, a line
- * over max_text_line, or more than max_message octets marks the message
+ * over max_text_line (counted without a leading dot, which the client
+ * doubled: 4.5.3.1.6), or more than max_message octets marks the message
  * bad: reading goes on to the real end, nothing more is delivered, and the
  * core answers 5xx itself, so a message that could be read two ways (SMTP
  * smuggling, CVE-2023-51764/5/6) is never accepted.
+ *
+ * Acknowledgement. The core never answers message data with 2xx: the end
+ * of each BDAT chunk (SMTPC_EV_CHUNK_END) and of each message
+ * (SMTPC_EV_BODY_END) is the application's to answer, once it has stored
+ * what it got. A reply other than 2xx to a chunk fails the transaction
+ * (RFC 3030 2): it is reset, and the chunks the client had already pipelined
+ * are read, refused with 503 and not delivered. The replies to the end of a
+ * message end the transaction whatever they say (RFC 5321 3.3).
+ *
+ * LMTP (RFC 2033). With cfg.lmtp, LHLO replaces EHLO and HELO (refused with
+ * 500), DATA with no accepted recipient gets 503 (4.2), and after the end of
+ * the data the application owes one reply per accepted recipient, in RCPT
+ * order (smtpc_pending counts them, smtpc_server_reply_rcpt names the next
+ * recipient); a refusal by the core is repeated as many times. Recipients
+ * past SMTPC_LMTP_RCPT_CAP in one transaction get 452 4.5.3 (RFC 5321
+ * 4.5.3.1.10).
+ *
+ * Room. Before it reads a line the core keeps REPLY_ROOM octets free in the
+ * transmit buffer for its own replies; when there is less it stops (the
+ * adapter sends, then pulls again). Repeated refusals go out as room
+ * allows.
  */
 #include "internal.h"
 
@@ -41,19 +67,32 @@ enum {
 	SS_CLOSED
 };
 
-#define SF_GREETED (1u << 0)
-#define SF_MAIL (1u << 1)
-#define SF_UTF8 (1u << 2)     /* the transaction's MAIL had SMTPUTF8 */
-#define SF_PREV_CRLF (1u << 3) /* data: the last line ended in CRLF */
-#define SF_BAD (1u << 4)      /* data: the message will be refused */
-#define SF_STARTTLS (1u << 5) /* STARTTLS allowed */
-#define SF_MIDLINE (1u << 6)  /* dropping an over-long line */
-#define SF_MIDLINE_CR (1u << 7)
-#define SF_LAST (1u << 8)     /* the BDAT chunk being read is LAST */
-#define SF_REFUSE (1u << 9)   /* greeted with 554: only QUIT */
-#define SF_SEQ (1u << 10)     /* BDAT out of sequence: refuse after it */
+#define SF_UTF8 (1u << 0)       /* the transaction's MAIL had SMTPUTF8 */
+#define SF_PREV_CRLF (1u << 1)  /* data: the last line ended in CRLF */
+#define SF_BAD (1u << 2)        /* data: the message will be refused */
+#define SF_STARTTLS (1u << 3)   /* STARTTLS allowed */
+#define SF_MIDLINE (1u << 4)    /* dropping an over-long line */
+#define SF_MIDLINE_CR (1u << 5)
+#define SF_LAST (1u << 6)       /* the BDAT chunk being read is LAST */
+#define SF_REFUSE (1u << 7)     /* greeted with 554: only QUIT */
+#define SF_SEQ (1u << 8)        /* BDAT out of sequence: refuse after it */
+#define SF_CHUNKED (1u << 9)    /* BDAT used in this transaction */
+#define SF_AUTH_INITIAL (1u << 10) /* the AUTH line carried a response */
 
 #define REPLY_ROOM 1024u /* room kept for the core's own replies */
+
+static smtpc_event_type server_event(smtpc_conn *c, smtpc_event *ev);
+static unsigned server_want(const smtpc_conn *c);
+static smtpc_wait server_waiting_for(const smtpc_conn *c);
+static void server_tls_started(smtpc_conn *c);
+
+static const struct smtpc_role server_role = {server_event, server_want, server_waiting_for,
+                                              server_tls_started, 1};
+
+static int is_server(const smtpc_conn *c)
+{
+	return c != NULL && c->role == &server_role;
+}
 
 /* ---- replies ------------------------------------------------------------------ */
 
@@ -71,42 +110,54 @@ static void say(smtpc_conn *c, const char *line)
 
 static void reset_txn(smtpc_conn *c)
 {
-	c->srv.flags &= ~(SF_MAIL | SF_UTF8 | SF_BAD | SF_SEQ | SF_LAST);
-	c->srv.rcpts = 0;
-	c->srv.size = 0;
+	c->u.sv.flags &= ~(SF_UTF8 | SF_BAD | SF_SEQ | SF_LAST | SF_CHUNKED);
+	c->flags &= ~F_TXN;
+	c->u.sv.rcpts_seen = 0;
+	c->u.sv.rcpts_ok = 0;
+	c->u.sv.chunk = 0;
+	c->u.sv.size = 0;
+	memset(c->lmtp_ok, 0, sizeof c->lmtp_ok);
 }
 
-smtpc_err smtpc_server_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
-                            void *tx, size_t tx_len)
+/* Ends the session: nothing more is read; CLOSED once the replies are out. */
+static void finish(smtpc_conn *c, smtpc_end_how how, unsigned code)
 {
-	smtpc_err e = smtpc_init(c, cfg, rx, rx_len, tx, tx_len);
+	smtpc__end(c, how, code, 0);
+	c->u.sv.state = SS_CLOSED;
+	c->u.sv.owed = 0;
+	c->flags = (c->flags & ~(F_PAUSE | F_TLS_EV)) | F_DONE;
+}
+
+smtpc_err smtpc_server_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
+                             void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key)
+{
+	smtpc_err e = smtpc__engine_init(c, cfg, rx, rx_len, tx, tx_len, conn_size, caps_key);
 
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (tx_len < REPLY_ROOM + SMTPC_COMMAND_MAX)
+	if (tx_len < SMTPC_SERVER_TX_MIN)
 		return SMTPC_ERR_BUFFER_SMALL;
-	c->q_len = 0; /* no greeting to wait for: we give it */
-	c->srv.on = 1;
-	c->srv.state = SS_GREET;
+	c->role = &server_role;
+	c->u.sv.state = SS_GREET;
 	return SMTPC_ERR_OK;
 }
 
 void smtpc_server_allow_starttls(smtpc_conn *c, int allow)
 {
-	if (c == NULL)
+	if (!is_server(c))
 		return;
 	if (allow)
-		c->srv.flags |= SF_STARTTLS;
+		c->u.sv.flags |= SF_STARTTLS;
 	else
-		c->srv.flags &= ~SF_STARTTLS;
+		c->u.sv.flags &= ~SF_STARTTLS;
 }
 
 void smtpc_server_set_auth(smtpc_conn *c, smtpc_server_auth_fn fn, void *ctx)
 {
-	if (c == NULL)
+	if (!is_server(c))
 		return;
-	c->srv.auth = fn;
-	c->srv.auth_ctx = ctx;
+	c->u.sv.auth = fn;
+	c->u.sv.auth_ctx = ctx;
 }
 
 /* Frames "code-line" ... "code line" from text split at '\n'. */
@@ -114,6 +165,7 @@ static smtpc_err frame(smtpc_conn *c, unsigned code, const char *text)
 {
 	size_t n = strlen(text), total = 0, i, start = 0;
 	char num[4];
+	smtpc_err e;
 
 	if (code < 200 || code > 599)
 		return SMTPC_ERR_BAD_PARAM;
@@ -127,8 +179,9 @@ static smtpc_err frame(smtpc_conn *c, unsigned code, const char *text)
 			return SMTPC_ERR_CTRL_CHAR;
 		}
 	}
-	if (smtpc__tx_room(c, total) != SMTPC_ERR_OK)
-		return smtpc__tx_room(c, total);
+	e = smtpc__tx_room(c, total);
+	if (e != SMTPC_ERR_OK)
+		return e;
 	num[0] = (char)('0' + code / 100);
 	num[1] = (char)('0' + code / 10 % 10);
 	num[2] = (char)('0' + code % 10);
@@ -146,62 +199,99 @@ static smtpc_err frame(smtpc_conn *c, unsigned code, const char *text)
 	return SMTPC_ERR_OK;
 }
 
+/* The checks every server call makes first. */
+static smtpc_err server_ok(const smtpc_conn *c, const void *arg)
+{
+	if (c == NULL || arg == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (!is_server(c))
+		return SMTPC_ERR_ROLE;
+	return c->err;
+}
+
 smtpc_err smtpc_server_greet(smtpc_conn *c, unsigned code, const char *text)
 {
-	smtpc_err e;
+	smtpc_err e = server_ok(c, text);
 
-	if (c == NULL || text == NULL)
-		return SMTPC_ERR_NULL_ARG;
-	if (!c->srv.on || c->srv.state != SS_GREET)
+	if (e != SMTPC_ERR_OK)
+		return e;
+	if (c->u.sv.state != SS_GREET)
 		return SMTPC_ERR_STATE;
 	e = frame(c, code, text);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	if (code != 220)
-		c->srv.flags |= SF_REFUSE;
-	c->srv.state = SS_CMD;
+	c->u.sv.state = SS_CMD;
+	if (code == 421) /* RFC 5321 3.8: service not available, closing */
+		finish(c, SMTPC_END_SHUTDOWN, 421);
+	else if (code != 220)
+		c->u.sv.flags |= SF_REFUSE; /* 554 (RFC 5321 3.1): only QUIT */
 	return SMTPC_ERR_OK;
+}
+
+/* The first accepted recipient at or after i (SMTPC_LMTP_RCPT_CAP: none). */
+static unsigned next_ok(const smtpc_conn *c, unsigned i)
+{
+	while (i < SMTPC_LMTP_RCPT_CAP && !smtpc__bit(c, i))
+		i++;
+	return i;
 }
 
 smtpc_err smtpc_server_reply(smtpc_conn *c, unsigned code, const char *text)
 {
-	smtpc_err e;
+	smtpc_err e = server_ok(c, text);
 	int ok = code / 100 == 2;
 
-	if (c == NULL || text == NULL)
-		return SMTPC_ERR_NULL_ARG;
-	if (!c->srv.on || c->srv.state != SS_REPLY)
+	if (e != SMTPC_ERR_OK)
+		return e;
+	if (c->u.sv.state != SS_REPLY)
 		return SMTPC_ERR_STATE;
 	e = frame(c, code, text);
 	if (e != SMTPC_ERR_OK)
 		return e;
-	c->srv.state = SS_CMD;
-	switch ((smtpc_cmd)c->srv.cmd) {
+	if (code == 421) { /* RFC 5321 3.8: whatever was asked, the end */
+		finish(c, SMTPC_END_SHUTDOWN, 421);
+		return SMTPC_ERR_OK;
+	}
+	c->u.sv.state = SS_CMD;
+	c->u.sv.owed--;
+	switch ((smtpc_cmd)c->u.sv.cmd) {
 	case SMTPC_CMD_EHLO:
 	case SMTPC_CMD_HELO:
+	case SMTPC_CMD_LHLO:
 		if (ok)
-			c->srv.flags |= SF_GREETED;
+			c->flags |= F_GREETED;
 		break;
 	case SMTPC_CMD_MAIL:
 		if (ok)
-			c->srv.flags |= SF_MAIL;
+			c->flags |= F_TXN;
 		else
-			c->srv.flags &= ~SF_UTF8;
+			c->u.sv.flags &= ~SF_UTF8;
 		break;
 	case SMTPC_CMD_RCPT:
-		if (ok)
-			c->srv.rcpts++;
+		if (ok) {
+			c->u.sv.rcpts_ok++;
+			smtpc__bit_set(c, c->u.sv.rcpts_seen - 1u);
+		}
 		break;
 	case SMTPC_CMD_DATA:
 		if (code == 354) {
-			c->srv.state = SS_DATA;
-			c->srv.flags |= SF_PREV_CRLF;
-			c->srv.flags &= ~SF_BAD;
-			c->srv.size = 0;
+			c->u.sv.state = SS_DATA;
+			c->u.sv.flags |= SF_PREV_CRLF;
+			c->u.sv.flags &= ~SF_BAD;
+			c->u.sv.size = 0;
 		}
 		break;
-	default: /* the end of a message, whatever the answer */
-		reset_txn(c);
+	case SMTPC_CMD_BDAT: /* a chunk that is not LAST */
+		if (!ok)
+			reset_txn(c); /* RFC 3030 2: the transaction failed */
+		break;
+	default: /* the end of a message: one reply, or one per recipient */
+		if (c->u.sv.owed > 0) {
+			c->u.sv.next_rcpt = (unsigned short)next_ok(c, c->u.sv.next_rcpt + 1u);
+			c->u.sv.state = SS_REPLY;
+		} else {
+			reset_txn(c);
+		}
 		break;
 	}
 	return SMTPC_ERR_OK;
@@ -219,9 +309,15 @@ smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc
 	             {SMTPC_EXT_REQUIRETLS, "REQUIRETLS"}};
 	char text[512];
 	size_t n, i;
+	smtpc_err e = server_ok(c, domain);
 
-	if (c == NULL || domain == NULL || k == NULL)
-		return SMTPC_ERR_NULL_ARG;
+	if (e == SMTPC_ERR_OK && k == NULL)
+		e = SMTPC_ERR_NULL_ARG;
+	if (e != SMTPC_ERR_OK)
+		return e;
+	if (c->u.sv.state != SS_REPLY ||
+	    (c->u.sv.cmd != SMTPC_CMD_EHLO && c->u.sv.cmd != SMTPC_CMD_LHLO))
+		return SMTPC_ERR_STATE;
 	n = strlen(domain);
 	if (n > 255 || smtpc__check_text(domain, n, 1) != SMTPC_ERR_OK)
 		return SMTPC_ERR_BAD_DOMAIN;
@@ -237,11 +333,12 @@ smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc
 		memcpy(text + n, "\nSIZE ", 6);
 		n += 6 + smtpc__u64_dec(text + n + 6, k->size_limit);
 	}
-	if ((k->ext & SMTPC_EXT_STARTTLS) && (c->srv.flags & SF_STARTTLS) && !(c->flags & F_SECURE)) {
+	if ((k->ext & SMTPC_EXT_STARTTLS) && (c->u.sv.flags & SF_STARTTLS) &&
+	    !(c->flags & F_SECURE)) {
 		memcpy(text + n, "\nSTARTTLS", 9);
 		n += 9;
 	}
-	if ((k->ext & SMTPC_EXT_AUTH) && c->srv.auth != NULL &&
+	if ((k->ext & SMTPC_EXT_AUTH) && c->u.sv.auth != NULL &&
 	    ((c->flags & F_SECURE) || c->cfg.allow_plain_auth)) {
 		memcpy(text + n, "\nAUTH PLAIN LOGIN", 17);
 		n += 17;
@@ -250,42 +347,67 @@ smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc
 	return smtpc_server_reply(c, 250, text);
 }
 
+int smtpc_server_reply_rcpt(const smtpc_conn *c, unsigned *rcpt)
+{
+	if (!is_server(c) || rcpt == NULL || !c->cfg.lmtp || c->u.sv.state != SS_REPLY ||
+	    c->u.sv.cmd != SMTPC_CMD_DATA_END)
+		return 0;
+	*rcpt = c->u.sv.next_rcpt;
+	return 1;
+}
+
+smtpc_err smtpc_server_shutdown(smtpc_conn *c, const char *text)
+{
+	smtpc_err e = server_ok(c, text);
+
+	if (e != SMTPC_ERR_OK)
+		return e;
+	if (c->u.sv.state == SS_CLOSED)
+		return SMTPC_ERR_ENDED;
+	if (c->flags & F_PAUSE)
+		return SMTPC_ERR_STATE; /* after the 220: the TLS layer's to close */
+	e = frame(c, 421, text);
+	if (e == SMTPC_ERR_OK)
+		finish(c, SMTPC_END_SHUTDOWN, 421);
+	return e;
+}
+
 /* ---- reading lines ------------------------------------------------------------------ */
 
-/* Finds the next line. Returns 1 with the line (without its line end) and
- * whether it ended in CRLF and was too long; 0 when more input is needed.
- * Lines too long for the input area are dropped as they come. */
-static int next_line(smtpc_conn *c, size_t limit, const unsigned char **line, size_t *len,
-                     int *crlf, int *too_long)
+/* Finds the next line. Returns 1 with the line (without its line end),
+ * whether it ended in CRLF, and whether it was dropped for being too long
+ * for the input area; 0 when more input is needed. */
+static int next_line(smtpc_conn *c, const unsigned char **line, size_t *len, int *crlf,
+                     int *dropped)
 {
 	const unsigned char *start = c->in + c->in_start, *lf = NULL;
 	size_t pending = c->in_end - c->in_start;
 
 	if (c->in_end > c->in_scan)
 		lf = memchr(c->in + c->in_scan, '\n', c->in_end - c->in_scan);
-	if (c->srv.flags & SF_MIDLINE) {
+	if (c->u.sv.flags & SF_MIDLINE) {
 		if (lf == NULL) {
 			if (pending > 0 && start[pending - 1] == '\r')
-				c->srv.flags |= SF_MIDLINE_CR;
+				c->u.sv.flags |= SF_MIDLINE_CR;
 			else if (pending > 0)
-				c->srv.flags &= ~SF_MIDLINE_CR;
+				c->u.sv.flags &= ~SF_MIDLINE_CR;
 			c->in_start = c->in_scan = c->in_end = 0;
 			return 0;
 		}
-		*crlf = lf > start ? lf[-1] == '\r' : (c->srv.flags & SF_MIDLINE_CR) != 0;
-		c->srv.flags &= ~(SF_MIDLINE | SF_MIDLINE_CR);
+		*crlf = lf > start ? lf[-1] == '\r' : (c->u.sv.flags & SF_MIDLINE_CR) != 0;
+		c->u.sv.flags &= ~(SF_MIDLINE | SF_MIDLINE_CR);
 		c->in_scan = (size_t)(lf - c->in) + 1;
 		*line = start;
 		*len = 0;
-		*too_long = 1;
+		*dropped = 1;
 		return 1;
 	}
 	if (lf == NULL) {
 		c->in_scan = c->in_end;
 		if (pending >= c->in_cap) { /* cannot fit: drop it as it comes */
-			c->srv.flags |= SF_MIDLINE;
+			c->u.sv.flags |= SF_MIDLINE;
 			if (start[pending - 1] == '\r')
-				c->srv.flags |= SF_MIDLINE_CR;
+				c->u.sv.flags |= SF_MIDLINE_CR;
 			c->in_start = c->in_scan = c->in_end = 0;
 		}
 		return 0;
@@ -294,7 +416,7 @@ static int next_line(smtpc_conn *c, size_t limit, const unsigned char **line, si
 	*crlf = *len > 0 && start[*len - 1] == '\r';
 	if (*crlf)
 		(*len)--;
-	*too_long = *len + 2 > limit;
+	*dropped = 0;
 	*line = start;
 	c->in_scan = (size_t)(lf - c->in) + 1;
 	return 1;
@@ -302,126 +424,80 @@ static int next_line(smtpc_conn *c, size_t limit, const unsigned char **line, si
 
 /* ---- commands ------------------------------------------------------------------------- */
 
-/* Splits "KEYWORD:<path> params"; returns 0 on bad syntax. */
-static int parse_path(const char *s, size_t n, const char *kw, smtpc_command *cmd)
+static smtpc_event_type deliver(smtpc_conn *c, smtpc_event *ev, smtpc_cmd cmd)
 {
-	size_t k = strlen(kw), i;
-
-	if (n < k + 2 || !smtpc__ieq(s, k, kw) || s[k] != '<')
-		return 0;
-	for (i = k + 1; i < n && s[i] != '>'; i++) {
-		if (s[i] == '"') { /* a quoted local part may hold '>' */
-			for (i++; i < n && s[i] != '"'; i++)
-				if (s[i] == '\\')
-					i++;
-		}
-	}
-	if (i >= n)
-		return 0;
-	cmd->arg = s + k + 1;
-	cmd->arg_len = i - k - 1;
-	i++;
-	if (i < n && s[i] != ' ')
-		return 0;
-	cmd->params = i < n ? s + i + 1 : s + n;
-	cmd->params_len = i < n ? n - i - 1 : 0;
-	return 1;
-}
-
-/* Finds a parameter keyword (case-insensitively); returns its value or
- * NULL; *vlen gets the value's length (0 for a bare keyword). */
-static const char *param(const smtpc_command *cmd, const char *kw, size_t *vlen, int *found)
-{
-	size_t i = 0, n = cmd->params_len, k = strlen(kw);
-	const char *p = cmd->params;
-
-	*found = 0;
-	while (i < n) {
-		size_t j = i, e;
-		while (j < n && p[j] != ' ')
-			j++;
-		e = i;
-		while (e < j && p[e] != '=')
-			e++;
-		if (e - i == k && smtpc__ieq(p + i, k, kw)) {
-			*found = 1;
-			*vlen = e < j ? j - e - 1 : 0;
-			return e < j ? p + e + 1 : p + j;
-		}
-		i = j + 1;
-	}
-	return NULL;
-}
-
-static int deliver(smtpc_conn *c, smtpc_event *ev, smtpc_cmd cmd)
-{
-	ev->type = SMTPC_EV_COMMAND;
 	ev->command.cmd = cmd;
-	c->srv.cmd = (unsigned char)cmd;
-	c->srv.state = SS_REPLY;
-	return 1;
+	c->u.sv.cmd = (unsigned char)cmd;
+	c->u.sv.state = SS_REPLY;
+	c->u.sv.owed = 1;
+	return SMTPC_EV_COMMAND;
 }
 
-static int do_mail(smtpc_conn *c, smtpc_event *ev, const char *arg, size_t n)
+static smtpc_event_type do_mail(smtpc_conn *c, smtpc_event *ev, const char *arg, size_t n)
 {
 	smtpc_command *cmd = &ev->command;
-	size_t vlen;
-	int found;
 	const char *v;
+	size_t vlen;
 
-	if (!(c->srv.flags & SF_GREETED)) {
-		say(c, "503 5.5.1 Error: send EHLO or HELO first");
-		return 0;
+	if (!(c->flags & F_GREETED)) {
+		say(c, c->cfg.lmtp ? "503 5.5.1 Error: send LHLO first"
+		                   : "503 5.5.1 Error: send EHLO or HELO first");
+		return SMTPC_EV_NEED_DATA;
 	}
-	if (c->srv.flags & SF_MAIL) {
+	if (c->flags & F_TXN) {
 		say(c, "503 5.5.1 Error: nested MAIL command");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
-	if (!parse_path(arg, n, "FROM:", cmd) ||
+	if (!smtpc__split_path(arg, n, "FROM:", cmd) ||
 	    (cmd->params_len && smtpc__check_params(cmd->params, cmd->params_len) != SMTPC_ERR_OK)) {
 		say(c, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
-	param(cmd, "SMTPUTF8", &vlen, &found);
-	cmd->smtputf8 = found;
-	if (cmd->arg_len && smtpc__check_mailbox(cmd->arg, cmd->arg_len, found, 0) != SMTPC_ERR_OK) {
+	cmd->smtputf8 = smtpc__param(cmd->params, cmd->params_len, "SMTPUTF8", 8, NULL, NULL);
+	if (cmd->arg_len &&
+	    smtpc__check_mailbox(cmd->arg, cmd->arg_len, cmd->smtputf8, 0) != SMTPC_ERR_OK) {
 		say(c, "553 5.1.7 Bad sender address syntax");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
-	v = param(cmd, "SIZE", &vlen, &found);
-	if (found && c->cfg.max_message) {
-		uint64_t size = 0;
-		size_t i;
-		for (i = 0; i < vlen && smtpc__is_digit((unsigned char)v[i]) && size < UINT64_MAX / 10; i++)
-			size = size * 10 + (uint64_t)(v[i] - '0');
-		if (size > c->cfg.max_message) {
-			say(c, "552 5.3.4 Message size exceeds fixed limit");
-			return 0;
+	if (c->cfg.max_message && smtpc__param(cmd->params, cmd->params_len, "SIZE", 4, &v, &vlen)) {
+		uint64_t size;
+		size_t d = smtpc__dec_u64(v, vlen, &size);
+		if (d != vlen || d == 0 || size > c->cfg.max_message) { /* RFC 1870 6.2 */
+			say(c, d == vlen && d != 0 ? "552 5.3.4 Message size exceeds fixed limit"
+			                           : "501 5.5.4 Syntax: SIZE=number");
+			return SMTPC_EV_NEED_DATA;
 		}
 	}
+	reset_txn(c);
 	if (cmd->smtputf8)
-		c->srv.flags |= SF_UTF8;
-	c->srv.rcpts = 0;
+		c->u.sv.flags |= SF_UTF8;
 	return deliver(c, ev, SMTPC_CMD_MAIL);
 }
 
-static int do_rcpt(smtpc_conn *c, smtpc_event *ev, const char *arg, size_t n)
+static smtpc_event_type do_rcpt(smtpc_conn *c, smtpc_event *ev, const char *arg, size_t n)
 {
 	smtpc_command *cmd = &ev->command;
 
-	if (!(c->srv.flags & SF_MAIL)) {
+	if (!(c->flags & F_TXN)) {
 		say(c, "503 5.5.1 Error: need MAIL command");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
-	if (!parse_path(arg, n, "TO:", cmd) || cmd->arg_len == 0 ||
+	cmd->index = c->u.sv.rcpts_seen;
+	if (c->u.sv.rcpts_seen < 0xffffu)
+		c->u.sv.rcpts_seen++; /* numbered as the client numbers them */
+	if (!smtpc__split_path(arg, n, "TO:", cmd) || cmd->arg_len == 0 ||
 	    (cmd->params_len && smtpc__check_params(cmd->params, cmd->params_len) != SMTPC_ERR_OK)) {
 		say(c, "501 5.5.4 Syntax: RCPT TO:<address> [parameters]");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
-	if (smtpc__check_mailbox(cmd->arg, cmd->arg_len, (c->srv.flags & SF_UTF8) != 0, 1) !=
+	if (smtpc__check_mailbox(cmd->arg, cmd->arg_len, (c->u.sv.flags & SF_UTF8) != 0, 1) !=
 	    SMTPC_ERR_OK) {
 		say(c, "553 5.1.3 Bad recipient address syntax");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
+	}
+	if (c->cfg.lmtp && cmd->index >= SMTPC_LMTP_RCPT_CAP) {
+		say(c, "452 4.5.3 Error: too many recipients");
+		return SMTPC_EV_NEED_DATA;
 	}
 	return deliver(c, ev, SMTPC_CMD_RCPT);
 }
@@ -429,87 +505,104 @@ static int do_rcpt(smtpc_conn *c, smtpc_event *ev, const char *arg, size_t n)
 /* BDAT size [LAST] (RFC 3030 2). The chunk is read even when refused. */
 static void do_bdat(smtpc_conn *c, const char *arg, size_t n)
 {
-	uint64_t size = 0;
-	size_t i = 0;
+	uint64_t size;
+	size_t i = smtpc__dec_u64(arg, n, &size);
 
-	while (i < n && smtpc__is_digit((unsigned char)arg[i]) && size < UINT64_MAX / 10)
-		size = size * 10 + (uint64_t)(arg[i++] - '0');
-	if (i == 0 || i > 19 || (i < n && !(n - i == 5 && smtpc__ieq(arg + i, 5, " LAST")))) {
+	if (i == 0 || (i < n && !(n - i == 5 && smtpc__ieq(arg + i, 5, " LAST")))) {
 		say(c, "501 5.5.4 Syntax: BDAT size [LAST]");
 		return;
 	}
-	c->srv.chunk_left = size;
+	c->u.sv.chunk_left = size;
 	if (i < n)
-		c->srv.flags |= SF_LAST;
+		c->u.sv.flags |= SF_LAST;
 	else
-		c->srv.flags &= ~SF_LAST;
-	if (!(c->srv.flags & SF_MAIL) || c->srv.rcpts == 0)
-		c->srv.flags |= SF_SEQ;
-	c->srv.state = SS_BDAT;
+		c->u.sv.flags &= ~SF_LAST;
+	if (!(c->flags & F_TXN) || c->u.sv.rcpts_ok == 0)
+		c->u.sv.flags |= SF_SEQ;
+	else
+		c->u.sv.flags |= SF_CHUNKED;
+	c->u.sv.state = SS_BDAT;
 }
 
 /* AUTH: PLAIN (RFC 4616) and LOGIN, decoded here, checked by the hook. */
 static void auth_check(smtpc_conn *c, const char *user, size_t ulen, const char *pass, size_t plen)
 {
-	if (c->srv.auth(c->srv.auth_ctx, user, ulen, pass, plen)) {
+	c->u.sv.state = SS_CMD;
+	if (c->u.sv.auth == NULL) /* cleared during the exchange */
+		say(c, "454 4.7.0 Temporary authentication failure");
+	else if (c->u.sv.auth(c->u.sv.auth_ctx, user, ulen, pass, plen)) {
 		c->flags |= F_AUTHED;
 		say(c, "235 2.7.0 Authentication successful");
 	} else {
 		say(c, "535 5.7.8 Authentication credentials invalid");
 	}
-	c->srv.state = SS_CMD;
 }
 
-/* Decodes base64 text into the (unused, in this role) reply area. */
-static size_t decode64(smtpc_conn *c, const char *s, size_t n, size_t at)
+/* Decodes base64 text into the reply area (unused in this role) at `at`. An
+ * initial response "=" is the empty one (RFC 4954 4). */
+static size_t decode64(smtpc_conn *c, const char *s, size_t n, size_t at, int initial)
 {
-	size_t room = c->cfg.max_reply - at;
-
-	return smtpc_b64_decode((unsigned char *)c->rep + at, room, s, n);
+	if (n == 1 && s[0] == '=' && initial)
+		return 0;
+	return smtpc_b64_decode((unsigned char *)REP(c) + at, c->cfg.max_reply - at, s, n);
 }
 
 static void auth_step(smtpc_conn *c, const char *s, size_t n)
 {
+	char *rep = REP(c);
 	size_t len;
+	int initial = (c->u.sv.flags & SF_AUTH_INITIAL) != 0;
 
+	c->u.sv.flags &= ~SF_AUTH_INITIAL;
 	if (n == 1 && s[0] == '*') {
 		say(c, "501 5.7.0 Authentication cancelled");
-		c->srv.state = SS_CMD;
+		c->u.sv.state = SS_CMD;
 		return;
 	}
-	if (c->srv.state == SS_AUTH_PASS) {
-		size_t ulen = c->rep_len; /* the user name, decoded before */
-		len = decode64(c, s, n, ulen);
+	if (c->u.sv.state == SS_AUTH_PASS) {
+		size_t ulen = c->u.sv.auth_ulen; /* the user name, decoded before */
+		len = decode64(c, s, n, ulen, 0);
 		if (len == (size_t)-1)
 			goto bad;
-		auth_check(c, c->rep, ulen, c->rep + ulen, len);
+		auth_check(c, rep, ulen, rep + ulen, len);
 		return;
 	}
-	len = decode64(c, s, n, 0);
+	len = decode64(c, s, n, 0, initial);
 	if (len == (size_t)-1)
 		goto bad;
-	if (c->srv.state == SS_AUTH_USER) {
-		c->rep_len = len;
+	if (c->u.sv.state == SS_AUTH_USER) {
+		if (len > 0xffffu) /* a user name this long is no user name */
+			goto bad;
+		c->u.sv.auth_ulen = (unsigned short)len;
 		say(c, "334 UGFzc3dvcmQ6"); /* "Password:" */
-		c->srv.state = SS_AUTH_PASS;
+		c->u.sv.state = SS_AUTH_PASS;
 		return;
 	} else { /* PLAIN: authzid NUL authcid NUL passwd */
-		const char *p = c->rep, *z1 = memchr(p, 0, len), *z2;
-		if (z1 == NULL || (z2 = memchr(z1 + 1, 0, len - (size_t)(z1 + 1 - p))) == NULL)
+		const char *z1 = memchr(rep, 0, len), *z2;
+		size_t zlen, ulen;
+		if (z1 == NULL || (z2 = memchr(z1 + 1, 0, len - (size_t)(z1 + 1 - rep))) == NULL)
 			goto bad;
-		auth_check(c, z1 + 1, (size_t)(z2 - z1 - 1), z2 + 1, len - (size_t)(z2 + 1 - p));
+		zlen = (size_t)(z1 - rep);
+		ulen = (size_t)(z2 - z1 - 1);
+		if (zlen != 0 && (zlen != ulen || memcmp(rep, z1 + 1, ulen) != 0)) {
+			/* RFC 4616 2: acting for another identity is not supported */
+			say(c, "535 5.7.8 Authorization identity refused");
+			c->u.sv.state = SS_CMD;
+			return;
+		}
+		auth_check(c, z1 + 1, ulen, z2 + 1, len - (size_t)(z2 + 1 - rep));
 		return;
 	}
 bad:
 	say(c, "501 5.5.2 Cannot decode the response");
-	c->srv.state = SS_CMD;
+	c->u.sv.state = SS_CMD;
 }
 
 static void do_auth(smtpc_conn *c, const char *arg, size_t n)
 {
 	size_t k = 0;
 
-	if (c->srv.auth == NULL) {
+	if (c->u.sv.auth == NULL) {
 		say(c, "502 5.5.1 AUTH not available");
 		return;
 	}
@@ -517,31 +610,48 @@ static void do_auth(smtpc_conn *c, const char *arg, size_t n)
 		say(c, "538 5.7.11 Encryption required for requested authentication mechanism");
 		return;
 	}
-	if ((c->flags & F_AUTHED) || (c->srv.flags & SF_MAIL)) {
+	if ((c->flags & F_AUTHED) || (c->flags & F_TXN)) {
 		say(c, "503 5.5.1 Error: AUTH not allowed now");
 		return;
 	}
 	while (k < n && arg[k] != ' ')
 		k++;
 	if (smtpc__ieq(arg, k, "PLAIN"))
-		c->srv.state = SS_AUTH_PLAIN;
+		c->u.sv.state = SS_AUTH_PLAIN;
 	else if (smtpc__ieq(arg, k, "LOGIN"))
-		c->srv.state = SS_AUTH_USER;
+		c->u.sv.state = SS_AUTH_USER;
 	else {
 		say(c, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
-	if (k < n) /* an initial response (RFC 4954 4) */
+	if (k < n) { /* an initial response (RFC 4954 4) */
+		c->u.sv.flags |= SF_AUTH_INITIAL;
 		auth_step(c, arg + k + 1, n - k - 1);
-	else
-		say(c, c->srv.state == SS_AUTH_PLAIN ? "334 " : "334 VXNlcm5hbWU6"); /* "Username:" */
+	} else {
+		say(c, c->u.sv.state == SS_AUTH_PLAIN ? "334 " : "334 VXNlcm5hbWU6"); /* "Username:" */
+	}
 }
 
-/* Handles one command line; returns 1 when an event was produced. */
-static int command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line, size_t n)
+static int is_hello(const char *s, size_t k, smtpc_cmd *cmd)
+{
+	if (smtpc__ieq(s, k, "EHLO"))
+		*cmd = SMTPC_CMD_EHLO;
+	else if (smtpc__ieq(s, k, "HELO"))
+		*cmd = SMTPC_CMD_HELO;
+	else if (smtpc__ieq(s, k, "LHLO"))
+		*cmd = SMTPC_CMD_LHLO;
+	else
+		return 0;
+	return 1;
+}
+
+/* Handles one command line; returns the event to deliver, or NEED_DATA. */
+static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line,
+                                size_t n)
 {
 	const char *s = (const char *)line, *arg;
 	size_t k = 0, an;
+	smtpc_cmd hello;
 
 	while (k < n && s[k] != ' ')
 		k++;
@@ -549,24 +659,29 @@ static int command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line, si
 	an = k < n ? n - k - 1 : 0;
 	ev->command.arg = arg;
 	ev->command.arg_len = an;
-	if ((c->srv.flags & SF_REFUSE) && !smtpc__ieq(s, k, "QUIT")) {
+	if ((c->u.sv.flags & SF_REFUSE) && !smtpc__ieq(s, k, "QUIT")) {
 		say(c, "503 5.5.1 Error: no service here");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
 	if (n + 2 > SMTPC_COMMAND_MAX &&
 	    !((smtpc__ieq(s, k, "MAIL") || smtpc__ieq(s, k, "RCPT")) &&
 	      n + 2 <= SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE) &&
 	    !smtpc__ieq(s, k, "AUTH")) {
 		say(c, "500 5.5.2 Error: line too long");
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
-	if (smtpc__ieq(s, k, "EHLO") || smtpc__ieq(s, k, "HELO")) {
+	if (is_hello(s, k, &hello)) {
+		if ((hello == SMTPC_CMD_LHLO) != (c->cfg.lmtp != 0)) {
+			say(c, c->cfg.lmtp ? "500 5.5.1 Error: this is LMTP: send LHLO"
+			                   : "500 5.5.1 Error: command not recognized");
+			return SMTPC_EV_NEED_DATA;
+		}
 		if (smtpc__check_domain(arg, an, 0) != SMTPC_ERR_OK) {
 			say(c, "501 5.5.4 Syntax: EHLO domain or address literal");
-			return 0;
+			return SMTPC_EV_NEED_DATA;
 		}
 		reset_txn(c); /* RFC 5321 4.1.4 */
-		return deliver(c, ev, smtpc__ieq(s, k, "EHLO") ? SMTPC_CMD_EHLO : SMTPC_CMD_HELO);
+		return deliver(c, ev, hello);
 	}
 	if (smtpc__ieq(s, k, "MAIL"))
 		return do_mail(c, ev, arg, an);
@@ -575,13 +690,16 @@ static int command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line, si
 	if (smtpc__ieq(s, k, "DATA")) {
 		if (an != 0)
 			say(c, "501 5.5.4 Syntax: DATA");
-		else if (!(c->srv.flags & SF_MAIL))
+		else if (!(c->flags & F_TXN))
 			say(c, "503 5.5.1 Error: need MAIL command");
-		else if (c->srv.rcpts == 0)
-			say(c, "554 5.5.1 Error: no valid recipients"); /* RFC 2920 3.1 */
+		else if (c->u.sv.flags & SF_CHUNKED)
+			say(c, "503 5.5.1 Error: DATA after BDAT"); /* RFC 3030 3 */
+		else if (c->u.sv.rcpts_ok == 0) /* RFC 2920 3.1; LMTP: RFC 2033 4.2 */
+			say(c, c->cfg.lmtp ? "503 5.5.1 Error: no valid recipients"
+			                   : "554 5.5.1 Error: no valid recipients");
 		else
 			return deliver(c, ev, SMTPC_CMD_DATA);
-		return 0;
+		return SMTPC_EV_NEED_DATA;
 	}
 	if (smtpc__ieq(s, k, "BDAT"))
 		do_bdat(c, arg, an);
@@ -596,67 +714,94 @@ static int command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line, si
 		say(c, "214 2.0.0 See RFC 5321");
 	else if (smtpc__ieq(s, k, "QUIT")) {
 		say(c, "221 2.0.0 Bye");
-		c->srv.state = SS_CLOSED;
+		finish(c, SMTPC_END_QUIT, 221);
 	} else if (smtpc__ieq(s, k, "STARTTLS")) {
-		if (!(c->srv.flags & SF_STARTTLS) || (c->flags & F_SECURE))
+		if (!(c->u.sv.flags & SF_STARTTLS) || (c->flags & F_SECURE))
 			say(c, "502 5.5.1 Error: STARTTLS not available");
 		else if (an != 0)
 			say(c, "501 5.5.4 Syntax: STARTTLS");
 		else {
 			say(c, "220 2.0.0 Ready to start TLS");
-			c->srv.state = SS_TLS;
-			c->state = ST_TLS_PAUSE; /* input now is injection (feed, recv_buf) */
-			c->flags |= F_TLS_EV;
+			c->u.sv.state = SS_TLS;
+			c->flags |= F_PAUSE | F_TLS_EV; /* input now is injection */
 		}
 	} else if (smtpc__ieq(s, k, "AUTH"))
 		do_auth(c, arg, an);
 	else
 		say(c, "500 5.5.1 Error: command not recognized");
-	return 0;
+	return SMTPC_EV_NEED_DATA;
 }
 
 /* ---- message data ---------------------------------------------------------------------------- */
 
-static void refuse_message(smtpc_conn *c)
+/* The text of the core's refusal of a message or chunk (u.sv.why). */
+static const char *refusal(smtpc_err why)
 {
-	switch ((smtpc_err)c->srv.why) {
+	switch (why) {
 	case SMTPC_ERR_TOO_BIG:
-		say(c, "552 5.3.4 Error: message too big; not accepted");
-		break;
-	case SMTPC_ERR_TOO_LONG:
-		say(c, "500 5.5.2 Error: message line too long; not accepted");
-		break;
-	case SMTPC_ERR_SEQUENCE:
-		say(c, c->srv.flags & SF_MAIL ? "554 5.5.1 Error: no valid recipients"
-		                              : "503 5.5.1 Error: need MAIL command");
-		break;
+		return "552 5.3.4 Error: message too big; not accepted";
+	case SMTPC_ERR_DATA_LINE_LONG:
+		return "500 5.5.2 Error: message line too long; not accepted";
 	default:
-		say(c, "554 5.6.0 Error: bare CR or LF in message data; not accepted");
+		return "554 5.6.0 Error: bare CR or LF in message data; not accepted";
 	}
+}
+
+/* Sends the core's pending refusals as room allows; 0 when it must wait. */
+static int core_replies(smtpc_conn *c)
+{
+	while (c->u.sv.refusals > 0) {
+		if (c->tx_cap - (c->tx_end - c->tx_start) < REPLY_ROOM)
+			return 0;
+		say(c, c->u.sv.refusal);
+		c->u.sv.refusals--;
+	}
+	return 1;
+}
+
+/* The core refuses a message or chunk itself, `times` times (LMTP: once per
+ * accepted recipient), and the transaction ends. */
+static void refuse(smtpc_conn *c, const char *text, unsigned times)
+{
+	c->u.sv.refusal = text;
+	c->u.sv.refusals = (unsigned short)times;
 	reset_txn(c);
+	core_replies(c);
 }
 
 static void mark_bad(smtpc_conn *c, smtpc_err why)
 {
-	if (!(c->srv.flags & SF_BAD))
-		c->srv.why = (unsigned char)why;
-	c->srv.flags |= SF_BAD;
+	if (!(c->u.sv.flags & SF_BAD))
+		c->u.sv.why = (unsigned char)why;
+	c->u.sv.flags |= SF_BAD;
 }
 
-static int end_message(smtpc_conn *c, smtpc_event *ev)
+/* The end of a message (BODY_END) or of a chunk that is not LAST
+ * (CHUNK_END). A bad one is refused here; a good one is the application's. */
+static smtpc_event_type end_of(smtpc_conn *c, smtpc_event *ev, int message)
 {
-	ev->type = SMTPC_EV_BODY_END;
-	ev->body_end.size = c->srv.size;
-	ev->body_end.ok = !(c->srv.flags & SF_BAD);
-	if (!ev->body_end.ok) {
-		ev->body_end.why = (smtpc_err)c->srv.why;
-		refuse_message(c);
-		c->srv.state = SS_CMD;
+	smtpc_message_end *m = &ev->body_end;
+
+	m->size = c->u.sv.size;
+	m->ok = !(c->u.sv.flags & SF_BAD);
+	m->chunk = c->u.sv.state == SS_BDAT ? c->u.sv.chunk++ : 0;
+	c->u.sv.state = SS_CMD;
+	if (!m->ok) {
+		m->why = (smtpc_err)c->u.sv.why;
+		refuse(c, refusal(m->why), message && c->cfg.lmtp ? c->u.sv.rcpts_ok : 1u);
+	} else if (message) {
+		c->u.sv.cmd = SMTPC_CMD_DATA_END;
+		c->u.sv.owed = (unsigned short)(c->cfg.lmtp ? c->u.sv.rcpts_ok : 1);
+		c->u.sv.next_rcpt = (unsigned short)next_ok(c, 0);
+		c->u.sv.state = SS_REPLY;
+		m->replies = c->u.sv.owed;
 	} else {
-		c->srv.cmd = SMTPC_CMD_DATA_END;
-		c->srv.state = SS_REPLY;
+		c->u.sv.cmd = SMTPC_CMD_BDAT;
+		c->u.sv.owed = 1;
+		c->u.sv.state = SS_REPLY;
+		m->replies = 1;
 	}
-	return 1;
+	return message ? SMTPC_EV_BODY_END : SMTPC_EV_CHUNK_END;
 }
 
 /* Counts n more octets of the message, or, if they would pass max_message,
@@ -664,193 +809,207 @@ static int end_message(smtpc_conn *c, smtpc_event *ev)
  * what is delivered does not depend on how the input was split). */
 static size_t count(smtpc_conn *c, size_t n)
 {
-	if (c->cfg.max_message && n > c->cfg.max_message - c->srv.size) {
-		n = (size_t)(c->cfg.max_message - c->srv.size);
+	if (c->cfg.max_message && n > c->cfg.max_message - c->u.sv.size) {
+		n = (size_t)(c->cfg.max_message - c->u.sv.size);
 		mark_bad(c, SMTPC_ERR_TOO_BIG);
 	}
-	c->srv.size += n;
+	c->u.sv.size += n;
 	return n;
 }
 
-/* One step of DATA; returns 1 with an event. */
-static int data_step(smtpc_conn *c, smtpc_event *ev)
+/* One step of DATA: an event, or NEED_DATA. */
+static smtpc_event_type data_step(smtpc_conn *c, smtpc_event *ev)
 {
 	const unsigned char *p;
 	size_t n;
-	int crlf, too_long;
+	int crlf, dropped;
 
-	while (next_line(c, c->cfg.max_text_line, &p, &n, &crlf, &too_long)) {
-		int prev = (c->srv.flags & SF_PREV_CRLF) != 0;
+	while (next_line(c, &p, &n, &crlf, &dropped)) {
+		int prev = (c->u.sv.flags & SF_PREV_CRLF) != 0;
+		size_t stuffed = n > 0 && p[0] == '.';
 		smtpc__input_consume(c);
 		if (crlf)
-			c->srv.flags |= SF_PREV_CRLF;
+			c->u.sv.flags |= SF_PREV_CRLF;
 		else
-			c->srv.flags &= ~SF_PREV_CRLF;
-		if (prev && crlf && !too_long && n == 1 && p[0] == '.')
-			return end_message(c, ev);
-		if (too_long)
-			mark_bad(c, SMTPC_ERR_TOO_LONG);
+			c->u.sv.flags &= ~SF_PREV_CRLF;
+		if (prev && crlf && !dropped && n == 1 && p[0] == '.')
+			return end_of(c, ev, 1);
+		if (dropped || n - stuffed + 2 > c->cfg.max_text_line) /* RFC 5321 4.5.3.1.6 */
+			mark_bad(c, SMTPC_ERR_DATA_LINE_LONG);
 		else if (!crlf || memchr(p, '\r', n) != NULL)
-			mark_bad(c, SMTPC_ERR_BARE_LF);
-		if (c->srv.flags & SF_BAD)
+			mark_bad(c, SMTPC_ERR_DATA_BARE_EOL);
+		if (c->u.sv.flags & SF_BAD)
 			continue;
-		if (n > 0 && p[0] == '.') { /* RFC 5321 4.5.2 */
-			p++;
-			n--;
-		}
-		if (c->cfg.max_message && n + 2 > c->cfg.max_message - c->srv.size) {
+		p += stuffed; /* RFC 5321 4.5.2 */
+		n -= stuffed;
+		if (c->cfg.max_message && n + 2 > c->cfg.max_message - c->u.sv.size) {
 			mark_bad(c, SMTPC_ERR_TOO_BIG); /* lines go whole or not at all */
 			continue;
 		}
-		c->srv.size += n + 2;
-		ev->type = SMTPC_EV_BODY;
+		c->u.sv.size += n + 2;
 		ev->body.data = p;
 		ev->body.len = n + 2; /* the CRLF follows the text in the buffer */
-		return 1;
+		return SMTPC_EV_BODY;
 	}
-	return 0;
+	return SMTPC_EV_NEED_DATA;
 }
 
-static int bdat_step(smtpc_conn *c, smtpc_event *ev)
+static smtpc_event_type bdat_step(smtpc_conn *c, smtpc_event *ev)
 {
-	while (c->srv.chunk_left > 0) {
+	while (c->u.sv.chunk_left > 0) {
 		size_t n = c->in_end - c->in_start;
 		const unsigned char *p = c->in + c->in_start;
 		if (n == 0)
-			return 0;
-		if (n > c->srv.chunk_left)
-			n = (size_t)c->srv.chunk_left;
+			return SMTPC_EV_NEED_DATA;
+		if (n > c->u.sv.chunk_left)
+			n = (size_t)c->u.sv.chunk_left;
 		c->in_start += n;
 		if (c->in_scan < c->in_start)
 			c->in_scan = c->in_start;
-		c->srv.chunk_left -= n;
+		c->u.sv.chunk_left -= n;
 		if (c->in_start == c->in_end)
 			c->in_start = c->in_end = c->in_scan = 0;
-		if (c->srv.flags & (SF_SEQ | SF_BAD))
+		if (c->u.sv.flags & (SF_SEQ | SF_BAD))
 			continue;
 		n = count(c, n); /* up to the limit, the same octets for every split */
 		if (n == 0)
 			continue;
-		ev->type = SMTPC_EV_BODY;
 		ev->body.data = p;
 		ev->body.len = n;
-		return 1;
+		return SMTPC_EV_BODY;
 	}
-	if (c->srv.flags & SF_SEQ) {
-		c->srv.why = SMTPC_ERR_SEQUENCE;
-		refuse_message(c);
-		c->srv.state = SS_CMD;
-		return 0;
+	if (c->u.sv.flags & SF_SEQ) { /* read, refused, nothing delivered */
+		c->u.sv.state = SS_CMD;
+		refuse(c, (c->flags & F_TXN) ? "554 5.5.1 Error: no valid recipients"
+		                             : "503 5.5.1 Error: need MAIL command", 1);
+		return SMTPC_EV_NEED_DATA;
 	}
-	if (c->srv.flags & SF_LAST)
-		return end_message(c, ev);
-	if (c->srv.flags & SF_BAD) { /* refused at once, like the rest of the message */
-		refuse_message(c);
-	} else {
-		char line[64] = "250 2.0.0 ";
-		size_t k = 10 + smtpc__u64_dec(line + 10, c->srv.size);
-		memcpy(line + k, " octets received", 17);
-		say(c, line);
-	}
-	c->srv.state = SS_CMD;
-	return 0;
+	return end_of(c, ev, (c->u.sv.flags & SF_LAST) != 0);
 }
 
 /* ---- the pump ------------------------------------------------------------------------------------ */
 
-smtpc_event_type smtpc__server_event(smtpc_conn *c, smtpc_event *ev)
+static smtpc_event_type server_event(smtpc_conn *c, smtpc_event *ev)
 {
 	const unsigned char *p;
 	size_t n;
-	int crlf, too_long;
+	int crlf, dropped;
+	smtpc_event_type t;
 
 	for (;;) {
-		if (c->err != SMTPC_ERR_OK) {
-			ev->err = c->err;
-			return ev->type = SMTPC_EV_ERROR;
-		}
-		switch (c->srv.state) {
+		if (c->err != SMTPC_ERR_OK)
+			return SMTPC_EV_ERROR;
+		switch (c->u.sv.state) {
 		case SS_GREET:
 		case SS_REPLY:
-			return ev->type = SMTPC_EV_NEED_DATA;
-		case SS_CLOSED:
-			return ev->type = SMTPC_EV_CLOSED;
+			return SMTPC_EV_NEED_DATA;
+		case SS_CLOSED: /* the last replies go out first */
+			return c->tx_end > c->tx_start ? SMTPC_EV_NEED_DATA : SMTPC_EV_CLOSED;
 		case SS_TLS:
-			if (!(c->flags & F_TLS_EV))
-				return ev->type = SMTPC_EV_NEED_DATA;
-			if (c->in_end > c->in_start) { /* pipelined after STARTTLS */
-				smtpc__set_error(c, SMTPC_ERR_STARTTLS_INJECTION);
+			if (c->flags & F_TLS_EV) {
+				if (c->in_end > c->in_start) { /* pipelined after STARTTLS */
+					smtpc__set_error(c, SMTPC_ERR_STARTTLS_INJECTION);
+					continue;
+				}
+				c->flags &= ~F_TLS_EV;
+				return SMTPC_EV_STARTTLS;
+			}
+			if (c->flags & F_EOF) {
+				finish(c, SMTPC_END_DROPPED, 0);
 				continue;
 			}
-			c->flags &= ~F_TLS_EV;
-			return ev->type = SMTPC_EV_STARTTLS;
+			return SMTPC_EV_NEED_DATA;
 		default:
 			break;
 		}
-		if (c->tx_cap - (c->tx_end - c->tx_start) < REPLY_ROOM)
-			return ev->type = SMTPC_EV_NEED_DATA; /* send replies first */
-		if (c->srv.state == SS_DATA) {
-			if (data_step(c, ev))
-				return ev->type;
-		} else if (c->srv.state == SS_BDAT) {
-			if (bdat_step(c, ev))
-				return ev->type;
-			if (c->srv.state != SS_BDAT)
+		if (!core_replies(c) || c->tx_cap - (c->tx_end - c->tx_start) < REPLY_ROOM)
+			return SMTPC_EV_NEED_DATA; /* send replies first */
+		if (c->u.sv.state == SS_DATA) {
+			t = data_step(c, ev);
+			if (t != SMTPC_EV_NEED_DATA)
+				return t;
+		} else if (c->u.sv.state == SS_BDAT) {
+			t = bdat_step(c, ev);
+			if (t != SMTPC_EV_NEED_DATA)
+				return t;
+			if (c->u.sv.state != SS_BDAT)
 				continue;
-		} else if (next_line(c, c->in_cap, &p, &n, &crlf, &too_long)) {
+		} else if (next_line(c, &p, &n, &crlf, &dropped)) {
 			size_t i;
+			const char *why = NULL;
 			smtpc__input_consume(c);
-			if (too_long)
-				say(c, "500 5.5.2 Error: line too long");
+			for (i = 0; i < n && !smtpc__is_ctrl(p[i]); i++)
+				;
+			if (dropped)
+				why = "500 5.5.2 Error: line too long";
 			else if (!crlf)
-				say(c, "500 5.5.2 Error: bare LF in command");
-			else {
-				for (i = 0; i < n && !smtpc__is_ctrl(p[i]); i++)
-					;
-				if (i < n)
-					say(c, "500 5.5.2 Error: control character in command");
-				else if (c->srv.state != SS_CMD)
-					auth_step(c, (const char *)p, n);
-				else if (command(c, ev, p, n))
-					return ev->type;
+				why = "500 5.5.2 Error: bare LF in command";
+			else if (i < n)
+				why = "500 5.5.2 Error: control character in command";
+			if (why != NULL) {
+				say(c, why);
+				if (c->u.sv.state != SS_CMD) /* the AUTH exchange ends here */
+					c->u.sv.state = SS_CMD;
+			} else if (c->u.sv.state != SS_CMD) {
+				auth_step(c, (const char *)p, n);
+			} else {
+				t = command(c, ev, p, n);
+				if (t != SMTPC_EV_NEED_DATA)
+					return t;
 			}
 			continue;
 		}
-		if (c->flags & F_EOF)
-			return ev->type = SMTPC_EV_CLOSED;
-		return ev->type = SMTPC_EV_NEED_DATA;
+		if (c->flags & F_EOF) {
+			if (c->u.sv.state == SS_DATA || c->u.sv.state == SS_BDAT)
+				c->flags |= F_TXN; /* cut off in the middle of a message */
+			finish(c, SMTPC_END_DROPPED, 0);
+			continue;
+		}
+		return SMTPC_EV_NEED_DATA;
 	}
 }
 
-int smtpc__server_tls_started(smtpc_conn *c)
+static void server_tls_started(smtpc_conn *c)
 {
-	if (c->srv.state != SS_TLS || (c->flags & F_TLS_EV))
-		return 0;
-	c->srv.state = SS_CMD;
-	c->srv.flags &= ~SF_GREETED;
+	c->u.sv.state = SS_CMD;
 	reset_txn(c);
-	return 1;
 }
 
-unsigned smtpc__server_want(const smtpc_conn *c)
+static unsigned server_want(const smtpc_conn *c)
 {
-	unsigned w = 0;
+	unsigned w = 0, st = c->u.sv.state;
+	size_t room = c->tx_cap - (c->tx_end - c->tx_start);
 
-	if (c->err != SMTPC_ERR_OK)
-		return SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT;
 	if (c->tx_end > c->tx_start)
 		w |= SMTPC_WANT_WRITE;
-	else if (c->srv.state == SS_CLOSED)
-		return SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT;
-	if (c->srv.state == SS_TLS)
-		return w | ((c->flags & F_TLS_EV) ? SMTPC_WANT_EVENT : SMTPC_WANT_TLS);
-	if (c->srv.state != SS_GREET && c->srv.state != SS_REPLY &&
-	    c->tx_cap - (c->tx_end - c->tx_start) >= REPLY_ROOM &&
-	    ((c->flags & F_EOF) ||
-	     (c->srv.state == SS_BDAT && (c->in_end > c->in_start || c->srv.chunk_left == 0)) ||
-	     (c->in_end > c->in_scan && memchr(c->in + c->in_scan, '\n', c->in_end - c->in_scan))))
+	if (st == SS_CLOSED)
+		return w ? w : SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT;
+	if (st == SS_TLS)
+		return w | ((c->flags & (F_TLS_EV | F_EOF)) ? SMTPC_WANT_EVENT : SMTPC_WANT_TLS);
+	if (st != SS_GREET && st != SS_REPLY && room >= REPLY_ROOM &&
+	    ((c->flags & F_EOF) || c->u.sv.owed > 0 ||
+	     (st == SS_BDAT && (c->in_end > c->in_start || c->u.sv.chunk_left == 0)) ||
+	     smtpc__input_has_line(c)))
 		w |= SMTPC_WANT_EVENT; /* next_event has something to give */
 	if (!(c->flags & F_EOF) && c->in_end - c->in_start < c->in_cap)
 		w |= SMTPC_WANT_READ;
 	return w;
+}
+
+static smtpc_wait server_waiting_for(const smtpc_conn *c)
+{
+	switch (c->u.sv.state) {
+	case SS_GREET:
+	case SS_REPLY:
+		return SMTPC_WAIT_APPLICATION;
+	case SS_DATA:
+	case SS_BDAT:
+		return SMTPC_WAIT_DATA_BLOCK;
+	case SS_TLS:
+		return SMTPC_WAIT_TLS;
+	case SS_CLOSED:
+		return SMTPC_WAIT_NONE;
+	default:
+		return SMTPC_WAIT_COMMAND;
+	}
 }

@@ -50,6 +50,16 @@ size_t smtpc__u64_dec(char *out, uint64_t v)
 	return n;
 }
 
+size_t smtpc__dec_u64(const char *s, size_t n, uint64_t *v)
+{
+	size_t i = 0;
+
+	*v = 0;
+	while (i < n && i < 20 && smtpc__is_digit((unsigned char)s[i]))
+		*v = *v * 10u + (uint64_t)(s[i++] - '0');
+	return i > 19 ? 0 : i; /* 19 digits always fit in 64 bits */
+}
+
 /* RFC 3629 section 4: no overlongs, no surrogates, nothing above U+10FFFF. */
 int smtpc__utf8_valid(const unsigned char *s, size_t n)
 {

@@ -5,8 +5,9 @@
  * pipelined or not, per flags) to a server that accepts everything; what
  * the server delivers must be the body with its line ends normalised (for
  * DATA) or exactly the body (BDAT), and the client must see it accepted;
- * unless, for DATA, a line is over RFC 5321's 1000 octets on the wire: the
- * encoder does not fold lines, and the server must then refuse the message.
+ * unless, for DATA, a line is over RFC 5321's 1000 octets (with its CRLF, a
+ * doubled leading dot not counted): the encoder does not fold lines, and the
+ * server must then refuse the message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ static void server_pump(void)
 			break;
 		case SMTPC_EV_BODY_END:
 			if (!ev.body_end.ok) {
-				if (ev.body_end.why != SMTPC_ERR_TOO_LONG)
+				if (ev.body_end.why != SMTPC_ERR_DATA_LINE_LONG)
 					abort(); /* the client's encoding is otherwise always valid */
 				refused = 1;
 				break;
@@ -124,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	shuttle();
 	if (!pipelined)
-		cl.caps.ext &= ~SMTPC_EXT_PIPELINING;
+		cl.u.cl.caps.ext &= ~SMTPC_EXT_PIPELINING;
 	if (smtpc_mail(&cl, "a@example.com", NULL) != SMTPC_ERR_OK)
 		abort();
 	if (!pipelined)
@@ -162,7 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				line = 0;
 			} else {
 				want[w++] = body[i];
-				line += (line == 0 && body[i] == '.') ? 2 : 1; /* dots are doubled */
+				line++; /* a doubled dot does not count (RFC 5321 4.5.3.1.6) */
 				if (line > longest)
 					longest = line;
 			}

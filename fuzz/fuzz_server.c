@@ -87,8 +87,12 @@ static int pump(struct run *r)
 			log_add(r, ev.body.data, ev.body.len); /* joined: no record per slice */
 			break;
 		case SMTPC_EV_BODY_END:
+		case SMTPC_EV_CHUNK_END:
 			rec[1] = (unsigned char)(ev.body_end.ok ? 0xff : ev.body_end.why);
 			log_add(r, rec, 2);
+			if (ev.body_end.ok != (ev.body_end.replies != 0) ||
+			    smtpc_pending(&r->c) != ev.body_end.replies)
+				abort(); /* a good end is owed its replies, a refused one none */
 			if (ev.body_end.ok && smtpc_server_reply(&r->c, 250, "queued") != SMTPC_ERR_OK)
 				abort();
 			break;

@@ -30,11 +30,29 @@
 /*
  * Outstanding commands the core can track at once: the depth of the reply
  * queue. With PIPELINING this bounds MAIL + RCPTs + DATA sent in one group.
- * Sizes an array in smtpc_conn (8 octets an entry).
+ * Sizes an array in smtpc_conn (12 octets an entry). At most 65535.
  */
 #ifndef SMTPC_QUEUE_CAP
 #define SMTPC_QUEUE_CAP 64u
 #endif
+
+/*
+ * LMTP (RFC 2033): recipients per transaction whose acceptance the core
+ * remembers, to tell which recipient each reply after the end of data is for.
+ * RFC 5321 4.5.3.1.8 asks that 100 be accepted. A multiple of 32; sizes an
+ * array in smtpc_conn (one bit a recipient).
+ */
+#ifndef SMTPC_LMTP_RCPT_CAP
+#define SMTPC_LMTP_RCPT_CAP 128u
+#endif
+
+/*
+ * The caps that shape smtpc_conn, as one value: smtpc_init passes it to the
+ * library, which refuses a value other than its own (SMTPC_ERR_ABI).
+ */
+#define SMTPC_CAPS_KEY                                                                   \
+	(((unsigned long)(SMTPC_QUEUE_CAP)&0xffffu) << 16 |                                \
+	 ((unsigned long)(SMTPC_LMTP_RCPT_CAP)&0xffffu))
 
 /*
  * Command line limit, octets including CRLF: RFC 5321 section 4.5.3.1.4.
@@ -58,5 +76,9 @@
 
 /* Smallest transmit buffer smtpc_init accepts: one full command line. */
 #define SMTPC_TX_MIN SMTPC_COMMAND_MAX
+
+/* Smallest transmit buffer smtpc_server_init accepts: room the core keeps
+ * for its own replies (1024) and one full reply line. */
+#define SMTPC_SERVER_TX_MIN (1024u + SMTPC_COMMAND_MAX)
 
 #endif /* SMTPC_LIMITS_H */

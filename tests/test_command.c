@@ -352,7 +352,8 @@ Test(command, extensions_must_be_offered)
 	REFUSED(c, smtpc_mail(c, "a@example.com", &mo), SMTPC_ERR_NOT_OFFERED);
 	memset(&mo, 0, sizeof mo);
 	mo.requiretls = 1;
-	REFUSED(c, smtpc_mail(c, "a@example.com", &mo), SMTPC_ERR_STATE);
+	REFUSED(c, smtpc_mail(c, "a@example.com", &mo), SMTPC_ERR_NEEDS_TLS);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_NEEDS_TLS), SMTPC_CLASS_POLICY);
 	tc_free(c);
 }
 
@@ -476,7 +477,7 @@ Test(command, with_pipelining_groups_end_where_rfc2920_says)
 	OK(smtpc_mail(c, "a@example.com", NULL));
 	OK(smtpc_rcpt(c, "b@example.com", NULL));
 	OK(smtpc_quit(c));
-	REFUSED(c, smtpc_noop(c), SMTPC_ERR_STATE);
+	REFUSED(c, smtpc_noop(c), SMTPC_ERR_ENDED);
 	cr_assert_str_eq(tx_take(c), ".\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
 	                             "QUIT\r\n");
 	tc_free(c);
@@ -568,7 +569,7 @@ Test(command, vrfy_noop_quit_rset)
 	OK(smtpc_quit(c));
 	cr_assert_str_eq(tx_take(c), "VRFY Smith\r\nNOOP\r\nRSET\r\nQUIT\r\n");
 	feed_ok(c, "221 bye\r\n");
-	REFUSED(c, smtpc_noop(c), SMTPC_ERR_STATE);
+	REFUSED(c, smtpc_noop(c), SMTPC_ERR_ENDED);
 	cr_assert_eq(smtpc_noop(NULL), SMTPC_ERR_NULL_ARG);
 	cr_assert_eq(smtpc_data(NULL), SMTPC_ERR_NULL_ARG);
 	cr_assert_eq(smtpc_bdat(NULL, 1, 1), SMTPC_ERR_NULL_ARG);
@@ -583,7 +584,7 @@ Test(command, after_421_no_more_commands)
 	smtpc_conn *c = tc_ready(NULL, "");
 
 	feed_ok(c, "421 4.3.2 going down\r\n");
-	REFUSED(c, smtpc_noop(c), SMTPC_ERR_STATE);
+	REFUSED(c, smtpc_noop(c), SMTPC_ERR_ENDED);
 	tc_free(c);
 }
 

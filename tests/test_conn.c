@@ -123,7 +123,7 @@ Test(conn, want_mask_through_a_session)
 	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED); /* repeated */
 	cr_assert_eq(smtpc_feed(c, "x", 1), 1);                  /* dropped */
-	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_ENDED);
 	cr_assert_eq(smtpc_want(NULL), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
 	cr_assert_eq(smtpc_next_event(NULL, &ev), SMTPC_EV_ERROR);
 	cr_assert_eq(smtpc_next_event(c, NULL), SMTPC_EV_ERROR);
@@ -364,7 +364,7 @@ Test(conn, raw_lines_keep_their_meaning)
 	feed_ok(c, "235 ok\r\n");
 	cr_assert(smtpc_is_authenticated(c));
 	OK(smtpc_raw(c, "QUIT", 4));
-	cr_assert_eq(smtpc_raw(c, "NOOP", 4), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_raw(c, "NOOP", 4), SMTPC_ERR_ENDED);
 	sb_free(&log);
 	tc_free(c);
 }
@@ -403,7 +403,9 @@ Test(conn, command_hook_reports_lines_not_content)
 	smtpc_set_command_hook(c, hook, &log);
 	smtpc_set_secure(c);
 	OK(smtpc_auth(c, SMTPC_MECH_LOGIN, "u", "p"));
-	feed_ok(c, "334 x\r\n334 y\r\n235 ok\r\n");
+	feed_ok(c, "334 x\r\n");
+	feed_ok(c, "334 y\r\n");
+	feed_ok(c, "235 ok\r\n");
 	OK(smtpc_mail(c, "a@example.com", NULL));
 	OK(smtpc_rcpt(c, "b@example.com", NULL));
 	OK(smtpc_data(c));
@@ -482,10 +484,15 @@ Test(conn, early_421_is_unsolicited_and_closes)
 	OK(smtpc_mail(c, "a@example.com", NULL));
 	drain(c, &log);
 	cr_assert_str_eq(log.s, "L 421 4.3.2 bye\nR 421 NONE [4.3.2] 4.3.2 bye\n");
-	cr_assert_eq(smtpc_pending(c), 1);
-	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_STATE);
+	/* the MAIL will never be answered: not pending, but counted */
+	cr_assert_eq(smtpc_pending(c), 0);
+	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_ENDED);
 	smtpc_eof(c);
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED); /* the server said so */
+	cr_assert_eq(ev.end.how, SMTPC_END_SHUTDOWN);
+	cr_assert_eq(ev.end.code, 421);
+	cr_assert_eq(ev.end.unanswered, 1);
+	cr_assert_eq(ev.end.transaction, 1);
 	sb_free(&log);
 	tc_free(c);
 }
