@@ -177,9 +177,22 @@ smtpc_err smtpc_error(const smtpc_conn *c)
 
 size_t smtpc_pending(const smtpc_conn *c)
 {
-	if (c == NULL || c->role == NULL)
-		return 0;
-	return c->role->server ? c->u.sv.owed : c->u.cl.q_len;
+	size_t n, left;
+	unsigned i;
+
+	if (c == NULL || c->role == NULL || c->err != SMTPC_ERR_OK)
+		return 0; /* ended: see smtpc_session_end for what went unanswered */
+	if (c->role->server)
+		return c->u.sv.owed;
+	n = c->u.cl.q_len;
+	if (n == 0 || !(c->u.cl.q[c->u.cl.q_head].flags & QF_LMTP))
+		return n;
+	/* LMTP's end of data at the head: every RCPT is answered by now, so it
+	 * waits for one reply per accepted recipient (at least one) */
+	left = c->u.cl.lmtp_left;
+	for (i = 0; c->u.cl.lmtp_left == 0 && i < SMTPC_LMTP_RCPT_CAP; i++)
+		left += smtpc__bit(c, i);
+	return n - 1 + (left != 0 ? left : 1);
 }
 
 int smtpc_is_greeted(const smtpc_conn *c)

@@ -764,9 +764,10 @@ smtpc_err smtpc_error(const smtpc_conn *c);
  * values are ignored. Returns the error in force.
  */
 smtpc_err smtpc_fail(smtpc_conn *c, smtpc_err e);
-/* Client: replies still expected (0 once the session has ended: the
- * commands that will never be answered are counted in smtpc_end.unanswered).
- * Server: replies the application still owes for the last event. */
+/* Client: replies still expected (0 once the session has ended, by its end
+ * or a sticky error: the commands that will never be answered are counted
+ * in smtpc_end.unanswered). Server: replies the application still owes for
+ * the last event. */
 size_t smtpc_pending(const smtpc_conn *c);
 /* Nonzero once EHLO, HELO or LHLO was answered 2xx (client: by the server;
  * server: by the application); reset by STARTTLS. */

@@ -24,6 +24,18 @@ smtpc_conn *tc_new(const smtpc_config *cfg, size_t tx_len)
 	return &h->c;
 }
 
+smtpc_conn *ts_new(const smtpc_config *cfg)
+{
+	struct holder *h = calloc(1, sizeof *h);
+	size_t rx_len = smtpc_rx_min(cfg);
+
+	cr_assert_not_null(h);
+	h->rx = malloc(rx_len);
+	h->tx = malloc(8192);
+	cr_assert_eq(smtpc_server_init(&h->c, cfg, h->rx, rx_len, h->tx, 8192), SMTPC_ERR_OK);
+	return &h->c;
+}
+
 void tc_free(smtpc_conn *c)
 {
 	struct holder *h = (struct holder *)c;
@@ -111,8 +123,15 @@ static int drain_r(smtpc_conn *c, sbuf *log)
 			return 0;
 		if (log)
 			log_event(log, &ev);
-		if (t == SMTPC_EV_ERROR || t == SMTPC_EV_CLOSED)
+		if (t == SMTPC_EV_ERROR || t == SMTPC_EV_CLOSED) {
+			/* the event says how the session ended, as the query does */
+			smtpc_end end;
+			cr_assert_eq(smtpc_session_end(c, &end), ev.end.how);
+			cr_assert_neq(end.how, SMTPC_END_NONE);
+			cr_assert_eq(memcmp(&end, &ev.end, sizeof end), 0);
+			cr_assert_eq(smtpc_pending(c), 0);
 			return 1;
+		}
 	}
 }
 

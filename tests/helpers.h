@@ -8,8 +8,10 @@
 
 #include "smtpc.h"
 
-/* A connection with its own buffers (tx_len 0: 4096). */
+/* A connection with its own buffers (tx_len 0: 4096); ts_new: a server
+ * (tx 8192). Both freed by tc_free. */
 smtpc_conn *tc_new(const smtpc_config *cfg, size_t tx_len);
+smtpc_conn *ts_new(const smtpc_config *cfg);
 void tc_free(smtpc_conn *c);
 
 /* Growable string. */

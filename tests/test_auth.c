@@ -260,3 +260,135 @@ Test(xtext, encodes_outside_printable_and_plus_equals)
 	cr_assert_eq(smtpc_xtext_encode(out, 3, "a+b", 3), 5); /* too small: measures only */
 	cr_assert_eq(smtpc_xtext_encode(out, 3, NULL, 3), 0);
 }
+
+/* ---- the exchange: hooks, early replies, bounds ----------------------------------- */
+
+static int fixed_hmac(void *ctx, const unsigned char *key, size_t key_len,
+                      const unsigned char *msg, size_t msg_len, unsigned char out[16])
+{
+	(void)ctx, (void)key, (void)key_len, (void)msg, (void)msg_len;
+	memset(out, 0x11, 16);
+	return 0;
+}
+
+static void cram_then_clear(smtpc_conn *c)
+{
+	smtpc_set_secure(c);
+	smtpc_set_hmac_md5(c, fixed_hmac, NULL);
+	OK(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "u", "p"));
+	tx_take(c);
+	smtpc_set_hmac_md5(c, NULL, NULL); /* cleared while the exchange runs */
+}
+
+static void nothing_after_auth(smtpc_conn *c)
+{
+	cr_assert_str_eq(tx_take(c), "");
+}
+
+Test(auth, digest_hook_cleared_during_cram_md5_is_an_error_not_a_crash)
+{
+	script s = {"cram cleared", NULL, "AUTH CRAM-MD5", 0, cram_then_clear, "334 PDE+\r\n", 0, 0,
+	            "L 334 PDE+\nR 334 AUTH PDE+\nE DIGEST\n", nothing_after_auth};
+	run_script(&s);
+}
+
+static void login_issued(smtpc_conn *c)
+{
+	smtpc_set_secure(c);
+	OK(smtpc_auth(c, SMTPC_MECH_LOGIN, "user", "s3cret"));
+	cr_assert_str_eq(tx_take(c), "AUTH LOGIN\r\n");
+}
+
+Test(auth, a_235_that_came_with_the_334_does_not_answer_the_user_name)
+{
+	/* found in review: in one segment, this made the client report success
+	 * though the password was never sent */
+	smtpc_conn *c = tc_ready(NULL, "AUTH LOGIN");
+	sbuf log = {0};
+
+	login_issued(c);
+	feed_all(c, "334 VXNlcm5hbWU6\r\n235 ok\r\n", 26, &log);
+	cr_assert_str_eq(log.s, "L 334 VXNlcm5hbWU6\nR 334 AUTH VXNlcm5hbWU6\nL 235 ok\nR 235 NONE ok\n");
+	cr_assert(!smtpc_is_authenticated(c));
+	cr_assert_eq(smtpc_pending(c), 1); /* AUTH still waits for its real answer */
+	cr_assert_str_eq(tx_take(c), "dXNlcg==\r\n");
+	/* the password prompt that comes after the user name is answered */
+	feed_ok(c, "334 UGFzc3dvcmQ6\r\n");
+	cr_assert_str_eq(tx_take(c), "czNjcmV0\r\n");
+	feed_ok(c, "235 2.7.0 ok\r\n");
+	cr_assert(smtpc_is_authenticated(c));
+	cr_assert_eq(smtpc_pending(c), 0);
+	sb_free(&log);
+	tc_free(c);
+
+	/* each reply after the response it answers: the normal case */
+	c = tc_ready(NULL, "AUTH LOGIN");
+	login_issued(c);
+	feed_ok(c, "334 VXNlcm5hbWU6\r\n");
+	feed_ok(c, "334 UGFzc3dvcmQ6\r\n");
+	feed_ok(c, "235 2.7.0 ok\r\n");
+	cr_assert(smtpc_is_authenticated(c));
+	tc_free(c);
+}
+
+Test(auth, challenges_are_bounded)
+{
+	static const struct {
+		smtpc_mech mech;
+		const char *ext, *sent;
+	} t[] = {
+		{SMTPC_MECH_LOGIN, "AUTH LOGIN", "dQ==\r\ncA==\r\n*\r\n"},
+		{SMTPC_MECH_PLAIN, "AUTH PLAIN", "*\r\n"},
+		{SMTPC_MECH_XOAUTH2, "AUTH XOAUTH2", "\r\n*\r\n"},
+		{SMTPC_MECH_CRAM_MD5, "AUTH CRAM-MD5", NULL},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		smtpc_conn *c = tc_ready(NULL, t[i].ext);
+		sbuf log = {0};
+		int n = 0;
+		smtpc_set_secure(c);
+		smtpc_set_hmac_md5(c, fixed_hmac, NULL);
+		OK(smtpc_auth(c, t[i].mech, "u", "p"));
+		tx_take(c);
+		sbuf sent = {0};
+		/* a server that keeps challenging: answered, cancelled, then refused */
+		while (smtpc_error(c) == SMTPC_ERR_OK && n < 10) {
+			feed_all(c, "334 PDE+\r\n", 10, &log);
+			sb_add(&sent, "%s", tx_take(c));
+			n++;
+		}
+		cr_assert_eq(smtpc_error(c), SMTPC_ERR_BAD_CHALLENGE, "%zu", i);
+		cr_assert_leq(n, 4, "%zu: %d challenges", i, n);
+		if (t[i].sent)
+			cr_assert_str_eq(sent.s, t[i].sent, "%zu", i);
+		sb_free(&sent);
+		sb_free(&log);
+		tc_free(c);
+	}
+}
+
+Test(auth, marks_hold_after_two_gigabytes)
+{
+	/* The stream offsets that tell early replies from answers are 64 bits.
+	 * Moving the received-octet count by 2^31 between the steps stands for
+	 * that much traffic in a long session. */
+	smtpc_conn *c = tc_ready(NULL, "AUTH LOGIN\nPIPELINING");
+
+	c->rx_total += (uint64_t)1 << 31;
+	login_issued(c);
+	c->rx_total += (uint64_t)1 << 31;
+	feed_ok(c, "334 VXNlcm5hbWU6\r\n");
+	cr_assert_str_eq(tx_take(c), "dXNlcg==\r\n");
+	c->rx_total += ((uint64_t)1 << 32) + 7;
+	feed_ok(c, "334 UGFzc3dvcmQ6\r\n");
+	cr_assert_str_eq(tx_take(c), "czNjcmV0\r\n");
+	c->rx_total += (uint64_t)1 << 31;
+	feed_ok(c, "235 ok\r\n");
+	cr_assert(smtpc_is_authenticated(c));
+	cr_assert_eq(smtpc_pending(c), 0);
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	c->rx_total += (uint64_t)3 << 31;
+	feed_ok(c, "250 ok\r\n");
+	cr_assert_eq(smtpc_pending(c), 0);
+	tc_free(c);
+}

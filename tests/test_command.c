@@ -642,3 +642,276 @@ Test(command, public_checks_match_the_commands)
 	cr_assert_eq(smtpc_check_domain("a..b"), SMTPC_ERR_BAD_DOMAIN);
 	cr_assert_eq(smtpc_check_domain(NULL), SMTPC_ERR_NULL_ARG);
 }
+
+/* ---- parameters the typed options control --------------------------------------- */
+
+Test(command, extra_cannot_carry_what_the_typed_options_check)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nSIZE 100\nDSN\n8BITMIME");
+	smtpc_mail_opts mo = {0};
+	smtpc_rcpt_opts ro = {0};
+	static const char *const mail_bad[] = {"SIZE=1000", "size=5", "BODY=8BITMIME",
+	                                       "X-A=1 BODY=BINARYMIME", "SMTPUTF8", "REQUIRETLS",
+	                                       "RET=FULL", "ENVID=x", "X-A=1 X-A=2", "x-a X-A"};
+
+	/* found in review: SIZE= in extra passed the server's limit */
+	for (size_t i = 0; i < sizeof mail_bad / sizeof mail_bad[0]; i++) {
+		mo.extra = mail_bad[i];
+		REFUSED(c, smtpc_mail(c, "a@example.com", &mo), SMTPC_ERR_BAD_PARAM);
+	}
+	mo.extra = "X-A=1 X-B X-SIZE=3";
+	OK(smtpc_mail(c, "a@example.com", &mo));
+	static const char *const rcpt_bad[] = {"NOTIFY=NEVER", "ORCPT=rfc822;a@b", "X=1 x=1"};
+	for (size_t i = 0; i < sizeof rcpt_bad / sizeof rcpt_bad[0]; i++) {
+		ro.extra = rcpt_bad[i];
+		REFUSED(c, smtpc_rcpt(c, "b@example.com", &ro), SMTPC_ERR_BAD_PARAM);
+	}
+	ro.extra = "X-NOTIFY=1";
+	OK(smtpc_rcpt(c, "b@example.com", &ro));
+	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com> X-A=1 X-B X-SIZE=3\r\n"
+	                             "RCPT TO:<b@example.com> X-NOTIFY=1\r\n");
+	tc_free(c);
+}
+
+/* ---- raw lines keep the typed rules ------------------------------------------------ */
+
+static void secret_hook(void *ctx, smtpc_cmd cmd, const char *line, size_t len, int secret)
+{
+	sb_add(ctx, "%s%s %.*s\n", smtpc_cmd_name(cmd), secret ? "*" : "", (int)len, line);
+}
+
+Test(command, raw_auth_needs_tls_and_is_secret)
+{
+	smtpc_conn *c = tc_ready(NULL, "AUTH PLAIN LOGIN");
+	smtpc_config cfg;
+	sbuf log = {0};
+
+	/* found in review: this went out in clear text */
+	REFUSED(c, smtpc_raw(c, "AUTH PLAIN AHUAcA==", 19), SMTPC_ERR_AUTH_NEEDS_TLS);
+	REFUSED(c, smtpc_raw(c, "auth login", 10), SMTPC_ERR_AUTH_NEEDS_TLS);
+	smtpc_set_secure(c);
+	smtpc_set_command_hook(c, secret_hook, &log);
+	OK(smtpc_raw(c, "AUTH PLAIN AHUAcA==", 19));
+	feed_ok(c, "535 no\r\n");
+	OK(smtpc_raw(c, "AUTH LOGIN", 10));
+	feed_ok(c, "334 VXNlcm5hbWU6\r\n");
+	OK(smtpc_raw(c, "dQ==", 4));
+	cr_assert_str_eq(log.s, "RAW* AUTH PLAIN AHUAcA==\nRAW AUTH LOGIN\nRAW* dQ==\n");
+	sb_free(&log);
+	tc_free(c);
+
+	smtpc_config_default(&cfg);
+	cfg.allow_plain_auth = 1;
+	c = tc_ready(&cfg, "AUTH PLAIN");
+	OK(smtpc_raw(c, "AUTH PLAIN AHUAcA==", 19));
+	tc_free(c);
+}
+
+Test(command, raw_mail_sets_what_its_parameters_say)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nSMTPUTF8\nCHUNKING\nBINARYMIME");
+
+	/* found in review: a raw MAIL allowed UTF-8 whatever it carried */
+	OK(smtpc_raw(c, "MAIL FROM:<a@example.com>", 25));
+	feed_ok(c, "250 ok\r\n");
+	REFUSED(c, smtpc_rcpt(c, "j\xc3\xb6rg@example.com", NULL), SMTPC_ERR_NEEDS_SMTPUTF8);
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_data(c)); /* not BINARYMIME: DATA is fine */
+	feed_ok(c, "250 ok\r\n503 no\r\n");
+	OK(smtpc_rset(c));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "MAIL FROM:<a@example.com> smtputf8 body=binarymime", 50));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_rcpt(c, "j\xc3\xb6rg@example.com", NULL));
+	REFUSED(c, smtpc_data(c), SMTPC_ERR_SEQUENCE); /* BINARYMIME goes by BDAT */
+	OK(smtpc_bdat(c, 0, 1));
+	tc_free(c);
+}
+
+/* ---- LMTP (RFC 2033) ------------------------------------------------------------------ */
+
+/* A session greeted with LHLO. */
+static smtpc_conn *lmtp_ready(const char *ext_lines)
+{
+	smtpc_conn *c = tc_new(NULL, 0);
+	char r[256];
+
+	feed_ok(c, "220 lmtp.example LMTP\r\n");
+	OK(smtpc_lhlo(c, "client.example"));
+	cr_assert_str_eq(tx_take(c), "LHLO client.example\r\n");
+	snprintf(r, sizeof r, "250-lmtp.example\r\n%s", ext_lines);
+	feed_ok(c, r);
+	cr_assert(smtpc_is_greeted(c));
+	return c;
+}
+
+static void lmtp_bdat_three(smtpc_conn *c)
+{
+	feed_ok(c, "220 lmtp.example LMTP\r\n");
+	OK(smtpc_lhlo(c, "client.example"));
+	feed_ok(c, "250-lmtp.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "r0@example.com", NULL));
+	OK(smtpc_rcpt(c, "r1@example.com", NULL));
+	OK(smtpc_rcpt(c, "r2@example.com", NULL));
+	OK(smtpc_bdat(c, 5, 1));
+	cr_assert_eq(smtpc_body_write(c, "hello", 5), 5);
+}
+
+Test(lmtp, one_reply_per_accepted_recipient_with_its_number)
+{
+	/* RCPT 1 is refused: the two replies after LAST are for 0 and 2 */
+	script s = {"lmtp bdat", NULL, "", 1, lmtp_bdat_three,
+	            "250 ok\r\n250 ok\r\n550 5.1.1 unknown\r\n250 ok\r\n"
+	            "250 2.0.0 r0 delivered\r\n452 4.2.2 r2 over quota\r\n250 late\r\n",
+	            0, 0,
+	            "L 250 ok\nR 250 MAIL ok\nL 250 ok\nR 250 RCPT#0 ok\n"
+	            "L 550 5.1.1 unknown\nR 550 RCPT#1 [5.1.1] 5.1.1 unknown\n"
+	            "L 250 ok\nR 250 RCPT#2 ok\n"
+	            "L 250 2.0.0 r0 delivered\nR 250 BDAT#0 [2.0.0] 2.0.0 r0 delivered\n"
+	            "L 452 4.2.2 r2 over quota\nR 452 BDAT#2 [4.2.2] 4.2.2 r2 over quota\n"
+	            "L 250 late\nR 250 NONE late\n",
+	            NULL};
+	run_script(&s);
+}
+
+/* Pulls replies until one completes; returns it. */
+static smtpc_reply next_reply(smtpc_conn *c)
+{
+	smtpc_event ev;
+
+	for (;;) {
+		smtpc_event_type t = smtpc_next_event(c, &ev);
+		cr_assert(t == SMTPC_EV_LINE || t == SMTPC_EV_REPLY, "event %d", t);
+		if (t == SMTPC_EV_REPLY)
+			return ev.reply;
+	}
+}
+
+Test(lmtp, data_end_replies_map_to_recipients_and_then_nothing_is_owed)
+{
+	smtpc_conn *c = lmtp_ready("250 PIPELINING\r\n");
+	smtpc_reply r;
+
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "x@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_rcpt(c, "c@example.com", NULL));
+	OK(smtpc_data(c));
+	smtpc_feed(c, "250 ok\r\n550 no\r\n250 ok\r\n250 ok\r\n354 go\r\n", 40);
+	for (int i = 0; i < 5; i++)
+		r = next_reply(c);
+	cr_assert_eq(r.code, 354);
+	cr_assert_eq(smtpc_body_write(c, "body\n", 5), 5);
+	OK(smtpc_body_end(c));
+	cr_assert_eq(smtpc_pending(c), 2); /* b and c */
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_END);
+	smtpc_feed(c, "250 b ok\r\n", 10);
+	r = next_reply(c);
+	cr_assert_eq(r.cmd, SMTPC_CMD_DATA_END);
+	cr_assert_eq(r.index, 1);
+	cr_assert_eq(smtpc_pending(c), 1); /* one more recipient to hear about */
+	smtpc_feed(c, "451 c later\r\n", 13);
+	r = next_reply(c);
+	cr_assert_eq(r.cmd, SMTPC_CMD_DATA_END);
+	cr_assert_eq(r.index, 2);
+	cr_assert_eq(r.code, 451);
+	cr_assert_eq(smtpc_pending(c), 0);
+	/* a fourth reply answers nothing */
+	smtpc_feed(c, "250 extra\r\n", 11);
+	r = next_reply(c);
+	cr_assert_eq(r.cmd, SMTPC_CMD_NONE);
+	tc_free(c);
+}
+
+Test(lmtp, no_accepted_recipient_means_one_reply_and_ehlo_ends_lmtp)
+{
+	smtpc_conn *c = lmtp_ready("250-PIPELINING\r\n250 CHUNKING\r\n");
+	smtpc_reply r;
+
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "x@example.com", NULL));
+	OK(smtpc_bdat(c, 1, 1));
+	cr_assert_eq(smtpc_body_write(c, "z", 1), 1);
+	smtpc_feed(c, "250 ok\r\n550 no\r\n554 5.5.1 no valid recipients\r\n", 47);
+	r = next_reply(c);
+	r = next_reply(c);
+	r = next_reply(c);
+	cr_assert_eq(r.cmd, SMTPC_CMD_BDAT);
+	cr_assert_eq(r.code, 554);
+	cr_assert_eq(smtpc_pending(c), 0);
+	/* EHLO (or HELO) leaves LMTP: one reply to the end of data again */
+	OK(smtpc_ehlo(c, "client.example"));
+	smtpc_feed(c, "250-x\r\n250 PIPELINING\r\n", 23);
+	next_reply(c);
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_data(c));
+	smtpc_feed(c, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", 32);
+	for (int i = 0; i < 4; i++)
+		next_reply(c);
+	OK(smtpc_body_end(c));
+	smtpc_feed(c, "250 queued\r\n", 12);
+	r = next_reply(c);
+	cr_assert_eq(r.cmd, SMTPC_CMD_DATA_END);
+	cr_assert_eq(smtpc_pending(c), 0);
+	tc_free(c);
+}
+
+Test(lmtp, recipients_beyond_the_cap_are_refused)
+{
+	smtpc_conn *c = lmtp_ready("250 SIZE 100\r\n");
+	char addr[32];
+
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	feed_ok(c, "250 ok\r\n");
+	for (unsigned i = 0; i < SMTPC_LMTP_RCPT_CAP; i++) {
+		snprintf(addr, sizeof addr, "r%u@example.com", i);
+		OK(smtpc_rcpt(c, addr, NULL));
+		feed_ok(c, "250 ok\r\n");
+	}
+	REFUSED(c, smtpc_rcpt(c, "one@example.com", NULL), SMTPC_ERR_RCPT_LIMIT);
+	REFUSED(c, smtpc_raw(c, "RCPT TO:<one@example.com>", 25), SMTPC_ERR_RCPT_LIMIT);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_RCPT_LIMIT), SMTPC_CLASS_POLICY);
+	OK(smtpc_data(c));
+	feed_ok(c, "354 go\r\n");
+	OK(smtpc_body_end(c));
+	tx_take(c);
+	for (unsigned i = 0; i < SMTPC_LMTP_RCPT_CAP; i++) {
+		smtpc_reply r;
+		smtpc_feed(c, "250 ok\r\n", 8);
+		r = next_reply(c);
+		cr_assert_eq(r.index, i);
+		cr_assert_eq(smtpc_pending(c), SMTPC_LMTP_RCPT_CAP - 1 - i);
+	}
+	tc_free(c);
+}
+
+Test(lmtp, raw_lhlo_and_raw_data_end_follow_the_same_rules)
+{
+	smtpc_conn *c = tc_new(NULL, 0);
+	smtpc_reply r;
+
+	feed_ok(c, "220 lmtp\r\n");
+	OK(smtpc_raw(c, "LHLO client.example", 19));
+	feed_ok(c, "250 lmtp\r\n");
+	OK(smtpc_raw(c, "MAIL FROM:<a@example.com>", 25));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "RCPT TO:<a@example.com>", 23));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "RCPT TO:<b@example.com>", 23));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_raw(c, "DATA", 4));
+	feed_ok(c, "354 go\r\n");
+	OK(smtpc_raw(c, "hi", 2));
+	OK(smtpc_raw(c, ".", 1));
+	smtpc_feed(c, "250 a\r\n250 b\r\n", 14);
+	r = next_reply(c);
+	cr_assert_eq(r.cmd, SMTPC_CMD_DATA_END);
+	cr_assert_eq(r.index, 0);
+	r = next_reply(c);
+	cr_assert_eq(r.index, 1);
+	cr_assert_eq(smtpc_pending(c), 0);
+	tc_free(c);
+}

@@ -496,3 +496,361 @@ Test(conn, early_421_is_unsolicited_and_closes)
 	sb_free(&log);
 	tc_free(c);
 }
+
+/* ---- roles ----------------------------------------------------------------------- */
+
+/* The call must return want and leave the connection exactly as it was. */
+#define UNCHANGED(c, call, want)                                                                   \
+	do {                                                                                       \
+		smtpc_conn before_;                                                                \
+		memcpy(&before_, (c), sizeof before_);                                             \
+		cr_assert_eq((call), (want), "%s", #call);                                         \
+		cr_assert_eq(memcmp(&before_, (c), sizeof before_), 0, "%s changed it", #call);    \
+	} while (0)
+
+static int no_hmac(void *ctx, const unsigned char *k, size_t kl, const unsigned char *m, size_t ml,
+                   unsigned char out[16])
+{
+	(void)ctx, (void)k, (void)kl, (void)m, (void)ml, (void)out;
+	return -1;
+}
+
+static void no_hook(void *ctx, smtpc_cmd cmd, const char *line, size_t len, int secret)
+{
+	(void)ctx, (void)cmd, (void)line, (void)len, (void)secret;
+}
+
+static int no_auth(void *ctx, const char *u, size_t ul, const char *p, size_t pl)
+{
+	(void)ctx, (void)u, (void)ul, (void)p, (void)pl;
+	return 1;
+}
+
+Test(roles, client_calls_on_a_server_are_refused_and_write_nothing)
+{
+	smtpc_conn *s = ts_new(NULL);
+	smtpc_event ev;
+	smtpc_ext ext;
+	size_t pos = 0;
+
+	OK(smtpc_server_greet(s, 220, "s.example"));
+	tx_take(s);
+	smtpc_feed(s, "EHLO a.example\r\n", 16);
+	cr_assert_eq(smtpc_next_event(s, &ev), SMTPC_EV_COMMAND);
+	/* found in review: NOOP on a server wrote "NOOP\r\n" to its output */
+	UNCHANGED(s, smtpc_noop(s), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_ehlo(s, "a.example"), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_helo(s, "a.example"), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_lhlo(s, "a.example"), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_mail(s, "a@example.com", NULL), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_rcpt(s, "a@example.com", NULL), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_data(s), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_bdat(s, 3, 1), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_rset(s), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_vrfy(s, "x"), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_quit(s), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_starttls(s), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_auth(s, SMTPC_MECH_PLAIN, "u", "p"), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_raw(s, "NOOP", 4), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_body_end(s), SMTPC_ERR_ROLE);
+	UNCHANGED(s, smtpc_body_write(s, "x", 1), 0);
+	UNCHANGED(s, smtpc_ext_next(s, &pos, &ext), 0);
+	UNCHANGED(s, smtpc_ext_find(s, "SIZE", &ext), 0);
+	UNCHANGED(s, smtpc_body_stats(s) == NULL, 1);
+	UNCHANGED(s, smtpc_get_caps(s)->ext, 0);
+	smtpc_conn before;
+	memcpy(&before, s, sizeof before);
+	smtpc_set_hmac_md5(s, no_hmac, NULL);
+	smtpc_set_command_hook(s, no_hook, NULL);
+	cr_assert_eq(memcmp(&before, s, sizeof before), 0);
+	cr_assert_str_eq(tx_take(s), "");
+	tc_free(s);
+}
+
+Test(roles, server_calls_on_a_client_are_refused_and_write_nothing)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
+	smtpc_caps caps = {0, 0, 0, 0};
+	unsigned rcpt = 7;
+
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	UNCHANGED(c, smtpc_server_greet(c, 220, "x"), SMTPC_ERR_ROLE);
+	UNCHANGED(c, smtpc_server_reply(c, 250, "x"), SMTPC_ERR_ROLE);
+	UNCHANGED(c, smtpc_server_reply_ehlo(c, "x.example", &caps), SMTPC_ERR_ROLE);
+	UNCHANGED(c, smtpc_server_shutdown(c, "bye"), SMTPC_ERR_ROLE);
+	UNCHANGED(c, smtpc_server_reply_rcpt(c, &rcpt), 0);
+	cr_assert_eq(rcpt, 7);
+	smtpc_conn before;
+	memcpy(&before, c, sizeof before);
+	smtpc_server_allow_starttls(c, 1);
+	smtpc_server_set_auth(c, no_auth, NULL);
+	cr_assert_eq(memcmp(&before, c, sizeof before), 0);
+	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com>\r\n");
+	tc_free(c);
+}
+
+Test(roles, server_is_greeted_after_its_250_to_ehlo)
+{
+	smtpc_conn *s = ts_new(NULL);
+	smtpc_event ev;
+	smtpc_caps caps = {SMTPC_EXT_STARTTLS, 0, 0, 0};
+
+	smtpc_server_allow_starttls(s, 1);
+	OK(smtpc_server_greet(s, 220, "s.example"));
+	smtpc_feed(s, "EHLO a.example\r\n", 16);
+	cr_assert_eq(smtpc_next_event(s, &ev), SMTPC_EV_COMMAND);
+	cr_assert(!smtpc_is_greeted(s));
+	OK(smtpc_server_reply_ehlo(s, "s.example", &caps));
+	/* found in review: 0 here */
+	cr_assert(smtpc_is_greeted(s));
+	smtpc_feed(s, "STARTTLS\r\n", 10);
+	cr_assert_eq(smtpc_next_event(s, &ev), SMTPC_EV_STARTTLS);
+	OK(smtpc_tls_started(s));
+	cr_assert(!smtpc_is_greeted(s)); /* RFC 3207 4.2: EHLO again */
+	cr_assert(smtpc_is_secure(s));
+	tc_free(s);
+}
+
+Test(roles, a_failed_init_leaves_a_connection_that_refuses_everything)
+{
+	static unsigned char rx[16], tx[16];
+	smtpc_conn c;
+	smtpc_event ev;
+	size_t n;
+
+	memset(&c, 0x5a, sizeof c);
+	cr_assert_eq(smtpc_init(&c, NULL, rx, sizeof rx, tx, sizeof tx), SMTPC_ERR_BUFFER_SMALL);
+	cr_assert_eq(smtpc_noop(&c), SMTPC_ERR_ROLE);
+	cr_assert_eq(smtpc_server_reply(&c, 250, "x"), SMTPC_ERR_ROLE);
+	cr_assert_eq(smtpc_next_event(&c, &ev), SMTPC_EV_ERROR);
+	cr_assert_eq(ev.err, SMTPC_ERR_ROLE);
+	cr_assert_eq(smtpc_want(&c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_feed(&c, "220 x\r\n", 7), 0);
+	cr_assert_null(smtpc_recv_buf(&c, &n));
+	smtpc_recv_ack(&c, 5);
+	smtpc_send_ack(&c, 5);
+	smtpc_set_secure(&c);
+	cr_assert(!smtpc_is_secure(&c));
+	cr_assert_null(smtpc_send_buf(&c, &n));
+	cr_assert_eq(smtpc_tls_started(&c), SMTPC_ERR_ROLE);
+	cr_assert_eq(smtpc_fail(&c, SMTPC_ERR_TIMEOUT), SMTPC_ERR_ROLE);
+	cr_assert_eq(smtpc_waiting_for(&c), SMTPC_WAIT_NONE);
+	cr_assert_eq(smtpc_pending(&c), 0);
+	cr_assert_eq(smtpc_session_end(&c, NULL), SMTPC_END_NONE);
+	cr_assert_eq(smtpc_server_init(&c, NULL, rx, sizeof rx, tx, sizeof tx),
+	             SMTPC_ERR_BUFFER_SMALL);
+	cr_assert_eq(smtpc_server_greet(&c, 220, "x"), SMTPC_ERR_ROLE);
+	/* a server transmit buffer must hold the core's own replies */
+	static unsigned char big_rx[8192], small_tx[SMTPC_SERVER_TX_MIN - 1];
+	cr_assert_eq(smtpc_server_init(&c, NULL, big_rx, sizeof big_rx, small_tx, sizeof small_tx),
+	             SMTPC_ERR_BUFFER_SMALL);
+	cr_assert_eq(smtpc_server_init(NULL, NULL, big_rx, sizeof big_rx, tx, sizeof tx),
+	             SMTPC_ERR_NULL_ARG);
+}
+
+Test(roles, init_refuses_a_struct_of_another_size_before_writing)
+{
+	/* what a program built with other caps passes: another size, or the
+	 * same size with another queue depth */
+	static unsigned char rx[8192], tx[1024];
+	unsigned char *mem = malloc(sizeof(smtpc_conn) + 64);
+
+	memset(mem, 0xa5, sizeof(smtpc_conn) + 64);
+	cr_assert_eq(smtpc_init_((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx,
+	                         sizeof(smtpc_conn) - 64, SMTPC_CAPS_KEY),
+	             SMTPC_ERR_ABI);
+	/* only the role pointer was cleared: nothing past a smaller struct */
+	for (size_t i = sizeof(void *); i < sizeof(smtpc_conn) + 64; i++)
+		cr_assert_eq(mem[i], 0xa5, "byte %zu written", i);
+	cr_assert_eq(smtpc_noop((smtpc_conn *)mem), SMTPC_ERR_ROLE);
+	cr_assert_eq(smtpc_server_init_((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx,
+	                                sizeof(smtpc_conn), SMTPC_CAPS_KEY ^ 1u << 16),
+	             SMTPC_ERR_ABI);
+	cr_assert_eq(smtpc_init_((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx,
+	                         sizeof(smtpc_conn) + 8, SMTPC_CAPS_KEY),
+	             SMTPC_ERR_ABI);
+	cr_assert_eq(smtpc_err_class(SMTPC_ERR_ABI), SMTPC_CLASS_MISUSE);
+	OK(smtpc_init((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx));
+	free(mem);
+}
+
+/* ---- STARTTLS pause and recv_ack ------------------------------------------------- */
+
+Test(conn, bytes_acknowledged_while_paused_are_injection)
+{
+	/* an adapter that took the buffer before the pause and wrote into it
+	 * after: the same verdict as smtpc_feed */
+	smtpc_conn *c = tc_ready(NULL, "STARTTLS");
+	size_t room;
+	unsigned char *p;
+
+	OK(smtpc_starttls(c));
+	p = smtpc_recv_buf(c, &room);
+	memcpy(p, "220 go\r\n", 8);
+	smtpc_recv_ack(c, 8);
+	drain(c, NULL);
+	cr_assert_eq(smtpc_want(c) & SMTPC_WANT_TLS, SMTPC_WANT_TLS);
+	cr_assert_null(smtpc_recv_buf(c, &room));
+	smtpc_recv_ack(c, 0); /* nothing: no harm */
+	cr_assert_eq(smtpc_error(c), SMTPC_ERR_OK);
+	memcpy(p + 8, "250 x\r\n", 7);
+	smtpc_recv_ack(c, 7);
+	cr_assert_eq(smtpc_error(c), SMTPC_ERR_STARTTLS_INJECTION);
+	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STARTTLS_INJECTION);
+	tc_free(c);
+}
+
+/* ---- how a session ends -------------------------------------------------------- */
+
+static smtpc_end end_of(smtpc_conn *c)
+{
+	smtpc_end e;
+
+	smtpc_session_end(c, &e);
+	return e;
+}
+
+#define END_IS(c, h, cd, un, tx)                                                              \
+	do {                                                                                  \
+		smtpc_end e_ = end_of(c);                                                     \
+		cr_assert_eq(e_.how, (h), "how %d", e_.how);                                  \
+		cr_assert_eq(e_.code, (cd), "code %u", e_.code);                              \
+		cr_assert_eq(e_.unanswered, (un), "unanswered %u", e_.unanswered);            \
+		cr_assert_eq(e_.transaction, (tx), "transaction %d", e_.transaction);         \
+	} while (0)
+
+static void one_sent_second_pipelined(smtpc_conn *c)
+{
+	/* message 1 delivered; message 2's MAIL, RCPT and DATA in flight */
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_data(c));
+	feed_ok(c, "250 ok\r\n250 ok\r\n354 go\r\n");
+	cr_assert_eq(smtpc_body_write(c, "one\r\n", 5), 5);
+	OK(smtpc_body_end(c));
+	feed_ok(c, "250 2.0.0 queued\r\n");
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_data(c));
+	cr_assert_eq(smtpc_session_end(c, NULL), SMTPC_END_NONE);
+}
+
+static void shutdown_after_one(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_SHUTDOWN, 421, 2, 0);
+	cr_assert_eq(smtpc_pending(c), 0);
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_ENDED);
+}
+
+Test(end, a_421_to_the_second_message_is_not_a_clean_end)
+{
+	script s = {"421 to MAIL 2", NULL, "PIPELINING", 0, one_sent_second_pipelined,
+	            "421 4.3.2 shutting down\r\n", 0, 1,
+	            "L 421 4.3.2 shutting down\nR 421 MAIL [4.3.2] 4.3.2 shutting down\nCLOSED\n",
+	            shutdown_after_one};
+	run_script(&s);
+}
+
+static void issue_quit_after_mail(smtpc_conn *c)
+{
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_rset(c));
+	feed_ok(c, "250 ok\r\n");
+	OK(smtpc_quit(c));
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_ENDED);
+}
+
+static void quit_clean(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_QUIT, 221, 0, 0);
+}
+
+static void quit_unanswered(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_QUIT, 0, 0, 0);
+}
+
+Test(end, quit_answered_is_the_clean_end)
+{
+	script s = {"quit", NULL, "", 0, issue_quit_after_mail, "221 2.0.0 bye\r\n", 0, 1,
+	            "L 221 2.0.0 bye\nR 221 QUIT [2.0.0] 2.0.0 bye\nCLOSED\n", quit_clean};
+	run_script(&s);
+	s.in = "";
+	s.expect = "CLOSED\n";
+	s.check = quit_unanswered; /* the server closed without its 221 */
+	run_script(&s);
+}
+
+static void issue_mail_rcpt_answered(smtpc_conn *c)
+{
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	feed_ok(c, "250 ok\r\n250 ok\r\n");
+}
+
+static void dropped_in_transaction(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_DROPPED, 0, 0, 1);
+	cr_assert_eq(smtpc_error(c), SMTPC_ERR_OK);
+}
+
+Test(end, closed_with_a_transaction_open_says_so)
+{
+	script s = {"drop in txn", NULL, "PIPELINING", 0, issue_mail_rcpt_answered, "", 0, 1,
+	            "CLOSED\n", dropped_in_transaction};
+	run_script(&s);
+}
+
+static void issue_message(smtpc_conn *c)
+{
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+	OK(smtpc_data(c));
+	feed_ok(c, "250 ok\r\n250 ok\r\n354 go\r\n");
+	OK(smtpc_body_end(c));
+	OK(smtpc_mail(c, "a@example.com", NULL)); /* pipelined after the dot */
+}
+
+static void dropped_with_replies_owed(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_DROPPED, 0, 2, 1);
+	cr_assert_eq(smtpc_error(c), SMTPC_ERR_CLOSED);
+}
+
+Test(end, closed_with_replies_owed_is_an_error_and_counts_them)
+{
+	script s = {"drop owed", NULL, "PIPELINING", 0, issue_message, "", 0, 1, "E CLOSED\n",
+	            dropped_with_replies_owed};
+	run_script(&s);
+}
+
+static void shutdown_221(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_SHUTDOWN, 221, 0, 0);
+}
+
+Test(end, unsolicited_221_is_the_server_shutting_down)
+{
+	script s = {"221", NULL, "", 0, NULL, "221 bye\r\n", 0, 1, "L 221 bye\nR 221 NONE bye\nCLOSED\n",
+	            shutdown_221};
+	run_script(&s);
+}
+
+static void error_end(smtpc_conn *c)
+{
+	END_IS(c, SMTPC_END_ERROR, 0, 2, 1);
+}
+
+static void issue_mail_rcpt2(smtpc_conn *c)
+{
+	OK(smtpc_mail(c, "a@example.com", NULL));
+	OK(smtpc_rcpt(c, "b@example.com", NULL));
+}
+
+Test(end, a_protocol_error_ends_it_with_what_was_unanswered)
+{
+	script s = {"bad reply", NULL, "PIPELINING", 0, issue_mail_rcpt2, "xyz\r\n", 0, 0,
+	            "E BAD_REPLY\n", error_end};
+	run_script(&s);
+}
