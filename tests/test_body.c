@@ -538,3 +538,37 @@ Test(body, write_to_counts_bdat_chunks)
 	cr_assert_eq(smtpc_send_buf(c, &wrote), NULL);
 	tc_free(c);
 }
+
+Test(body, reports_8bit_wherever_the_octet_sits_in_a_word)
+{
+	/* Every position of one 8-bit octet against every position of the line
+	 * end that stops the word scan. Found in review: the portable word path
+	 * (big-endian hosts; make check also runs it, byte-swapped, on this one)
+	 * kept the wrong octets of the word. */
+	unsigned char buf[24];
+
+	for (size_t n = 1; n <= sizeof buf; n++) {
+		for (size_t hi = 0; hi < n; hi++) {
+			for (size_t cr = 0; cr <= n; cr++) {
+				size_t len;
+				int h;
+				if (cr == hi)
+					continue;
+				memset(buf, 'a', n);
+				buf[hi] = 0xe9;
+				if (cr < n)
+					buf[cr] = '\r';
+				unsigned char *w = encode(buf, n, n, 3 * n + 8, &len, &h);
+				cr_assert_eq(h, 1, "n %zu hi %zu cr %zu", n, hi, cr);
+				free(w);
+				w = encode(buf, n, 1, 1, &len, &h);
+				cr_assert_eq(h, 1, "n %zu hi %zu cr %zu (split)", n, hi, cr);
+				free(w);
+				buf[hi] = 0x7f;
+				w = encode(buf, n, n, 3 * n + 8, &len, &h);
+				cr_assert_eq(h, 0, "n %zu hi %zu cr %zu", n, hi, cr);
+				free(w);
+			}
+		}
+	}
+}

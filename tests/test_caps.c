@@ -143,3 +143,17 @@ Test(caps, null_connection_has_no_caps)
 {
 	cr_assert_eq(smtpc_get_caps(NULL)->ext, 0);
 }
+
+Test(caps, size_with_spaces_around_the_number)
+{
+	/* found in review: "SIZE 1000 " read as no limit */
+	static const char *const t[] = {"SIZE 1000 ", "SIZE  1000", "SIZE 1000  "};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		smtpc_conn *c = tc_ready(NULL, t[i]);
+		cr_assert_eq(smtpc_get_caps(c)->size_limit, 1000, "%s", t[i]);
+		tc_free(c);
+	}
+	smtpc_conn *c = tc_ready(NULL, "SIZE 10 00");
+	cr_assert_eq(smtpc_get_caps(c)->size_limit, 0); /* malformed: unknown */
+	tc_free(c);
+}

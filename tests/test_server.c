@@ -15,6 +15,8 @@ struct srv {
 	sbuf out;  /* replies sent */
 	int reject_rcpt; /* refuse recipients whose address starts with 'x' */
 	int keep_out;    /* leave replies in the transmit buffer (for a client) */
+	int ends;        /* messages ended so far */
+	int chunk_ends;  /* chunks ended so far */
 };
 
 static int check_pw(void *ctx, const char *u, size_t ul, const char *p, size_t pl)
@@ -22,6 +24,12 @@ static int check_pw(void *ctx, const char *u, size_t ul, const char *p, size_t p
 	(void)ctx;
 	return ul == 4 && memcmp(u, "user", 4) == 0 && pl == 6 && memcmp(p, "s3cret", 6) == 0;
 }
+
+/* How the application answers the ends of chunks and messages; tests set
+ * these, srv_script puts them back. */
+static int g_fail_chunk;     /* k: the k-th chunk end (from 1) could not be stored (452) */
+static int g_fail_end;       /* k + 1: message k could not be stored (451) */
+static int g_fail_odd_rcpt;  /* LMTP: recipients with odd numbers get 452 */
 
 static smtpc_conn *srv_new(const smtpc_config *cfg)
 {
@@ -78,7 +86,7 @@ static int srv_pump(struct srv *s)
 			sb_add(&s->log, "%s %.*s|%.*s\n", smtpc_cmd_name(ev.command.cmd),
 			       (int)ev.command.arg_len, ev.command.arg, (int)ev.command.params_len,
 			       ev.command.params);
-			if (ev.command.cmd == SMTPC_CMD_EHLO)
+			if (ev.command.cmd == SMTPC_CMD_EHLO || ev.command.cmd == SMTPC_CMD_LHLO)
 				OK(smtpc_server_reply_ehlo(s->c, "sink.example", &sink_caps));
 			else if (ev.command.cmd == SMTPC_CMD_DATA)
 				OK(smtpc_server_reply(s->c, 354, "End data with <CR><LF>.<CR><LF>"));
@@ -94,7 +102,16 @@ static int srv_pump(struct srv *s)
 		case SMTPC_EV_CHUNK_END: /* stored: acknowledged */
 			sb_add(&s->log, "CHUNK#%u ok=%d size=%llu\n", ev.body_end.chunk, ev.body_end.ok,
 			       (unsigned long long)ev.body_end.size);
-			if (ev.body_end.ok) {
+			cr_assert_eq(smtpc_pending(s->c), ev.body_end.replies);
+			if (!ev.body_end.ok || g_fail_chunk == s->chunk_ends + 1) {
+				s->body.n = 0; /* not stored: dropped */
+				if (s->body.s)
+					s->body.s[0] = '\0';
+			}
+			if (ev.body_end.ok && g_fail_chunk == ++s->chunk_ends) {
+				OK(smtpc_server_reply(s->c, 452, "4.3.1 Insufficient system storage\n"
+				                                 "4.3.1 the chunk was not stored"));
+			} else if (ev.body_end.ok) {
 				char txt[64];
 				snprintf(txt, sizeof txt, "2.0.0 %llu octets received",
 				         (unsigned long long)ev.body_end.size);
@@ -109,8 +126,23 @@ static int srv_pump(struct srv *s)
 			s->body.n = 0;
 			if (s->body.s)
 				s->body.s[0] = '\0';
-			if (ev.body_end.ok)
+			cr_assert_eq(smtpc_pending(s->c), ev.body_end.replies);
+			if (!ev.body_end.ok)
+				break;
+			if (g_fail_end == ++s->ends) {
+				OK(smtpc_server_reply(s->c, 451, "4.3.0 Cannot store the message now"));
+				break;
+			}
+			for (unsigned rcpt; smtpc_server_reply_rcpt(s->c, &rcpt);) { /* LMTP */
+				sb_add(&s->log, "LMTP rcpt %u of %zu\n", rcpt, smtpc_pending(s->c));
+				if (g_fail_odd_rcpt && rcpt % 2)
+					OK(smtpc_server_reply(s->c, 452, "4.2.2 Mailbox full"));
+				else
+					OK(smtpc_server_reply(s->c, 250, "2.0.0 Ok: delivered"));
+			}
+			if (smtpc_pending(s->c))
 				OK(smtpc_server_reply(s->c, 250, "2.0.0 Ok: queued"));
+			cr_assert_eq(smtpc_server_reply(s->c, 250, "extra"), SMTPC_ERR_STATE);
 			break;
 		case SMTPC_EV_STARTTLS:
 			sb_add(&s->log, "STARTTLS\n");
@@ -169,8 +201,18 @@ static char *srv_run(const smtpc_config *cfg, const char *in, size_t len, const 
 }
 
 /* Every split must give the same events and the same replies. */
+static void srv_script_(const smtpc_config *cfg, const char *in, size_t len, const char *want,
+                        void (*setup)(smtpc_conn *));
+
 static void srv_script(const smtpc_config *cfg, const char *in, size_t len, const char *want,
                        void (*setup)(smtpc_conn *))
+{
+	srv_script_(cfg, in, len, want, setup);
+	g_fail_chunk = g_fail_end = g_fail_odd_rcpt = 0;
+}
+
+static void srv_script_(const smtpc_config *cfg, const char *in, size_t len, const char *want,
+                        void (*setup)(smtpc_conn *))
 {
 	size_t *cuts = malloc((len + 1) * sizeof *cuts), k, size;
 	char *got = srv_run(cfg, in, len, NULL, 0, setup);
@@ -667,5 +709,644 @@ Test(pair, starttls_pause_then_auth_on_both_sides)
 	OK(smtpc_quit(cl));
 	shuttle(cl, &s, &clog);
 	cr_assert_eq(smtpc_next_event(s.c, &ev), SMTPC_EV_CLOSED);
+	pair_close(&s, cl, &clog);
+}
+
+/* ---- message data limits ------------------------------------------------------------ */
+
+static char *build(size_t *n, const char *parts[][2], size_t count)
+{
+	sbuf b = {0};
+
+	for (size_t i = 0; i < count; i++) {
+		if (parts[i][1] == NULL) {
+			sb_add(&b, "%s", parts[i][0]);
+		} else { /* parts[i][0] repeated atoi(parts[i][1]) times */
+			for (int k = atoi(parts[i][1]); k > 0; k--)
+				sb_add(&b, "%s", parts[i][0]);
+		}
+	}
+	*n = b.n;
+	return b.s;
+}
+
+#define TXN "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+#define TXN_EV "MAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+#define TXN_OUT "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+
+Test(server, a_doubled_dot_does_not_count_toward_the_line_limit)
+{
+	/* RFC 5321 4.5.3.1.6: a 998-octet line that starts with a dot goes out
+	 * as 999 octets and its CRLF; found in review: refused */
+	const char *parts[][2] = {{"EHLO c.example\r\n" TXN "..", NULL}, {"x", "997"},
+	                          {"\r\n.\r\n" TXN "..", NULL}, {"x", "998"},
+	                          {"\r\n.\r\n" TXN, NULL}, {"y", "999"},
+	                          {"\r\n.\r\nQUIT\r\n", NULL}};
+	size_t n;
+	char *in = build(&n, parts, sizeof parts / sizeof parts[0]);
+	sbuf want = {0};
+	sb_add(&want, "EHLO c.example|\n" TXN_EV "END ok=1 size=1000 why=- body=.");
+	for (int i = 0; i < 997; i++)
+		sb_add(&want, "x");
+	sb_add(&want, "\r\n\n" TXN_EV "END ok=0 size=0 why=DATA_LINE_LONG body=\n" TXN_EV
+	              "END ok=0 size=0 why=DATA_LINE_LONG body=\nCLOSED\n---\n%s" TXN_OUT
+	              "250 2.0.0 Ok: queued\r\n" TXN_OUT
+	              "500 5.5.2 Error: message line too long; not accepted\r\n" TXN_OUT
+	              "500 5.5.2 Error: message line too long; not accepted\r\n221 2.0.0 Bye\r\n",
+	       EHLO_REPLY);
+	srv_script(NULL, in, n, want.s, NULL);
+	free(in);
+	sb_free(&want);
+}
+
+static char *line_of(size_t len, int dot)
+{
+	char *s = malloc(len + 3);
+	memset(s, 'x', len);
+	if (dot)
+		s[0] = s[1] = '.';
+	memcpy(s + len, "\r\n", 3);
+	return s;
+}
+
+/* Sends one message made of one line; returns 1 when it was accepted. */
+static int one_line_accepted(const smtpc_config *cfg, size_t len, int dot)
+{
+	char *line = line_of(len, dot);
+	sbuf in = {0};
+	sb_add(&in, "EHLO c.example\r\n" TXN "%s.\r\n", line);
+	char *got = srv_run(cfg, in.s, in.n, NULL, 0, NULL);
+	int ok = strstr(got, "END ok=1") != NULL;
+	cr_assert(ok || strstr(got, "why=DATA_LINE_LONG"), "%s", got);
+	free(got);
+	free(line);
+	sb_free(&in);
+	return ok;
+}
+
+Test(server, max_text_line_is_clamped_as_the_header_says)
+{
+	smtpc_config cfg;
+
+	smtpc_config_default(&cfg);
+	cfg.max_line = 600; /* max_text_line: 601 with the CRLF */
+	cr_assert(one_line_accepted(&cfg, 599, 0));
+	cr_assert(!one_line_accepted(&cfg, 600, 0));
+	cr_assert(one_line_accepted(&cfg, 600, 1)); /* ".." + 598: 599 once unstuffed */
+	cr_assert(!one_line_accepted(&cfg, 601, 1));
+	cfg.max_line = 2048;
+	cfg.max_text_line = 500; /* below RFC 5321's 1000: raised to it */
+	cr_assert(one_line_accepted(&cfg, 998, 0));
+	cr_assert(!one_line_accepted(&cfg, 999, 0));
+	cfg.max_text_line = 5000; /* above max_line + 1: lowered to it */
+	cr_assert(one_line_accepted(&cfg, 2047, 0));
+	cr_assert(!one_line_accepted(&cfg, 2048, 0));
+	cr_assert(one_line_accepted(&cfg, 2048, 1));
+}
+
+/* ---- source routes ------------------------------------------------------------------- */
+
+Test(server, source_routes_are_ignored)
+{
+	/* RFC 5321 4.1.1.3: SHOULD ignore the route; found in review: 553 */
+	static const char in[] = "EHLO c.example\r\nMAIL FROM:<@a.example,@b.example:u@c.example>\r\n"
+	                         "RCPT TO:<@x.example:b@example.com> NOTIFY=NEVER\r\n"
+	                         "RCPT TO:<@:b@example.com>\r\nRCPT TO:<@a.example,b@example.com>\r\n"
+	                         "RCPT TO:<@a..b:b@example.com>\r\nQUIT\r\n";
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL u@c.example|\nRCPT b@example.com|NOTIFY=NEVER\nCLOSED\n---\n%s"
+	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
+	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
+	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	SCRIPT(in, want);
+}
+
+/* ---- AUTH ------------------------------------------------------------------------------ */
+
+static smtpc_config plain_auth_cfg(void)
+{
+	smtpc_config cfg;
+
+	smtpc_config_default(&cfg);
+	cfg.allow_plain_auth = 1;
+	return cfg;
+}
+
+#define EHLO_AUTH_OUT(extra) "%s250-STARTTLS\r\n250-SIZE 100000\r\n250 AUTH PLAIN LOGIN\r\n" extra
+
+Test(server, auth_plain_authorization_identity)
+{
+	/* RFC 4616 2: an authzid other than the user is refused (found in
+	 * review: ignored); the same identity, or none, is fine */
+	smtpc_config cfg = plain_auth_cfg();
+	static const char in[] = "EHLO c.example\r\nAUTH PLAIN YWRtaW4AdXNlcgBzM2NyZXQ=\r\n"
+	                         "AUTH PLAIN dXNlcgB1c2VyAHMzY3JldA==\r\n";
+	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "535 5.7.8 Authorization identity refused\r\n"
+	                      "235 2.7.0 Authentication successful\r\n") != NULL, "%s", got);
+	free(got);
+}
+
+Test(server, auth_empty_initial_response_and_refused_lines)
+{
+	smtpc_config cfg = plain_auth_cfg();
+	/* "=" is an empty initial response (RFC 4954 4), found in review: 501;
+	 * then a line refused with 500 ends the exchange (found in review: the
+	 * next command was read as the response) */
+	static const char in[] = "EHLO c.example\r\nAUTH LOGIN =\r\nczNjcmV0\r\nAUTH PLAIN =\r\n"
+	                         "AUTH LOGIN\r\nbad\001\r\nNOOP\r\nAUTH LOGIN dXNlcg==\r\nbare\n"
+	                         "NOOP\r\nAUTH PLAIN\r\n=\r\nAUTH PLAIN AHVzZXIAczNjcmV0\r\n";
+	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "250 AUTH PLAIN LOGIN\r\n"
+	                      "334 UGFzc3dvcmQ6\r\n535 5.7.8 Authentication credentials invalid\r\n"
+	                      "501 5.5.2 Cannot decode the response\r\n"
+	                      "334 VXNlcm5hbWU6\r\n500 5.5.2 Error: control character in command\r\n"
+	                      "250 2.0.0 Ok\r\n"
+	                      "334 UGFzc3dvcmQ6\r\n500 5.5.2 Error: bare LF in command\r\n"
+	                      "250 2.0.0 Ok\r\n"
+	                      "334 \r\n501 5.5.2 Cannot decode the response\r\n"
+	                      "235 2.7.0 Authentication successful\r\n") != NULL,
+	          "%s", got);
+	/* every split gives the same */
+	srv_script(&cfg, in, sizeof in - 1, got, NULL);
+	free(got);
+}
+
+Test(server, auth_check_cleared_during_the_exchange_is_454)
+{
+	/* found in review: the next response called address 0 */
+	smtpc_config cfg = plain_auth_cfg();
+	smtpc_conn *c = ts_new(&cfg);
+	smtpc_event ev;
+
+	smtpc_server_set_auth(c, check_pw, NULL);
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "AUTH LOGIN\r\ndXNlcg==\r\n", 22);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	smtpc_server_set_auth(c, NULL, NULL);
+	smtpc_feed(c, "czNjcmV0\r\nNOOP\r\n", 16);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_str_eq(tx_take(c), "220 s\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
+	                             "454 4.7.0 Temporary authentication failure\r\n250 2.0.0 Ok\r\n");
+	cr_assert(!smtpc_is_authenticated(c));
+	tc_free(c);
+}
+
+/* ---- STARTTLS pause and QUIT ------------------------------------------------------------- */
+
+Test(server, end_of_input_during_the_tls_pause_is_reported)
+{
+	/* found in review: never reported CLOSED (the client role does) */
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+
+	smtpc_server_allow_starttls(c, 1);
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "STARTTLS\r\n", 10);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_STARTTLS);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_TLS);
+	tx_take(c);
+	smtpc_eof(c);
+	cr_assert(smtpc_want(c) & SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(ev.end.how, SMTPC_END_DROPPED);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STATE);
+	tc_free(c);
+
+	/* before the STARTTLS event was pulled: the event, then CLOSED */
+	c = ts_new(NULL);
+	smtpc_server_allow_starttls(c, 1);
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "STARTTLS\r\n", 10);
+	smtpc_eof(c);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_STARTTLS);
+	cr_assert_str_eq(tx_take(c), "220 s\r\n220 2.0.0 Ready to start TLS\r\n");
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	tc_free(c);
+}
+
+Test(server, closed_only_once_the_221_has_left)
+{
+	/* found in review: CLOSED while the 221 was still in the buffer */
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+	size_t n;
+
+	OK(smtpc_server_greet(c, 220, "s"));
+	tx_take(c);
+	smtpc_feed(c, "QUIT\r\nNOOP\r\n", 12);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_WRITE);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_NONE);
+	smtpc_send_buf(c, &n);
+	smtpc_send_ack(c, n - 1);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_str_eq(tx_take(c), "\n");
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(ev.end.how, SMTPC_END_QUIT);
+	cr_assert_eq(ev.end.code, 221);
+	cr_assert_eq(smtpc_feed(c, "x", 1), 1); /* dropped */
+	tc_free(c);
+}
+
+/* ---- the application acknowledges message data ----------------------------------------------- */
+
+Test(server, a_refused_chunk_fails_the_transaction_and_later_chunks_are_refused)
+{
+	/* RFC 3030 2: after a failure reply to a chunk, the chunks already in
+	 * the pipeline are read, refused and not delivered; the session stays
+	 * usable for a retry */
+	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	                         "BDAT 3\r\nabcBDAT 3\r\ndefBDAT 2 LAST\r\nghDATA\r\nRSET\r\n"
+	                         "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	                         "BDAT 4\r\nre\r\nBDAT 2 LAST\r\nokQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=3\n"
+	         "MAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=4\n"
+	         "END ok=1 size=6 why=- body=re\r\nok\nCLOSED\n---\n%s"
+	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "452-4.3.1 Insufficient system storage\r\n452 4.3.1 the chunk was not stored\r\n"
+	         "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n"
+	         "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "250 2.0.0 Ok\r\n250 2.0.0 4 octets received\r\n250 2.0.0 Ok: queued\r\n"
+	         "221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	g_fail_chunk = 1;
+	SCRIPT(in, want);
+}
+
+Test(server, a_failure_at_the_end_of_data_leaves_nothing_half_done)
+{
+	/* 451 to the first message (a storage failure), then the same session
+	 * delivers the second */
+	static const char in[] = "EHLO c.example\r\n" TXN "one\r\n.\r\nRCPT TO:<b@example.com>\r\n"
+	                         TXN "two\r\n.\r\nQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\n" TXN_EV "END ok=1 size=5 why=- body=one\r\n\n" TXN_EV
+	         "END ok=1 size=5 why=- body=two\r\n\nCLOSED\n---\n%s" TXN_OUT
+	         "451 4.3.0 Cannot store the message now\r\n503 5.5.1 Error: need MAIL command\r\n"
+	         TXN_OUT "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	g_fail_end = 1;
+	SCRIPT(in, want);
+}
+
+Test(server, data_after_bdat_in_one_transaction_is_refused)
+{
+	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	                         "BDAT 2\r\nabDATA\r\nBDAT 0 LAST\r\nQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=2\n"
+	         "END ok=1 size=2 why=- body=ab\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "250 2.0.0 2 octets received\r\n503 5.5.1 Error: DATA after BDAT\r\n"
+	         "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	SCRIPT(in, want);
+}
+
+Test(server, a_chunk_over_size_is_refused_by_the_core_and_reported)
+{
+	smtpc_config cfg;
+	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	                         "BDAT 8\r\n12345678BDAT 1 LAST\r\nxQUIT\r\n";
+	char want[4096];
+
+	smtpc_config_default(&cfg);
+	cfg.max_message = 5;
+	snprintf(want, sizeof want,
+	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=0 size=5\n"
+	         "CLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "552 5.3.4 Error: message too big; not accepted\r\n"
+	         "503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
+	         EHLO_REPLY);
+	srv_script(&cfg, in, sizeof in - 1, want, NULL);
+}
+
+Test(server, storage_failure_replies_single_and_multi_line)
+{
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	              "DATA\r\nx\r\n.\r\n", 85);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
+	}
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_BODY);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_BODY_END);
+	cr_assert_eq(ev.body_end.replies, 1);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_APPLICATION);
+	cr_assert_eq(smtpc_server_reply(c, 452, "4.3.1 a\rb"), SMTPC_ERR_CTRL_CHAR); /* no change */
+	OK(smtpc_server_reply(c, 452, "4.3.1 Insufficient system storage\n4.3.1 try again later"));
+	cr_assert_eq(smtpc_server_reply(c, 250, "again"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_pending(c), 0);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_COMMAND);
+	cr_assert_str_eq(tx_take(c), "220 s\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 ok\r\n"
+	                             "452-4.3.1 Insufficient system storage\r\n"
+	                             "452 4.3.1 try again later\r\n");
+	tc_free(c);
+}
+
+/* ---- LMTP ------------------------------------------------------------------------------------ */
+
+static smtpc_config lmtp_cfg(void)
+{
+	smtpc_config cfg;
+
+	smtpc_config_default(&cfg);
+	cfg.lmtp = 1;
+	return cfg;
+}
+
+#define LHLO_OUT "220 sink.example ESMTP\r\n250-sink.example\r\n250-PIPELINING\r\n" \
+	"250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n" \
+	"250-ENHANCEDSTATUSCODES\r\n250 SIZE 100000\r\n"
+
+Test(lmtp_server, lhlo_only)
+{
+	smtpc_config cfg = lmtp_cfg();
+	static const char in[] = "EHLO c.example\r\nHELO c.example\r\nMAIL FROM:<a@example.com>\r\n"
+	                         "LHLO c.example\r\nQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "LHLO c.example|\nCLOSED\n---\n220 sink.example ESMTP\r\n"
+	         "500 5.5.1 Error: this is LMTP: send LHLO\r\n"
+	         "500 5.5.1 Error: this is LMTP: send LHLO\r\n503 5.5.1 Error: send LHLO first\r\n"
+	         "%s221 2.0.0 Bye\r\n",
+	         LHLO_OUT + 24);
+	srv_script(&cfg, in, sizeof in - 1, want, NULL);
+	/* and LHLO is unknown to an SMTP server */
+	static const char smtp_in[] = "LHLO c.example\r\n";
+	char *got = srv_run(NULL, smtp_in, sizeof smtp_in - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "500 5.5.1 Error: command not recognized\r\n"), "%s", got);
+	free(got);
+}
+
+Test(lmtp_server, one_reply_per_accepted_recipient_in_rcpt_order)
+{
+	smtpc_config cfg = lmtp_cfg();
+	static const char in[] = "LHLO c.example\r\nMAIL FROM:<a@example.com>\r\n"
+	                         "RCPT TO:<r0@example.com>\r\nRCPT TO:<x1@example.com>\r\n"
+	                         "RCPT TO:<r2@example.com>\r\nRCPT TO:<r3@example.com>\r\n"
+	                         "DATA\r\nhi\r\n.\r\nMAIL FROM:<a@example.com>\r\n"
+	                         "RCPT TO:<r0@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
+	                         "BDAT 2 LAST\r\nyoRCPT TO:<r0@example.com>\r\nQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "LHLO c.example|\nMAIL a@example.com|\nRCPT r0@example.com|\nRCPT x1@example.com|\n"
+	         "RCPT r2@example.com|\nRCPT r3@example.com|\nDATA |\n"
+	         "END ok=1 size=4 why=- body=hi\r\n\nLMTP rcpt 0 of 3\nLMTP rcpt 2 of 2\n"
+	         "LMTP rcpt 3 of 1\nMAIL a@example.com|\nRCPT r0@example.com|\n"
+	         "RCPT r1@example.com|\nEND ok=1 size=2 why=- body=yo\nLMTP rcpt 0 of 2\n"
+	         "LMTP rcpt 1 of 1\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "550 5.1.1 No such user\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "354 End data with <CR><LF>.<CR><LF>\r\n"
+	         "250 2.0.0 Ok: delivered\r\n250 2.0.0 Ok: delivered\r\n452 4.2.2 Mailbox full\r\n"
+	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "250 2.0.0 Ok: delivered\r\n452 4.2.2 Mailbox full\r\n"
+	         "503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
+	         LHLO_OUT);
+	g_fail_odd_rcpt = 1;
+	srv_script(&cfg, in, sizeof in - 1, want, NULL);
+}
+
+Test(lmtp_server, the_cores_refusal_goes_to_every_recipient)
+{
+	smtpc_config cfg = lmtp_cfg();
+	static const char in[] = "LHLO c.example\r\nMAIL FROM:<a@example.com>\r\n"
+	                         "RCPT TO:<r0@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
+	                         "DATA\r\nbare\n.\r\n.\r\nMAIL FROM:<a@example.com>\r\n"
+	                         "RCPT TO:<x@example.com>\r\nDATA\r\nBDAT 1 LAST\r\nzQUIT\r\n";
+	char want[4096];
+	snprintf(want, sizeof want,
+	         "LHLO c.example|\nMAIL a@example.com|\nRCPT r0@example.com|\nRCPT r1@example.com|\n"
+	         "DATA |\nEND ok=0 size=0 why=DATA_BARE_EOL body=\nMAIL a@example.com|\n"
+	         "RCPT x@example.com|\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	         "250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	         "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n"
+	         "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n"
+	         "250 2.0.0 Ok\r\n550 5.1.1 No such user\r\n"
+	         "503 5.5.1 Error: no valid recipients\r\n"
+	         "554 5.5.1 Error: no valid recipients\r\n221 2.0.0 Bye\r\n",
+	         LHLO_OUT);
+	srv_script(&cfg, in, sizeof in - 1, want, NULL);
+}
+
+Test(lmtp_server, recipients_past_the_cap_get_452)
+{
+	smtpc_config cfg = lmtp_cfg();
+	sbuf in = {0};
+
+	sb_add(&in, "LHLO c.example\r\nMAIL FROM:<a@example.com>\r\n");
+	for (unsigned i = 0; i <= SMTPC_LMTP_RCPT_CAP; i++)
+		sb_add(&in, "RCPT TO:<r%u@example.com>\r\n", i);
+	sb_add(&in, "DATA\r\n.\r\nQUIT\r\n");
+	char *got = srv_run(&cfg, in.s, in.n, NULL, 0, NULL);
+	cr_assert(strstr(got, "250 2.0.0 Ok\r\n452 4.5.3 Error: too many recipients\r\n354") != NULL,
+	          "%s", got);
+	cr_assert(strstr(got, "LMTP rcpt 127 of 1\n") != NULL, "%s", got);
+	cr_assert(strstr(got, "RCPT r128") == NULL, "%s", got);
+	free(got);
+	sb_free(&in);
+}
+
+/* ---- waiting_for and shutdown ------------------------------------------------------------- */
+
+Test(server, waiting_for_says_what_the_server_waits_for)
+{
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_APPLICATION); /* the greeting */
+	OK(smtpc_server_greet(c, 220, "s"));
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_COMMAND);
+	smtpc_feed(c, "HELO c.example\r\n", 16);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_APPLICATION);
+	cr_assert_eq(smtpc_pending(c), 1);
+	OK(smtpc_server_reply(c, 250, "s"));
+	cr_assert_eq(smtpc_pending(c), 0);
+	smtpc_feed(c, "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 10\r\nabc", 64);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+		OK(smtpc_server_reply(c, 250, "ok"));
+	}
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_BODY);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_BLOCK); /* the rest of the chunk */
+	smtpc_feed(c, "defghij", 7);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_BODY);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CHUNK_END);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_APPLICATION);
+	OK(smtpc_server_reply(c, 250, "ok"));
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_COMMAND);
+	smtpc_fail(c, SMTPC_ERR_TIMEOUT);
+	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_NONE);
+	cr_assert_eq(smtpc_session_end(c, NULL), SMTPC_END_ERROR);
+	tc_free(c);
+}
+
+Test(server, shutdown_at_any_time_and_421_replies_end_the_session)
+{
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "HELO c.example\r\n", 16);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+	/* a reply is owed, but the deadline passed */
+	cr_assert_eq(smtpc_server_shutdown(c, "4.4.2\ntoo\rslow"), SMTPC_ERR_CTRL_CHAR);
+	OK(smtpc_server_shutdown(c, "4.4.2 s Error: timeout exceeded"));
+	cr_assert_eq(smtpc_server_shutdown(c, "again"), SMTPC_ERR_ENDED);
+	cr_assert_eq(smtpc_server_reply(c, 250, "late"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_feed(c, "NOOP\r\n", 6), 6); /* read no more */
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_str_eq(tx_take(c), "220 s\r\n421 4.4.2 s Error: timeout exceeded\r\n");
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(ev.end.how, SMTPC_END_SHUTDOWN);
+	cr_assert_eq(ev.end.code, 421);
+	tc_free(c);
+
+	/* a 421 reply to a command ends it too; so does a 421 greeting */
+	c = ts_new(NULL);
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "HELO c.example\r\nNOOP\r\n", 22);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+	OK(smtpc_server_reply(c, 421, "4.3.2 shutting down"));
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_str_eq(tx_take(c), "220 s\r\n421 4.3.2 shutting down\r\n");
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	tc_free(c);
+	c = ts_new(NULL);
+	OK(smtpc_server_greet(c, 421, "4.3.2 too busy"));
+	cr_assert_eq(smtpc_server_shutdown(c, "x"), SMTPC_ERR_ENDED);
+	tx_take(c);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(smtpc_session_end(c, NULL), SMTPC_END_SHUTDOWN);
+	tc_free(c);
+}
+
+Test(server, client_leaving_mid_message_is_a_dropped_transaction)
+{
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	              "DATA\r\npart", 77);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
+	}
+	smtpc_eof(c);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA); /* replies first */
+	tx_take(c);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(ev.end.how, SMTPC_END_DROPPED);
+	cr_assert_eq(ev.end.transaction, 1);
+	tc_free(c);
+}
+
+/* ---- client and server wired: LMTP and chunk failures ----------------------------------- */
+
+Test(pair, lmtp_client_maps_each_reply_to_its_recipient)
+{
+	struct srv s;
+	sbuf clog = {0};
+	smtpc_config cfg = lmtp_cfg();
+	smtpc_conn *cl;
+
+	memset(&s, 0, sizeof s);
+	s.c = srv_new(&cfg);
+	s.keep_out = 1;
+	s.reject_rcpt = 1;
+	OK(smtpc_server_greet(s.c, 220, "lmtp"));
+	cl = tc_new(NULL, 0);
+	shuttle(cl, &s, &clog);
+	OK(smtpc_lhlo(cl, "client.example"));
+	shuttle(cl, &s, &clog);
+	cr_assert(smtpc_get_caps(cl)->ext & SMTPC_EXT_PIPELINING);
+	g_fail_odd_rcpt = 1;
+	for (int round = 0; round < 2; round++) { /* DATA, then BDAT */
+		OK(smtpc_mail(cl, "a@example.com", NULL));
+		OK(smtpc_rcpt(cl, "r0@example.com", NULL));
+		OK(smtpc_rcpt(cl, "x1@example.com", NULL)); /* refused */
+		OK(smtpc_rcpt(cl, "r2@example.com", NULL));
+		OK(smtpc_rcpt(cl, "r3@example.com", NULL));
+		if (round == 0) {
+			OK(smtpc_data(cl));
+			shuttle(cl, &s, &clog);
+			cr_assert_eq(smtpc_body_write(cl, "hi\n", 3), 3);
+			OK(smtpc_body_end(cl));
+		} else {
+			OK(smtpc_bdat(cl, 2, 1));
+			cr_assert_eq(smtpc_body_write(cl, "hi", 2), 2);
+		}
+		shuttle(cl, &s, &clog);
+		cr_assert_eq(smtpc_pending(cl), 0);
+	}
+	g_fail_odd_rcpt = 0;
+	cr_assert(strstr(clog.s, "R 550 RCPT#1 [5.1.1] 5.1.1 No such user\n"
+	                         "L 250 2.0.0 Ok\nR 250 RCPT#2 [2.0.0] 2.0.0 Ok\n"
+	                         "L 250 2.0.0 Ok\nR 250 RCPT#3 [2.0.0] 2.0.0 Ok\n"
+	                         "L 354 End data with <CR><LF>.<CR><LF>\n") != NULL,
+	          "%s", clog.s);
+	/* the replies after the dot, for recipients 0, 2 and 3 */
+	cr_assert(strstr(clog.s, "R 250 DATA_END [2.0.0] 2.0.0 Ok: delivered\n"
+	                         "L 250 2.0.0 Ok: delivered\nR 250 DATA_END [2.0.0] 2.0.0 Ok: delivered\n"
+	                         "L 452 4.2.2 Mailbox full\nR 452 DATA_END [4.2.2] 4.2.2 Mailbox full\n") !=
+	          NULL,
+	          "%s", clog.s);
+	cr_assert(strstr(clog.s, "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: delivered\n"
+	                         "L 250 2.0.0 Ok: delivered\nR 250 BDAT#2 [2.0.0] 2.0.0 Ok: delivered\n"
+	                         "L 452 4.2.2 Mailbox full\nR 452 BDAT#3 [4.2.2] 4.2.2 Mailbox full\n") !=
+	          NULL,
+	          "%s", clog.s);
+	OK(smtpc_quit(cl));
+	shuttle(cl, &s, &clog);
+	smtpc_eof(cl);
+	drain(cl, &clog);
+	cr_assert_eq(smtpc_session_end(cl, NULL), SMTPC_END_QUIT);
+	pair_close(&s, cl, &clog);
+}
+
+Test(pair, a_refused_chunk_is_seen_by_the_client_and_the_retry_works)
+{
+	struct srv s;
+	sbuf clog = {0};
+	smtpc_conn *cl;
+
+	pair_open(&s, &cl, &clog, 0, NULL);
+	g_fail_chunk = 1;
+	OK(smtpc_mail(cl, "a@example.com", NULL));
+	OK(smtpc_rcpt(cl, "b@example.com", NULL));
+	OK(smtpc_bdat(cl, 3, 0));
+	cr_assert_eq(smtpc_body_write(cl, "abc", 3), 3);
+	OK(smtpc_bdat(cl, 3, 1));
+	cr_assert_eq(smtpc_body_write(cl, "def", 3), 3);
+	shuttle(cl, &s, &clog);
+	g_fail_chunk = 0;
+	cr_assert(strstr(clog.s, "R 452 BDAT#0 [4.3.1] 4.3.1 Insufficient system storage|4.3.1 the "
+	                         "chunk was not stored\nL 503 5.5.1 Error: need MAIL command\n"
+	                         "R 503 BDAT#1 [5.5.1] 5.5.1 Error: need MAIL command\n") != NULL,
+	          "%s", clog.s);
+	cr_assert(strstr(s.log.s, "END") == NULL, "%s", s.log.s); /* nothing delivered */
+	OK(smtpc_rset(cl));
+	OK(smtpc_mail(cl, "a@example.com", NULL));
+	OK(smtpc_rcpt(cl, "b@example.com", NULL));
+	OK(smtpc_bdat(cl, 6, 1));
+	cr_assert_eq(smtpc_body_write(cl, "abcdef", 6), 6);
+	shuttle(cl, &s, &clog);
+	cr_assert(strstr(s.log.s, "END ok=1 size=6 why=- body=abcdef\n") != NULL, "%s", s.log.s);
+	cr_assert(strstr(clog.s, "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
 	pair_close(&s, cl, &clog);
 }
