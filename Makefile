@@ -10,7 +10,9 @@
 #                   plain and under ASan+UBSan, core purity, fuzz corpus
 #                   replay, Cortex-M0 build, core line coverage
 #   make fuzz       libFuzzer targets (clang); run e.g. build/fuzz/fuzz_client
-#   make cross      core for Cortex-M0 (arm-none-eabi-gcc), with sizes
+#   make cross      core for Cortex-M0 (arm-none-eabi-gcc): object sizes, a
+#                   linked client-only image (no server code allowed in it),
+#                   sizeof(smtpc_conn); io-bearssl's sizes and RAM
 #   make bare-metal-check  the core on an emulated Cortex-M0 (QEMU's microbit)
 #   make lwip-check the lwIP example: client and server over lwIP's loopback
 #   make footprint  flash and RAM on Cortex-M0: client, server, both
@@ -21,7 +23,7 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 DESTDIR ?=
-VERSION := 0.1.0
+VERSION := $(shell sed -n 's/^\#define SMTPC_VERSION "\(.*\)"$$/\1/p' include/smtpc.h)
 SOMAJOR := 0
 
 CC      ?= cc
@@ -73,6 +75,11 @@ LIBS_ALL := $(CORE_LIB) $(POSIX_LIB) $(B)/libsmtpc.so $(TLS_LIB) $(B)/libsmtpc-b
 ARM_CC  ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 ARM_FLAGS := -mcpu=cortex-m0 -mthumb -Os -ffreestanding -ffunction-sections -fdata-sections
+# the footprint goals (bytes): core text in the client-only image, text of
+# all core objects, sizeof(smtpc_conn) with SMTPC_QUEUE_CAP 8
+ARM_IMAGE_GOAL := 12288
+ARM_CORE_GOAL := 20480
+ARM_CONN_GOAL := 512
 
 .PHONY: bench bench-vs bench-tls all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test clean
 .PHONY: bare-metal-check lwip-check footprint
@@ -176,6 +183,7 @@ replay: $(patsubst %,$(B)/replay_%,$(FUZZ_TARGETS))
 # ---- the gates
 check: deps
 	$(MAKE) V=gcc CC=gcc lib test-run
+	$(MAKE) V=portable CC=gcc VFLAGS='-DSMTPC_PORTABLE_WORDS -DSMTPC_SWAP_WORDS' test-run
 	$(MAKE) V=clang CC=clang lib test-bin
 	$(MAKE) V=asan CC=clang OPT=-O1 VFLAGS='$(SAN)' test-run lib
 	$(MAKE) V=rel lib
@@ -265,30 +273,48 @@ purity:
 	echo "purity: io-bearssl undefined symbols within: br_*, the core's public smtpc_*, $(ALLOWED_UNDEF)"
 
 # The core, and io-bearssl against BearSSL's headers (BearSSL itself is the
-# port's to build), for Cortex-M0; the sizes, and the RAM of one TLS layer
-# at its smallest buffer (sizeof(smtpc_bearssl) + SMTPC_BEARSSL_BUF_MIN).
+# port's to build), for Cortex-M0. The core: every object's size; a
+# client-only image (examples/m0_client.c, linked with --gc-sections) whose
+# core share is summed from the link map and which must hold nothing from
+# core/server.c; sizeof(smtpc_conn) at a queue of 8 (CROSS_DEFS=
+# -DSMTPC_NO_ERROR_TEXT shows the build without error descriptions).
+# io-bearssl: the sizes, and the RAM of one TLS layer at its smallest buffer
+# (sizeof(smtpc_bearssl) + SMTPC_BEARSSL_BUF_MIN).
 BEARSSL_INC ?= /usr/include/bearssl
+ARM_B := build/arm$(if $(CROSS_DEFS),-small)
 cross:
-	@mkdir -p build/arm/tls
+	@mkdir -p $(ARM_B)/tls
+	@rm -f $(ARM_B)/libsmtpc-arm.a
 	@for f in $(CORE_SRC); do \
-	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -Icore -c $$f -o build/arm/$$(basename $$f .c).o || exit 1; \
+	  $(ARM_CC) $(ARM_FLAGS) $(WARN) $(CROSS_DEFS) -Iinclude -Icore -c $$f -o $(ARM_B)/$$(basename $$f .c).o || exit 1; \
 	done
-	$(ARM_SIZE) -t build/arm/*.o
-	@mkdir -p build/arm/txn
+	@$(ARM_SIZE) -t $(ARM_B)/*.o
+	@arm-none-eabi-ar rcs $(ARM_B)/libsmtpc-arm.a $(ARM_B)/*.o
+	@$(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -nostartfiles --specs=nano.specs --specs=nosys.specs \
+	  -Wl,--gc-sections -Wl,-e,_start -Wl,-Map=$(ARM_B)/m0_client.map -o $(ARM_B)/m0_client.elf \
+	  examples/m0_client.c $(ARM_B)/libsmtpc-arm.a
+	@mkdir -p $(ARM_B)/probe
+	@printf '#include "smtpc.h"\nchar conn_size[sizeof(smtpc_conn)];\n' | \
+	  $(ARM_CC) $(ARM_FLAGS) -DSMTPC_QUEUE_CAP=8 -Iinclude -x c -c - -o $(ARM_B)/probe/conn_size.o
+	@awk -v goal_img=$(ARM_IMAGE_GOAL) -v goal_core=$(ARM_CORE_GOAL) -v goal_conn=$(ARM_CONN_GOAL) \
+	  -v core="$$($(ARM_SIZE) -t $(ARM_B)/*.o | awk '/TOTALS/ {print $$1}')" \
+	  -v conn="$$(arm-none-eabi-nm -S $(ARM_B)/probe/conn_size.o | awk '/conn_size/ {print $$2}')" \
+	  -f scripts/m0-map.awk $(ARM_B)/m0_client.map
+	@mkdir -p $(ARM_B)/txn
 	@for f in $(TXN_SRC); do \
-	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -c $$f -o build/arm/txn/$$(basename $$f .c).o || exit 1; \
+	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -c $$f -o $(ARM_B)/txn/$$(basename $$f .c).o || exit 1; \
 	done
-	$(ARM_SIZE) -t build/arm/txn/*.o
+	$(ARM_SIZE) -t $(ARM_B)/txn/*.o
 	@for f in $(BEARSSL_SRC); do \
 	  $(ARM_CC) $(ARM_FLAGS) $(WARN) -Iinclude -isystem $(BEARSSL_INC) -c $$f \
-	    -o build/arm/tls/$$(basename $$f .c).o || exit 1; \
+	    -o $(ARM_B)/tls/$$(basename $$f .c).o || exit 1; \
 	done
 	@printf '#include "smtpc_bearssl.h"\nsmtpc_bearssl layer;\nunsigned char buf[SMTPC_BEARSSL_BUF_MIN];\n' \
-	  > build/arm/tls/ram.c
-	@$(ARM_CC) $(ARM_FLAGS) -fno-common -Iinclude -isystem $(BEARSSL_INC) -c build/arm/tls/ram.c \
-	  -o build/arm/tls/ram.o
-	$(ARM_SIZE) -t $(patsubst io-bearssl/%.c,build/arm/tls/%.o,$(BEARSSL_SRC))
-	@$(ARM_SIZE) build/arm/tls/ram.o | \
+	  > $(ARM_B)/tls/ram.c
+	@$(ARM_CC) $(ARM_FLAGS) -fno-common -Iinclude -isystem $(BEARSSL_INC) -c $(ARM_B)/tls/ram.c \
+	  -o $(ARM_B)/tls/ram.o
+	$(ARM_SIZE) -t $(patsubst io-bearssl/%.c,$(ARM_B)/tls/%.o,$(BEARSSL_SRC))
+	@$(ARM_SIZE) $(ARM_B)/tls/ram.o | \
 	  awk 'NR==2 {print "io-bearssl: a client layer with its smallest buffer: " $$3 " octets of RAM"}'
 
 # ---- bare metal: the core on QEMU's microbit (nRF51822, Cortex-M0, 16 KiB RAM)
@@ -370,7 +396,7 @@ install: lib
 	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_txn.h include/smtpc_posix.h \
 	  include/smtpc_posix_txn.h include/smtpc_bearssl.h include/smtpc_posix_tls.h $(DESTDIR)$(INCDIR)/
 	install -m 755 $(B)/smtpc $(DESTDIR)$(BINDIR)/smtpc
-	install -m 644 man/smtpc.1 $(DESTDIR)$(MANDIR)/man1/smtpc.1
+	sed 's/"smtpc [0-9][0-9.]*"/"smtpc $(VERSION)"/' man/smtpc.1 > $(DESTDIR)$(MANDIR)/man1/smtpc.1
 	install -m 644 $(CORE_LIB) $(POSIX_LIB) $(TLS_LIB) $(DESTDIR)$(LIBDIR)/
 	@for l in smtpc smtpc-bearssl; do \
 	  install -m 755 $(B)/lib$$l.so $(DESTDIR)$(LIBDIR)/lib$$l.so.$(VERSION) && \

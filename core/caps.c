@@ -16,32 +16,26 @@
  */
 #include "internal.h"
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} known_ext[] = {
-	{"PIPELINING", SMTPC_EXT_PIPELINING},   /* RFC 2920 */
-	{"SIZE", SMTPC_EXT_SIZE},               /* RFC 1870 */
-	{"8BITMIME", SMTPC_EXT_8BITMIME},       /* RFC 6152 */
-	{"BINARYMIME", SMTPC_EXT_BINARYMIME},   /* RFC 3030 */
-	{"SMTPUTF8", SMTPC_EXT_SMTPUTF8},       /* RFC 6531 */
-	{"CHUNKING", SMTPC_EXT_CHUNKING},       /* RFC 3030 */
-	{"STARTTLS", SMTPC_EXT_STARTTLS},       /* RFC 3207 */
-	{"DSN", SMTPC_EXT_DSN},                 /* RFC 3461 */
-	{"ENHANCEDSTATUSCODES", SMTPC_EXT_ENHANCEDSTATUSCODES}, /* RFC 2034 */
-	{"REQUIRETLS", SMTPC_EXT_REQUIRETLS},   /* RFC 8689 */
-	{"AUTH", SMTPC_EXT_AUTH},               /* RFC 4954 */
-};
+/* The known keywords, NUL-separated, in the order of their bits
+ * (SMTPC_EXT_PIPELINING is 1 << 0, ...): RFC 2920, 1870, 6152, 3030, 6531,
+ * 3030, 3207, 3461, 2034, 8689, 4954. */
+static const char known_ext[] = "PIPELINING\0SIZE\0008BITMIME\0BINARYMIME\0SMTPUTF8\0"
+                                "CHUNKING\0STARTTLS\0DSN\0ENHANCEDSTATUSCODES\0REQUIRETLS\0"
+                                "AUTH\0";
+/* SMTPC_AUTH_PLAIN is 1 << 0, ... */
+static const char known_mech[] = "PLAIN\0LOGIN\0CRAM-MD5\0XOAUTH2\0";
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} known_mech[] = {
-	{"PLAIN", SMTPC_AUTH_PLAIN},
-	{"LOGIN", SMTPC_AUTH_LOGIN},
-	{"CRAM-MD5", SMTPC_AUTH_CRAM_MD5},
-	{"XOAUTH2", SMTPC_AUTH_XOAUTH2},
-};
+/* The bit of the word s[0, n) in list, 0 when it is not there. */
+static unsigned bit_of(const char *list, const char *s, size_t n)
+{
+	unsigned bit = 1;
+
+	for (; *list != '\0'; list += strlen(list) + 1, bit <<= 1) {
+		if (smtpc__ieq(s, n, list))
+			return bit;
+	}
+	return 0;
+}
 
 static int kw_char(unsigned char b)
 {
@@ -70,13 +64,10 @@ static unsigned auth_mechs(const char *p, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t j = i, m;
+		size_t j = i;
 		while (j < n && p[j] != ' ')
 			j++;
-		for (m = 0; m < sizeof known_mech / sizeof known_mech[0]; m++) {
-			if (smtpc__ieq(p + i, j - i, known_mech[m].name))
-				bits |= known_mech[m].bit;
-		}
+		bits |= bit_of(known_mech, p + i, j - i);
 		i = j + 1;
 	}
 	return bits;
@@ -109,19 +100,16 @@ static uint64_t size_param(const char *p, size_t n)
 static void ext_line(smtpc_conn *c, const char *line, size_t n)
 {
 	smtpc_ext e;
-	size_t k;
+	unsigned bit;
 
 	if (!split_line(line, n, &e))
 		return;
-	for (k = 0; k < sizeof known_ext / sizeof known_ext[0]; k++) {
-		if (!smtpc__ieq(e.keyword, e.keyword_len, known_ext[k].name))
-			continue;
-		c->u.cl.caps.ext |= known_ext[k].bit;
-		if (known_ext[k].bit == SMTPC_EXT_AUTH)
-			c->u.cl.caps.auth |= auth_mechs(e.params, e.params_len);
-		else if (known_ext[k].bit == SMTPC_EXT_SIZE)
-			c->u.cl.caps.size_limit = size_param(e.params, e.params_len);
-	}
+	bit = bit_of(known_ext, e.keyword, e.keyword_len);
+	c->u.cl.caps.ext |= bit;
+	if (bit == SMTPC_EXT_AUTH)
+		c->u.cl.caps.auth |= auth_mechs(e.params, e.params_len);
+	else if (bit == SMTPC_EXT_SIZE)
+		c->u.cl.caps.size_limit = size_param(e.params, e.params_len);
 	if (c->cfg.max_ext - c->u.cl.ext_len > n) {
 		memcpy(EXT(c) + c->u.cl.ext_len, line, n);
 		EXT(c)[c->u.cl.ext_len + n] = '\n';

@@ -36,18 +36,28 @@ int smtpc__ieq(const char *s, size_t n, const char *word)
 	return word[n] == '\0';
 }
 
+/* By subtracting powers of ten: a 64-bit division is a library routine of
+ * several hundred octets on a small target. */
 size_t smtpc__u64_dec(char *out, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0, i;
+	uint64_t pw[20];
+	size_t k = 0, n = 0;
 
-	do {
-		tmp[n++] = (char)('0' + (int)(v % 10u));
-		v /= 10u;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
+	pw[0] = 1;
+	while (k < 19 && pw[k] * 10u <= v) { /* 10^19 * 10 would overflow */
+		pw[k + 1] = pw[k] * 10u;
+		k++;
+	}
+	for (;;) {
+		char d = '0';
+		while (v >= pw[k]) {
+			v -= pw[k];
+			d++;
+		}
+		out[n++] = d;
+		if (k-- == 0)
+			return n;
+	}
 }
 
 size_t smtpc__dec_u64(const char *s, size_t n, uint64_t *v)
