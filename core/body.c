@@ -88,11 +88,11 @@ static int flush(smtpc_dotenc *e)
  * whose next octet is a dot or not yet known; *bol tells whether it ended
  * right after a CRLF, and *high is set when an octet >= 0x80 went by.
  *
- * It reads eight octets at a time: the has-less-than test
- * ((v - 0x0e0e..) & ~v & 0x8080..) is nonzero exactly when the word holds an
- * octet below 0x0e (CR and LF among them, and a few other control octets,
- * which are then passed over), and its lowest flag marks the first such
- * octet exactly.
+ * It reads a word (eight octets, four on a 32-bit target) at a time: the
+ * has-less-than test ((v - 0x0e0e..) & ~v & 0x8080..) is nonzero exactly when
+ * the word holds an octet below 0x0e (CR and LF among them, and a few other
+ * control octets, which are then passed over), and its lowest flag marks the
+ * first such octet exactly.
  * The caller then moves the whole prefix with one memcpy, so typical text
  * takes no per-octet step and no call per line.
  */
@@ -108,13 +108,25 @@ static int flush(smtpc_dotenc *e)
 #define FAST_WORDS 0
 #endif
 
-#ifdef SMTPC_SWAP_WORDS
-static uint64_t swap64(uint64_t v)
-{
-	uint64_t r = 0;
-	int i;
+/* A machine word: 64 bits on 64-bit hosts, 32 on 32-bit ones (a Cortex-M0
+ * has no 64-bit operations: they would be library calls). */
+#if SIZE_MAX > 0xffffffffu
+typedef uint64_t word;
+#define WORD_ONES ((word)0x0101010101010101u)
+#define CTZ(m) __builtin_ctzll(m)
+#else
+typedef uint32_t word;
+#define WORD_ONES ((word)0x01010101u)
+#define CTZ(m) __builtin_ctz(m)
+#endif
 
-	for (i = 0; i < 8; i++, v >>= 8)
+#ifdef SMTPC_SWAP_WORDS
+static word swap_word(word v)
+{
+	word r = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof v; i++, v >>= 8)
 		r = r << 8 | (v & 0xffu);
 	return r;
 }
@@ -122,25 +134,25 @@ static uint64_t swap64(uint64_t v)
 
 static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol, int *high)
 {
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	const uint64_t below = ones * 0x0e; /* CR and LF are the octets below 0x0e that matter */
-	uint64_t acc = 0;
+	const word highs = WORD_ONES * 0x80u;
+	const word below = WORD_ONES * 0x0eu; /* CR and LF are the octets below 0x0e that matter */
+	word acc = 0;
 	size_t i = 0, k;
 
 	*bol = 0;
 	for (;;) {
-		while (n - i >= 8) {
-			uint64_t v, m;
-			memcpy(&v, in + i, 8);
+		while (n - i >= sizeof(word)) {
+			word v, m;
+			memcpy(&v, in + i, sizeof v);
 #ifdef SMTPC_SWAP_WORDS
-			v = swap64(v); /* tests: the other byte order on this host */
+			v = swap_word(v); /* tests: the other byte order on this host */
 #endif
 			m = (v - below) & ~v & highs;
 			if (m != 0) { /* the first octet below 0x0e is in this word */
 #if FAST_WORDS
-				k = (size_t)__builtin_ctzll(m) >> 3; /* the lowest flag is exact */
+				k = (size_t)CTZ(m) >> 3; /* the lowest flag is exact */
 				if (k != 0)
-					acc |= v & (~(uint64_t)0 >> (64 - 8 * k));
+					acc |= v & (~(word)0 >> (8 * (sizeof v - k)));
 #else
 				/* any byte order: find it and take the octets before it one
 				 * by one (the word's bit order is the host's) */
@@ -151,7 +163,7 @@ static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol
 				break;
 			}
 			acc |= v;
-			i += 8;
+			i += sizeof v;
 		}
 		while (i < n && in[i] >= 0x0e)
 			acc |= in[i++];
@@ -265,8 +277,8 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
 	size_t n;
 
 	if (c == NULL || (data == NULL && len != 0) || !smtpc__is_client(c) ||
-	    c->err != SMTPC_ERR_OK)
-		return 0;
+	    c->err != SMTPC_ERR_OK || (c->u.cl.flags & C_CLOSING))
+		return 0; /* after a 421 nothing more is read: send nothing more */
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;
 		smtpc__tx_compact(c);
@@ -342,6 +354,8 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 		return SMTPC_ERR_ROLE;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
+	if (c->u.cl.flags & C_CLOSING)
+		return SMTPC_ERR_ENDED;
 	if (c->u.cl.state != ST_BODY)
 		return SMTPC_ERR_STATE;
 	e = &c->u.cl.dot;

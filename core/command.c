@@ -737,7 +737,7 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 	smtpc_command path;
 	smtpc_cmd verb;
 	smtpc_err e;
-	size_t k, limit = SMTPC_COMMAND_MAX;
+	size_t k = 0, limit = SMTPC_COMMAND_MAX;
 	int secret, utf8 = 0, binary = 0;
 	unsigned index;
 

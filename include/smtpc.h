@@ -633,45 +633,44 @@ typedef struct smtpc_qent {
 struct smtpc_role; /* the role's operations, set by init (core/internal.h) */
 
 typedef struct smtpc_conn {
-	/* the engine: both roles */
+	/* the engine: both roles (the most used fields first: small offsets
+	 * make short instructions on small targets) */
 	const struct smtpc_role *role;
-	smtpc_config cfg;
+	unsigned flags;
+	smtpc_err err;
 	unsigned char *in; /* input area, then reply area, then EHLO list */
 	size_t in_cap, in_start, in_end, in_scan;
-	uint64_t rx_total; /* octets received */
 	unsigned char *tx;
 	size_t tx_cap, tx_start, tx_end;
-	smtpc_err err;
-	unsigned flags;
-	unsigned char end_how, end_txn;
-	unsigned short end_code, end_unanswered;
-	uint32_t lmtp_ok[SMTPC_LMTP_RCPT_CAP / 32]; /* accepted recipients */
+	uint64_t rx_total; /* octets received */
 	union {
 		struct { /* client */
-			uint64_t rep_end; /* stream offset just past the reply */
-			size_t rep_len, rep_lines, ext_len;
-			unsigned rep_code;
-			smtpc_esc rep_esc;
-			unsigned char state, auth_mech, auth_step;
 			unsigned flags;
-			smtpc_qent q[SMTPC_QUEUE_CAP];
 			unsigned short q_head, q_len;
+			unsigned char state, auth_mech, auth_step;
 			unsigned short rcpts; /* RCPTs issued in this transaction */
 			unsigned short bdats; /* BDAT chunks issued in it */
 			unsigned short txn;   /* MAIL commands issued */
 			unsigned short lmtp_left, lmtp_next; /* LMTP end-of-data replies */
-			smtpc_caps caps;
+			size_t rep_len, rep_lines, ext_len;
+			unsigned rep_code;
+			smtpc_esc rep_esc;
+			uint64_t rep_end; /* stream offset just past the reply */
 			uint64_t bdat_left;
-			smtpc_dotenc dot;
+			smtpc_caps caps;
 			const char *auth_user, *auth_pass;
 			smtpc_hmac_md5_fn hmac;
 			void *hmac_ctx;
+			smtpc_err (*cram)(struct smtpc_conn *, const char *, size_t,
+			                  unsigned char *); /* set with the hook */
 			smtpc_command_fn hook;
 			void *hook_ctx;
+			smtpc_dotenc dot;
+			smtpc_qent q[SMTPC_QUEUE_CAP];
 		} cl;
 		struct { /* server */
-			unsigned char state, cmd, why;
 			unsigned flags;
+			unsigned char state, cmd, why;
 			unsigned short rcpts_seen, rcpts_ok, owed, next_rcpt, chunk, auth_ulen;
 			unsigned short refusals; /* the core's own refusals still to send */
 			const char *refusal;
@@ -680,6 +679,10 @@ typedef struct smtpc_conn {
 			void *auth_ctx;
 		} sv;
 	} u;
+	unsigned char end_how, end_txn;
+	unsigned short end_code, end_unanswered;
+	uint32_t lmtp_ok[SMTPC_LMTP_RCPT_CAP / 32]; /* accepted recipients */
+	smtpc_config cfg;
 } smtpc_conn;
 
 /*

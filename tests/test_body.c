@@ -572,3 +572,21 @@ Test(body, reports_8bit_wherever_the_octet_sits_in_a_word)
 		}
 	}
 }
+
+Test(body, nothing_more_is_sent_after_a_421)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
+
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_data(c), SMTPC_ERR_OK);
+	feed_ok(c, "250 ok\r\n250 ok\r\n354 go\r\n");
+	cr_assert_eq(smtpc_body_write(c, "one\r\n", 5), 5);
+	tx_take(c);
+	feed_ok(c, "421 4.4.2 timeout\r\n"); /* the server gives up mid-message */
+	cr_assert_eq(smtpc_body_write(c, "two\r\n", 5), 0);
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_ENDED);
+	cr_assert_str_eq(tx_take(c), "");
+	cr_assert_eq(smtpc_session_end(c, NULL), SMTPC_END_SHUTDOWN);
+	tc_free(c);
+}
