@@ -110,8 +110,9 @@ static void closing(smtpc_conn *c, smtpc_end_how how, unsigned code)
 }
 
 /* LMTP: the recipient the next reply after the end of data is for; the
- * entry stays at the head while replies are owed. Returns 1 to keep it. */
-static int lmtp_reply(smtpc_conn *c, smtpc_reply *r)
+ * entry stays at the head while replies are owed. Returns 1 to keep it.
+ * Reached through u.cl.lmtp, which only LHLO sets. */
+int smtpc__lmtp_reply(smtpc_conn *c, smtpc_reply *r)
 {
 	unsigned i;
 
@@ -145,7 +146,7 @@ static void apply_reply(smtpc_conn *c, smtpc_reply *r)
 		smtpc__auth_challenge(c, r->text, r->len);
 		return;
 	}
-	if (!(e.flags & QF_LMTP) || !lmtp_reply(c, r)) {
+	if (!(e.flags & QF_LMTP) || !c->u.cl.lmtp(c, r)) {
 		c->u.cl.q_head = (unsigned short)((c->u.cl.q_head + 1) % SMTPC_QUEUE_CAP);
 		c->u.cl.q_len--;
 	}

@@ -290,7 +290,11 @@ smtpc_err smtpc_helo(smtpc_conn *c, const char *domain)
 
 smtpc_err smtpc_lhlo(smtpc_conn *c, const char *domain)
 {
-	return hello(c, SMTPC_CMD_LHLO, "LHLO ", domain);
+	smtpc_err e = hello(c, SMTPC_CMD_LHLO, "LHLO ", domain);
+
+	if (e == SMTPC_ERR_OK)
+		c->u.cl.lmtp = smtpc__lmtp_reply;
+	return e;
 }
 
 /* ---- MAIL ------------------------------------------------------------------- */
@@ -346,35 +350,49 @@ static int mail_has_params(const smtpc_mail_opts *o)
  * once, and none of the keywords a typed option controls, so no value can
  * pass the offered-extension and limit checks by the back door.
  */
-static smtpc_err check_extra(const char *x, const char *const *reserved)
+/* The length of the keyword at s (up to '=', ' ' or the end). */
+static size_t kw_len(const char *s)
 {
-	size_t n = strlen(x), i = 0;
-	smtpc_err e = smtpc__check_params(x, n);
+	size_t k = 0;
 
-	if (e != SMTPC_ERR_OK)
-		return e;
-	for (; *reserved != NULL; reserved++) {
-		if (smtpc__param(x, n, *reserved, strlen(*reserved), NULL, NULL))
-			return SMTPC_ERR_BAD_PARAM;
+	while (s[k] != '\0' && s[k] != '=' && s[k] != ' ')
+		k++;
+	return k;
+}
+
+/* The next parameter after the one at s, or NULL. */
+static const char *next_param(const char *s)
+{
+	s = strchr(s, ' ');
+	return s != NULL ? s + 1 : NULL;
+}
+
+static smtpc_err check_extra(const char *x, const char *reserved)
+{
+	const char *p, *q, *r;
+	smtpc_err e = smtpc__check_params(x, strlen(x));
+
+	for (p = x; e == SMTPC_ERR_OK && p != NULL; p = next_param(p)) {
+		size_t k = kw_len(p), i;
+		for (r = reserved; *r != '\0'; r += strlen(r) + 1) {
+			if (smtpc__ieq(p, k, r))
+				return SMTPC_ERR_BAD_PARAM;
+		}
+		for (q = next_param(p); q != NULL; q = next_param(q)) { /* seen again */
+			for (i = 0; i < k && smtpc__lower((unsigned char)p[i]) ==
+			                         smtpc__lower((unsigned char)q[i]); i++)
+				;
+			if (i == k && kw_len(q) == k)
+				return SMTPC_ERR_BAD_PARAM;
+		}
 	}
-	while (i < n) { /* a keyword seen again later */
-		size_t k = i, j;
-		while (k < n && x[k] != '=' && x[k] != ' ')
-			k++;
-		for (j = k; j < n && x[j] != ' '; j++)
-			;
-		if (j < n && smtpc__param(x + j + 1, n - j - 1, x + i, k - i, NULL, NULL))
-			return SMTPC_ERR_BAD_PARAM;
-		i = j + 1;
-	}
-	return SMTPC_ERR_OK;
+	return e;
 }
 
 /* The extensions the options need, and their values. */
 static smtpc_err check_mail_opts(const smtpc_conn *c, const smtpc_mail_opts *o)
 {
-	static const char *const reserved[] = {"SIZE", "BODY", "SMTPUTF8", "REQUIRETLS", "RET",
-	                                       "ENVID", NULL};
+	static const char reserved[] = "SIZE\0BODY\0SMTPUTF8\0REQUIRETLS\0RET\0ENVID\0";
 	unsigned ext = c->u.cl.caps.ext;
 
 	if ((unsigned)o->body > (unsigned)SMTPC_BODY_BINARYMIME ||
@@ -427,13 +445,14 @@ static void open_transaction(smtpc_conn *c, int utf8, int binary)
 
 smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opts)
 {
-	static const smtpc_mail_opts none;
+	smtpc_mail_opts none;
 	struct mail_ctx m;
 	smtpc_err e;
 
 	if (c == NULL || from == NULL)
 		return SMTPC_ERR_NULL_ARG;
 	m.addr = from;
+	memset(&none, 0, sizeof none);
 	m.o = opts != NULL ? opts : &none;
 	e = smtpc__may_issue(c, SMTPC_CMD_MAIL);
 	if (e != SMTPC_ERR_OK)
@@ -497,7 +516,7 @@ static void build_rcpt(struct w *w, const void *ctx)
 
 static smtpc_err check_rcpt_opts(const smtpc_conn *c, const smtpc_rcpt_opts *o)
 {
-	static const char *const reserved[] = {"NOTIFY", "ORCPT", NULL};
+	static const char reserved[] = "NOTIFY\0ORCPT\0";
 	smtpc_err e;
 
 	if (o->notify > 15u || ((o->notify & SMTPC_NOTIFY_NEVER) && o->notify != SMTPC_NOTIFY_NEVER))
@@ -530,7 +549,7 @@ static smtpc_err rcpt_room(const smtpc_conn *c)
 
 smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 {
-	static const smtpc_rcpt_opts none;
+	smtpc_rcpt_opts none;
 	struct rcpt_ctx r;
 	smtpc_err e;
 	int params;
@@ -538,6 +557,7 @@ smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 	if (c == NULL || to == NULL)
 		return SMTPC_ERR_NULL_ARG;
 	r.addr = to;
+	memset(&none, 0, sizeof none);
 	r.o = opts != NULL ? opts : &none;
 	e = smtpc__may_issue(c, SMTPC_CMD_RCPT);
 	if (e != SMTPC_ERR_OK)
@@ -781,9 +801,10 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 	case SMTPC_CMD_EHLO:
 	case SMTPC_CMD_HELO:
 	case SMTPC_CMD_LHLO:
-		if (verb == SMTPC_CMD_LHLO)
+		if (verb == SMTPC_CMD_LHLO) {
 			c->u.cl.flags |= C_LMTP;
-		else
+			c->u.cl.lmtp = smtpc__lmtp_reply;
+		} else
 			c->u.cl.flags &= ~C_LMTP;
 		smtpc__end_transaction(c);
 		break;

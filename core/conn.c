@@ -130,7 +130,8 @@ smtpc_event_type smtpc_next_event(smtpc_conn *c, smtpc_event *ev)
 	}
 	t = c->err != SMTPC_ERR_OK ? SMTPC_EV_ERROR : c->role->next_event(c, ev);
 	if (t == SMTPC_EV_ERROR) {
-		memset(ev, 0, sizeof *ev);
+		ev->line.text = NULL; /* a line that failed is not delivered */
+		ev->line.len = 0;
 		ev->err = c->err;
 	}
 	if (t == SMTPC_EV_ERROR || t == SMTPC_EV_CLOSED)

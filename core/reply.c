@@ -57,42 +57,32 @@ smtpc_err smtpc__parse_line(const unsigned char *p, size_t n, smtpc_line *out)
 	return SMTPC_ERR_OK;
 }
 
-/* Reads 1 to 3 digits at s[*i]; returns -1 when there are none. */
-static int read_num(const char *s, size_t len, size_t *i)
-{
-	int v = 0;
-	size_t k = 0;
-
-	while (*i < len && k < 3 && smtpc__is_digit((unsigned char)s[*i])) {
-		v = v * 10 + (s[*i] - '0');
-		(*i)++;
-		k++;
-	}
-	return k == 0 ? -1 : v;
-}
-
+/* One pass: class (one digit), '.', subject (1 to 3), '.', detail (1 to 3),
+ * then SP or the end of the text. */
 void smtpc__parse_esc(const char *s, size_t len, unsigned code, smtpc_esc *esc)
 {
-	size_t i = 2;
-	int subject, detail;
-	unsigned cls;
+	unsigned v[3] = {0, 0, 0}, part = 0, digits = 0;
+	size_t i;
 
 	memset(esc, 0, sizeof *esc);
-	if (len < 5 || s[1] != '.' || !smtpc__is_digit((unsigned char)s[0]))
+	for (i = 0;; i++) {
+		unsigned char b = i < len ? (unsigned char)s[i] : ' ';
+		if (smtpc__is_digit(b) && digits < (part == 0 ? 1u : 3u)) {
+			v[part] = v[part] * 10u + (unsigned)(b - '0');
+			digits++;
+			continue;
+		}
+		if (digits == 0 || b != (part == 2 ? ' ' : '.'))
+			return;
+		if (part++ == 2)
+			break;
+		digits = 0;
+	}
+	if (code < v[0] * 100u || code >= v[0] * 100u + 100u || (v[0] != 2 && v[0] != 4 && v[0] != 5))
 		return;
-	cls = (unsigned)(s[0] - '0');
-	if (cls != code / 100u || (cls != 2 && cls != 4 && cls != 5))
-		return;
-	subject = read_num(s, len, &i);
-	if (subject < 0 || i >= len || s[i] != '.')
-		return;
-	i++;
-	detail = read_num(s, len, &i);
-	if (detail < 0 || (i < len && s[i] != ' '))
-		return;
-	esc->cls = (unsigned char)cls;
-	esc->subject = (unsigned short)subject;
-	esc->detail = (unsigned short)detail;
+	esc->cls = (unsigned char)v[0];
+	esc->subject = (unsigned short)v[1];
+	esc->detail = (unsigned short)v[2];
 }
 
 /* Length of a line without its CRLF or LF. */

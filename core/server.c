@@ -632,103 +632,115 @@ static void do_auth(smtpc_conn *c, const char *arg, size_t n)
 	}
 }
 
-static int is_hello(const char *s, size_t k, smtpc_cmd *cmd)
+/* The verbs the server knows, in the order of enum verb. */
+static const char verbs[] = "EHLO\0HELO\0LHLO\0MAIL\0RCPT\0DATA\0BDAT\0RSET\0NOOP\0VRFY\0"
+                            "HELP\0QUIT\0STARTTLS\0AUTH\0";
+enum verb { V_EHLO, V_HELO, V_LHLO, V_MAIL, V_RCPT, V_DATA, V_BDAT, V_RSET, V_NOOP, V_VRFY,
+            V_HELP, V_QUIT, V_STARTTLS, V_AUTH, V_UNKNOWN };
+
+static enum verb verb_of(const char *s, size_t k)
 {
-	if (smtpc__ieq(s, k, "EHLO"))
-		*cmd = SMTPC_CMD_EHLO;
-	else if (smtpc__ieq(s, k, "HELO"))
-		*cmd = SMTPC_CMD_HELO;
-	else if (smtpc__ieq(s, k, "LHLO"))
-		*cmd = SMTPC_CMD_LHLO;
-	else
-		return 0;
-	return 1;
+	const char *v = verbs;
+	unsigned i = 0;
+
+	for (; *v != '\0' && !smtpc__ieq(s, k, v); v += strlen(v) + 1)
+		i++;
+	return (enum verb)i;
 }
 
 /* Handles one command line; returns the event to deliver, or NEED_DATA. */
 static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line,
                                 size_t n)
 {
-	const char *s = (const char *)line, *arg;
+	static const unsigned char hellos[] = {SMTPC_CMD_EHLO, SMTPC_CMD_HELO, SMTPC_CMD_LHLO};
+	const char *s = (const char *)line, *arg, *reply = NULL;
 	size_t k = 0, an;
-	smtpc_cmd hello;
+	enum verb v;
 
 	while (k < n && s[k] != ' ')
 		k++;
+	v = verb_of(s, k);
 	arg = k < n ? s + k + 1 : s + n;
 	an = k < n ? n - k - 1 : 0;
 	ev->command.arg = arg;
 	ev->command.arg_len = an;
-	if ((c->u.sv.flags & SF_REFUSE) && !smtpc__ieq(s, k, "QUIT")) {
-		say(c, "503 5.5.1 Error: no service here");
-		return SMTPC_EV_NEED_DATA;
-	}
-	if (n + 2 > SMTPC_COMMAND_MAX &&
-	    !((smtpc__ieq(s, k, "MAIL") || smtpc__ieq(s, k, "RCPT")) &&
-	      n + 2 <= SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE) &&
-	    !smtpc__ieq(s, k, "AUTH")) {
-		say(c, "500 5.5.2 Error: line too long");
-		return SMTPC_EV_NEED_DATA;
-	}
-	if (is_hello(s, k, &hello)) {
-		if ((hello == SMTPC_CMD_LHLO) != (c->cfg.lmtp != 0)) {
-			say(c, c->cfg.lmtp ? "500 5.5.1 Error: this is LMTP: send LHLO"
-			                   : "500 5.5.1 Error: command not recognized");
-			return SMTPC_EV_NEED_DATA;
+	if ((c->u.sv.flags & SF_REFUSE) && v != V_QUIT)
+		reply = "503 5.5.1 Error: no service here";
+	else if (n + 2 > SMTPC_COMMAND_MAX && v != V_AUTH &&
+	         ((v != V_MAIL && v != V_RCPT) || n + 2 > SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE))
+		reply = "500 5.5.2 Error: line too long";
+	if (reply != NULL)
+		v = V_UNKNOWN;
+	switch (v) {
+	case V_EHLO:
+	case V_HELO:
+	case V_LHLO:
+		if ((v == V_LHLO) != (c->cfg.lmtp != 0))
+			reply = c->cfg.lmtp ? "500 5.5.1 Error: this is LMTP: send LHLO"
+			                    : "500 5.5.1 Error: command not recognized";
+		else if (smtpc__check_domain(arg, an, 0) != SMTPC_ERR_OK)
+			reply = "501 5.5.4 Syntax: EHLO domain or address literal";
+		else {
+			reset_txn(c); /* RFC 5321 4.1.4 */
+			return deliver(c, ev, (smtpc_cmd)hellos[v]);
 		}
-		if (smtpc__check_domain(arg, an, 0) != SMTPC_ERR_OK) {
-			say(c, "501 5.5.4 Syntax: EHLO domain or address literal");
-			return SMTPC_EV_NEED_DATA;
-		}
-		reset_txn(c); /* RFC 5321 4.1.4 */
-		return deliver(c, ev, hello);
-	}
-	if (smtpc__ieq(s, k, "MAIL"))
+		break;
+	case V_MAIL:
 		return do_mail(c, ev, arg, an);
-	if (smtpc__ieq(s, k, "RCPT"))
+	case V_RCPT:
 		return do_rcpt(c, ev, arg, an);
-	if (smtpc__ieq(s, k, "DATA")) {
+	case V_DATA:
 		if (an != 0)
-			say(c, "501 5.5.4 Syntax: DATA");
+			reply = "501 5.5.4 Syntax: DATA";
 		else if (!(c->flags & F_TXN))
-			say(c, "503 5.5.1 Error: need MAIL command");
+			reply = "503 5.5.1 Error: need MAIL command";
 		else if (c->u.sv.flags & SF_CHUNKED)
-			say(c, "503 5.5.1 Error: DATA after BDAT"); /* RFC 3030 3 */
+			reply = "503 5.5.1 Error: DATA after BDAT"; /* RFC 3030 3 */
 		else if (c->u.sv.rcpts_ok == 0) /* RFC 2920 3.1; LMTP: RFC 2033 4.2 */
-			say(c, c->cfg.lmtp ? "503 5.5.1 Error: no valid recipients"
-			                   : "554 5.5.1 Error: no valid recipients");
+			reply = c->cfg.lmtp ? "503 5.5.1 Error: no valid recipients"
+			                    : "554 5.5.1 Error: no valid recipients";
 		else
 			return deliver(c, ev, SMTPC_CMD_DATA);
-		return SMTPC_EV_NEED_DATA;
-	}
-	if (smtpc__ieq(s, k, "BDAT"))
+		break;
+	case V_BDAT:
 		do_bdat(c, arg, an);
-	else if (smtpc__ieq(s, k, "RSET")) {
+		break;
+	case V_RSET:
 		reset_txn(c);
-		say(c, "250 2.0.0 Ok");
-	} else if (smtpc__ieq(s, k, "NOOP"))
-		say(c, "250 2.0.0 Ok");
-	else if (smtpc__ieq(s, k, "VRFY"))
-		say(c, "252 2.0.0 Cannot VRFY, but will accept the message");
-	else if (smtpc__ieq(s, k, "HELP"))
-		say(c, "214 2.0.0 See RFC 5321");
-	else if (smtpc__ieq(s, k, "QUIT")) {
+		/* fall through */
+	case V_NOOP:
+		reply = "250 2.0.0 Ok";
+		break;
+	case V_VRFY:
+		reply = "252 2.0.0 Cannot VRFY, but will accept the message";
+		break;
+	case V_HELP:
+		reply = "214 2.0.0 See RFC 5321";
+		break;
+	case V_QUIT:
 		say(c, "221 2.0.0 Bye");
 		finish(c, SMTPC_END_QUIT, 221);
-	} else if (smtpc__ieq(s, k, "STARTTLS")) {
+		break;
+	case V_STARTTLS:
 		if (!(c->u.sv.flags & SF_STARTTLS) || (c->flags & F_SECURE))
-			say(c, "502 5.5.1 Error: STARTTLS not available");
+			reply = "502 5.5.1 Error: STARTTLS not available";
 		else if (an != 0)
-			say(c, "501 5.5.4 Syntax: STARTTLS");
+			reply = "501 5.5.4 Syntax: STARTTLS";
 		else {
-			say(c, "220 2.0.0 Ready to start TLS");
+			reply = "220 2.0.0 Ready to start TLS";
 			c->u.sv.state = SS_TLS;
 			c->flags |= F_PAUSE | F_TLS_EV; /* input now is injection */
 		}
-	} else if (smtpc__ieq(s, k, "AUTH"))
+		break;
+	case V_AUTH:
 		do_auth(c, arg, an);
-	else
-		say(c, "500 5.5.1 Error: command not recognized");
+		break;
+	default:
+		if (reply == NULL)
+			reply = "500 5.5.1 Error: command not recognized";
+	}
+	if (reply != NULL)
+		say(c, reply);
 	return SMTPC_EV_NEED_DATA;
 }
 

@@ -663,6 +663,7 @@ typedef struct smtpc_conn {
 			void *hmac_ctx;
 			smtpc_err (*cram)(struct smtpc_conn *, const char *, size_t,
 			                  unsigned char *); /* set with the hook */
+			int (*lmtp)(struct smtpc_conn *, smtpc_reply *); /* set by LHLO */
 			smtpc_command_fn hook;
 			void *hook_ctx;
 			smtpc_dotenc dot;
