@@ -111,8 +111,8 @@ static void closing(smtpc_conn *c, smtpc_end_how how, unsigned code)
 
 /* LMTP: the recipient the next reply after the end of data is for; the
  * entry stays at the head while replies are owed. Returns 1 to keep it.
- * Reached through u.cl.lmtp, which only LHLO sets. */
-int smtpc__lmtp_reply(smtpc_conn *c, smtpc_reply *r)
+ * Reached through u.cl.lmtp, which only LHLO sets (smtpc__lmtp_on). */
+static int lmtp_reply(smtpc_conn *c, smtpc_reply *r)
 {
 	unsigned i;
 
@@ -128,6 +128,12 @@ int smtpc__lmtp_reply(smtpc_conn *c, smtpc_reply *r)
 	r->index = i < SMTPC_LMTP_RCPT_CAP ? i : 0;
 	c->u.cl.lmtp_next = (unsigned short)(i + 1);
 	return --c->u.cl.lmtp_left != 0;
+}
+
+void smtpc__lmtp_on(smtpc_conn *c)
+{
+	c->u.cl.flags |= C_LMTP;
+	c->u.cl.lmtp = lmtp_reply;
 }
 
 static void apply_reply(smtpc_conn *c, smtpc_reply *r)

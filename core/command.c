@@ -270,10 +270,7 @@ static smtpc_err hello(smtpc_conn *c, smtpc_cmd cmd, const char *verb, const cha
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__end_transaction(c); /* RFC 5321 4.1.4: EHLO/HELO reset the transaction */
-	if (cmd == SMTPC_CMD_LHLO)
-		c->u.cl.flags |= C_LMTP;
-	else
-		c->u.cl.flags &= ~C_LMTP;
+	c->u.cl.flags &= ~C_LMTP; /* smtpc_lhlo sets it again */
 	smtpc__push(c, cmd, 0, 0);
 	return SMTPC_ERR_OK;
 }
@@ -293,7 +290,7 @@ smtpc_err smtpc_lhlo(smtpc_conn *c, const char *domain)
 	smtpc_err e = hello(c, SMTPC_CMD_LHLO, "LHLO ", domain);
 
 	if (e == SMTPC_ERR_OK)
-		c->u.cl.lmtp = smtpc__lmtp_reply;
+		smtpc__lmtp_on(c);
 	return e;
 }
 
@@ -363,8 +360,9 @@ static size_t kw_len(const char *s)
 /* The next parameter after the one at s, or NULL. */
 static const char *next_param(const char *s)
 {
-	s = strchr(s, ' ');
-	return s != NULL ? s + 1 : NULL;
+	while (*s != '\0' && *s != ' ')
+		s++;
+	return *s == ' ' ? s + 1 : NULL;
 }
 
 static smtpc_err check_extra(const char *x, const char *reserved)
@@ -801,10 +799,9 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 	case SMTPC_CMD_EHLO:
 	case SMTPC_CMD_HELO:
 	case SMTPC_CMD_LHLO:
-		if (verb == SMTPC_CMD_LHLO) {
-			c->u.cl.flags |= C_LMTP;
-			c->u.cl.lmtp = smtpc__lmtp_reply;
-		} else
+		if (verb == SMTPC_CMD_LHLO)
+			smtpc__lmtp_on(c);
+		else
 			c->u.cl.flags &= ~C_LMTP;
 		smtpc__end_transaction(c);
 		break;

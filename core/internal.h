@@ -191,9 +191,10 @@ int smtpc__ends_group(const smtpc_qent *e);
 uint64_t smtpc__mark(const smtpc_qent *e);
 void smtpc__set_mark(smtpc_qent *e, uint64_t mark);
 
-/* client.c: the replies after LMTP's end of data (set as u.cl.lmtp by LHLO,
- * so a client that never sends LHLO does not link it). */
-int smtpc__lmtp_reply(smtpc_conn *c, smtpc_reply *r);
+/* client.c: LHLO makes the session LMTP and installs the handling of the
+ * replies after the end of data (so a client that never sends LHLO does not
+ * link it). */
+void smtpc__lmtp_on(smtpc_conn *c);
 
 /* auth.c: answers a 334 to AUTH. */
 void smtpc__auth_challenge(smtpc_conn *c, const char *text, size_t len);

@@ -206,6 +206,20 @@ def status_65_line_over_1000_octets_before_mail():
     rc, _, err, _ = send(srv.port, msg=b"Subject: x\r\n\r\n" + b"y" * 998 + b"\r\n")
     srv.wait()
     check(rc == 0, "rc %d %s" % (rc, err))
+    # 998 octets starting with a dot: the dot doubled for DATA does not count
+    # (RFC 5321 4.5.3.1.6), and BDAT doubles nothing
+    line = b"." + b"y" * 997
+    srv = FakeServer(pipelined_session())
+    rc, _, err, _ = send(srv.port, msg=b"Subject: x\r\n\r\n" + line + b"\r\n")
+    srv.wait()
+    check(rc == 0 and b"\r\n." + line + b"\r\n.\r\n" in srv.received, "rc %d %s" % (rc, err))
+    ehlo = b"250-fake.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo), ("lines", 2),
+                      ("send", b"250 ok\r\n250 ok\r\n"), ("until", line + b"\r\n"),
+                      ("send", b"250 2.0.0 queued\r\n"), ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err, _ = send(srv.port, msg=b"Subject: x\r\n\r\n" + line + b"\r\n")
+    srv.wait()
+    check(rc == 0 and srv.received.endswith(line + b"\r\nQUIT\r\n"), "rc %d %s" % (rc, err))
 
 
 @test
