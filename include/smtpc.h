@@ -770,8 +770,10 @@ smtpc_err smtpc_error(const smtpc_conn *c);
 smtpc_err smtpc_fail(smtpc_conn *c, smtpc_err e);
 /* Client: replies still expected (0 once the session has ended, by its end
  * or a sticky error: the commands that will never be answered are counted
- * in smtpc_end.unanswered). Server: replies the application still owes for
- * the last event. */
+ * in smtpc_end.unanswered). Over LMTP the end of data counts one reply per
+ * accepted recipient once it is the oldest command waiting (the replies to
+ * its RCPTs are in by then), one before. Server: replies the application
+ * still owes for the last event. */
 size_t smtpc_pending(const smtpc_conn *c);
 /* Nonzero once EHLO, HELO or LHLO was answered 2xx (client: by the server;
  * server: by the application); reset by STARTTLS. */

@@ -1350,3 +1350,51 @@ Test(pair, a_refused_chunk_is_seen_by_the_client_and_the_retry_works)
 	cr_assert(strstr(clog.s, "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
 	pair_close(&s, cl, &clog);
 }
+
+Test(server, misuse_and_edges_of_the_server_calls)
+{
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+	smtpc_caps caps = {0, 0, 0, 0};
+	unsigned rcpt;
+	/* the struct's tag is the type's name (found in review: smtpc_body_end) */
+	struct smtpc_message_end m;
+
+	memset(&m, 0, sizeof m);
+	cr_assert_eq(m.ok, 0);
+	smtpc_server_allow_starttls(c, 1);
+	OK(smtpc_server_greet(c, 220, "s"));
+	cr_assert_eq(smtpc_server_reply_rcpt(c, NULL), 0);
+	cr_assert_eq(smtpc_server_reply_rcpt(c, &rcpt), 0);
+	smtpc_feed(c, "HELO c.example\r\n", 16);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+	cr_assert_eq(smtpc_server_reply_ehlo(c, "s.example", &caps), SMTPC_ERR_STATE); /* HELO */
+	cr_assert_eq(smtpc_server_reply_ehlo(c, "s.example", NULL), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_server_reply(c, 250, NULL), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_server_reply(c, 600, "x"), SMTPC_ERR_BAD_PARAM);
+	OK(smtpc_server_reply(c, 250, "s"));
+	/* SIZE= that is not a number (RFC 1870 6.1) when a limit is set */
+	tc_free(c);
+	smtpc_config cfg;
+	smtpc_config_default(&cfg);
+	cfg.max_message = 100;
+	static const char in[] = "HELO c.example\r\nMAIL FROM:<a@example.com> SIZE=12x\r\n"
+	                         "MAIL FROM:<a@example.com> SIZE=\r\nMAIL FROM:<a@example.com> SIZE=99\r\n";
+	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
+	cr_assert(strstr(got, "501 5.5.4 Syntax: SIZE=number\r\n"
+	                      "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n"
+	                      "250 2.0.0 Ok\r\n") != NULL, "%s", got);
+	free(got);
+	/* shutdown after the 220 to STARTTLS is the TLS layer's to do */
+	c = ts_new(NULL);
+	smtpc_server_allow_starttls(c, 1);
+	OK(smtpc_server_greet(c, 220, "s"));
+	smtpc_feed(c, "STARTTLS\r\n", 10);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_STARTTLS);
+	cr_assert_eq(smtpc_server_shutdown(c, "bye"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_server_shutdown(c, NULL), SMTPC_ERR_NULL_ARG);
+	smtpc_fail(c, SMTPC_ERR_TLS);
+	cr_assert_eq(smtpc_server_shutdown(c, "bye"), SMTPC_ERR_TLS);
+	cr_assert_eq(smtpc_pending(c), 0);
+	tc_free(c);
+}
