@@ -49,7 +49,7 @@ static smtpc_wait client_waiting_for(const smtpc_conn *c);
 static void client_tls_started(smtpc_conn *c);
 
 static const struct smtpc_role client_role = {client_event, client_want, client_waiting_for,
-                                              client_tls_started, 0};
+					      client_tls_started, 0};
 
 int smtpc__is_client(const smtpc_conn *c)
 {
@@ -57,7 +57,7 @@ int smtpc__is_client(const smtpc_conn *c)
 }
 
 smtpc_err smtpc_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len, void *tx,
-                      size_t tx_len, size_t conn_size, unsigned long caps_key)
+		      size_t tx_len, size_t conn_size, unsigned long caps_key)
 {
 	smtpc_err e = smtpc__engine_init(c, cfg, rx, rx_len, tx, tx_len, conn_size, caps_key);
 
@@ -320,7 +320,8 @@ static smtpc_event_type client_event(smtpc_conn *c, smtpc_event *ev)
 			return at_end(c);
 		return SMTPC_EV_NEED_DATA;
 	}
-	e = (bare_lf && c->cfg.strict_crlf) ? SMTPC_ERR_BARE_LF : smtpc__parse_line(p, n, &ev->line);
+	e = (bare_lf && c->cfg.strict_crlf) ? SMTPC_ERR_BARE_LF
+					    : smtpc__parse_line(p, n, &ev->line);
 	if (e == SMTPC_ERR_OK)
 		e = add_line(c, &ev->line);
 	if (e != SMTPC_ERR_OK) {

@@ -23,7 +23,7 @@
 #include "internal.h"
 
 #define REPLY_CAP (SMTPC_LINES_CAP * 256u)
-#define EXT_CAP 65536u
+#define EXT_CAP	  65536u
 
 void smtpc_config_default(smtpc_config *cfg)
 {
@@ -71,7 +71,7 @@ size_t smtpc_rx_min(const smtpc_config *in)
 }
 
 smtpc_err smtpc__engine_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
-                             void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key)
+			     void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key)
 {
 	if (c == NULL)
 		return SMTPC_ERR_NULL_ARG;
@@ -241,8 +241,8 @@ smtpc_end_how smtpc_session_end(const smtpc_conn *c, smtpc_end *end)
 const char *smtpc_cmd_name(smtpc_cmd cmd)
 {
 	static const char *const names[] = {"NONE", "GREETING", "EHLO", "HELO", "MAIL", "RCPT",
-	                                    "DATA", "DATA_END", "BDAT", "RSET", "NOOP", "VRFY",
-	                                    "QUIT", "STARTTLS", "AUTH", "RAW", "LHLO"};
+					    "DATA", "DATA_END", "BDAT", "RSET", "NOOP", "VRFY",
+					    "QUIT", "STARTTLS", "AUTH", "RAW",	"LHLO"};
 
 	if ((unsigned)cmd >= sizeof names / sizeof names[0])
 		return "?";

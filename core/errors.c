@@ -15,8 +15,8 @@
  */
 #include "internal.h"
 
-#define X_NAME(name, cls, desc) "SMTPC_ERR_" #name "\0"
-#define X_DESC(name, cls, desc) desc "\0"
+#define X_NAME(name, cls, desc)	 "SMTPC_ERR_" #name "\0"
+#define X_DESC(name, cls, desc)	 desc "\0"
 #define X_CLASS(name, cls, desc) (unsigned char)SMTPC_CLASS_##cls,
 
 static const char err_names[] = SMTPC_ERRORS(X_NAME);

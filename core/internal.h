@@ -66,15 +66,16 @@ struct smtpc_role {
 
 /* Engine flags (smtpc_conn.flags): what both roles mean the same by. */
 #define F_GREETED (1u << 0) /* EHLO/HELO/LHLO answered 2xx */
-#define F_SECURE (1u << 1)  /* TLS is up */
-#define F_AUTHED (1u << 2)  /* AUTH answered 235 */
-#define F_EOF (1u << 3)     /* smtpc_eof called */
-#define F_PAUSE (1u << 4)   /* paused for TLS: input is injection */
-#define F_TLS_EV (1u << 5)  /* the STARTTLS event is due */
-#define F_DONE (1u << 6)    /* the session is over: input is dropped */
-#define F_TXN (1u << 7)     /* a mail transaction is open (client: MAIL
-                               issued, message not ended; server: MAIL
-                               accepted, message not answered) */
+#define F_SECURE  (1u << 1) /* TLS is up */
+#define F_AUTHED  (1u << 2) /* AUTH answered 235 */
+#define F_EOF	  (1u << 3) /* smtpc_eof called */
+#define F_PAUSE	  (1u << 4) /* paused for TLS: input is injection */
+#define F_TLS_EV  (1u << 5) /* the STARTTLS event is due */
+#define F_DONE	  (1u << 6) /* the session is over: input is dropped */
+#define F_TXN                                                                                      \
+	(1u << 7) /* a mail transaction is open (client: MAIL                                      \
+		     issued, message not ended; server: MAIL                                       \
+		     accepted, message not answered) */
 
 /* Client states (u.cl.state). */
 enum {
@@ -84,19 +85,19 @@ enum {
 };
 
 /* Client flags (u.cl.flags). */
-#define C_UTF8 (1u << 1)    /* the open transaction uses SMTPUTF8 */
+#define C_UTF8	  (1u << 1) /* the open transaction uses SMTPUTF8 */
 #define C_CLOSING (1u << 2) /* the server said 421 or 221 */
-#define C_QUIT (1u << 3)    /* QUIT issued: no more commands */
-#define C_REPLY (1u << 4)   /* a reply is complete, its event not yet out */
-#define C_BINARY (1u << 5)  /* the open transaction is BODY=BINARYMIME */
+#define C_QUIT	  (1u << 3) /* QUIT issued: no more commands */
+#define C_REPLY	  (1u << 4) /* a reply is complete, its event not yet out */
+#define C_BINARY  (1u << 5) /* the open transaction is BODY=BINARYMIME */
 #define C_RAWAUTH (1u << 6) /* a raw AUTH got 334: raw lines continue it */
-#define C_LMTP (1u << 7)    /* LHLO issued: the session is LMTP */
+#define C_LMTP	  (1u << 7) /* LHLO issued: the session is LMTP */
 
 /* Queue entries: cmd is the command, for a raw line its recognised verb
  * (SMTPC_CMD_RAW when none); flags: */
-#define QF_LAST 0x01u   /* BDAT LAST */
-#define QF_RAW 0x02u    /* issued by smtpc_raw: replies say SMTPC_CMD_RAW */
-#define QF_LMTP 0x04u   /* end of data over LMTP: one reply per recipient */
+#define QF_LAST 0x01u /* BDAT LAST */
+#define QF_RAW	0x02u /* issued by smtpc_raw: replies say SMTPC_CMD_RAW */
+#define QF_LMTP 0x04u /* end of data over LMTP: one reply per recipient */
 
 /* The reply area and the extension area follow the input area in rx. */
 #define REP(c) ((char *)(c)->in + (c)->in_cap)
@@ -122,7 +123,7 @@ int smtpc__utf8_valid(const unsigned char *s, size_t n);
 
 /* conn.c: the engine. */
 smtpc_err smtpc__engine_init(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
-                             void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key);
+			     void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key);
 /* Records how the session ended (the first call wins), with the commands
  * left unanswered and whether a transaction was open (F_TXN). */
 void smtpc__end(smtpc_conn *c, smtpc_end_how how, unsigned code, unsigned unanswered);
@@ -156,7 +157,7 @@ smtpc_err smtpc__check_text(const char *s, size_t n, int ascii_only);
  * "K1=V1 K2 ..."; returns 1 and, when v is not NULL, its value span (empty
  * for a bare keyword); 0 when absent. */
 int smtpc__param(const char *p, size_t n, const char *kw, size_t kwlen, const char **v,
-                 size_t *vlen);
+		 size_t *vlen);
 /* Splits "KW<path> params" (kw "FROM:" or "TO:", case-insensitively) into
  * the path between < and > and the parameters; a source route
  * (RFC 5321 4.1.2 A-d-l ":") is left out of the path. Returns 0 on bad
@@ -174,7 +175,7 @@ struct w {
 typedef void (*smtpc__build_fn)(struct w *w, const void *ctx);
 void smtpc__put(struct w *w, const char *s, size_t n);
 smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t limit,
-                      smtpc_cmd cmd, int secret);
+		      smtpc_cmd cmd, int secret);
 
 /* Nonzero for a client connection. */
 int smtpc__is_client(const smtpc_conn *c);

@@ -67,16 +67,16 @@ enum {
 	SS_CLOSED
 };
 
-#define SF_UTF8 (1u << 0)       /* the transaction's MAIL had SMTPUTF8 */
-#define SF_PREV_CRLF (1u << 1)  /* data: the last line ended in CRLF */
-#define SF_BAD (1u << 2)        /* data: the message will be refused */
-#define SF_STARTTLS (1u << 3)   /* STARTTLS allowed */
-#define SF_MIDLINE (1u << 4)    /* dropping an over-long line */
-#define SF_MIDLINE_CR (1u << 5)
-#define SF_LAST (1u << 6)       /* the BDAT chunk being read is LAST */
-#define SF_REFUSE (1u << 7)     /* greeted with 554: only QUIT */
-#define SF_SEQ (1u << 8)        /* BDAT out of sequence: refuse after it */
-#define SF_CHUNKED (1u << 9)    /* BDAT used in this transaction */
+#define SF_UTF8		(1u << 0) /* the transaction's MAIL had SMTPUTF8 */
+#define SF_PREV_CRLF	(1u << 1) /* data: the last line ended in CRLF */
+#define SF_BAD		(1u << 2) /* data: the message will be refused */
+#define SF_STARTTLS	(1u << 3) /* STARTTLS allowed */
+#define SF_MIDLINE	(1u << 4) /* dropping an over-long line */
+#define SF_MIDLINE_CR	(1u << 5)
+#define SF_LAST		(1u << 6)  /* the BDAT chunk being read is LAST */
+#define SF_REFUSE	(1u << 7)  /* greeted with 554: only QUIT */
+#define SF_SEQ		(1u << 8)  /* BDAT out of sequence: refuse after it */
+#define SF_CHUNKED	(1u << 9)  /* BDAT used in this transaction */
 #define SF_AUTH_INITIAL (1u << 10) /* the AUTH line carried a response */
 
 #define REPLY_ROOM 1024u /* room kept for the core's own replies */
@@ -87,7 +87,7 @@ static smtpc_wait server_waiting_for(const smtpc_conn *c);
 static void server_tls_started(smtpc_conn *c);
 
 static const struct smtpc_role server_role = {server_event, server_want, server_waiting_for,
-                                              server_tls_started, 1};
+					      server_tls_started, 1};
 
 static int is_server(const smtpc_conn *c)
 {
@@ -129,7 +129,7 @@ static void finish(smtpc_conn *c, smtpc_end_how how, unsigned code)
 }
 
 smtpc_err smtpc_server_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
-                             void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key)
+			     void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key)
 {
 	smtpc_err e = smtpc__engine_init(c, cfg, rx, rx_len, tx, tx_len, conn_size, caps_key);
 
@@ -302,11 +302,14 @@ smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc
 	static const struct {
 		unsigned bit;
 		const char *word;
-	} words[] = {{SMTPC_EXT_PIPELINING, "PIPELINING"},   {SMTPC_EXT_8BITMIME, "8BITMIME"},
-	             {SMTPC_EXT_BINARYMIME, "BINARYMIME"},   {SMTPC_EXT_SMTPUTF8, "SMTPUTF8"},
-	             {SMTPC_EXT_CHUNKING, "CHUNKING"},       {SMTPC_EXT_DSN, "DSN"},
-	             {SMTPC_EXT_ENHANCEDSTATUSCODES, "ENHANCEDSTATUSCODES"},
-	             {SMTPC_EXT_REQUIRETLS, "REQUIRETLS"}};
+	} words[] = {{SMTPC_EXT_PIPELINING, "PIPELINING"},
+		     {SMTPC_EXT_8BITMIME, "8BITMIME"},
+		     {SMTPC_EXT_BINARYMIME, "BINARYMIME"},
+		     {SMTPC_EXT_SMTPUTF8, "SMTPUTF8"},
+		     {SMTPC_EXT_CHUNKING, "CHUNKING"},
+		     {SMTPC_EXT_DSN, "DSN"},
+		     {SMTPC_EXT_ENHANCEDSTATUSCODES, "ENHANCEDSTATUSCODES"},
+		     {SMTPC_EXT_REQUIRETLS, "REQUIRETLS"}};
 	char text[512];
 	size_t n, i;
 	smtpc_err e = server_ok(c, domain);
@@ -378,7 +381,7 @@ smtpc_err smtpc_server_shutdown(smtpc_conn *c, const char *text)
  * whether it ended in CRLF, and whether it was dropped for being too long
  * for the input area; 0 when more input is needed. */
 static int next_line(smtpc_conn *c, const unsigned char **line, size_t *len, int *crlf,
-                     int *dropped)
+		     int *dropped)
 {
 	const unsigned char *start = c->in + c->in_start, *lf = NULL;
 	size_t pending = c->in_end - c->in_start;
@@ -441,7 +444,7 @@ static smtpc_event_type do_mail(smtpc_conn *c, smtpc_event *ev, const char *arg,
 
 	if (!(c->flags & F_GREETED)) {
 		say(c, c->cfg.lmtp ? "503 5.5.1 Error: send LHLO first"
-		                   : "503 5.5.1 Error: send EHLO or HELO first");
+				   : "503 5.5.1 Error: send EHLO or HELO first");
 		return SMTPC_EV_NEED_DATA;
 	}
 	if (c->flags & F_TXN) {
@@ -449,7 +452,8 @@ static smtpc_event_type do_mail(smtpc_conn *c, smtpc_event *ev, const char *arg,
 		return SMTPC_EV_NEED_DATA;
 	}
 	if (!smtpc__split_path(arg, n, "FROM:", cmd) ||
-	    (cmd->params_len && smtpc__check_params(cmd->params, cmd->params_len) != SMTPC_ERR_OK)) {
+	    (cmd->params_len &&
+	     smtpc__check_params(cmd->params, cmd->params_len) != SMTPC_ERR_OK)) {
 		say(c, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
 		return SMTPC_EV_NEED_DATA;
 	}
@@ -459,12 +463,13 @@ static smtpc_event_type do_mail(smtpc_conn *c, smtpc_event *ev, const char *arg,
 		say(c, "553 5.1.7 Bad sender address syntax");
 		return SMTPC_EV_NEED_DATA;
 	}
-	if (c->cfg.max_message && smtpc__param(cmd->params, cmd->params_len, "SIZE", 4, &v, &vlen)) {
+	if (c->cfg.max_message &&
+	    smtpc__param(cmd->params, cmd->params_len, "SIZE", 4, &v, &vlen)) {
 		uint64_t size;
 		size_t d = smtpc__dec_u64(v, vlen, &size);
 		if (d != vlen || d == 0 || size > c->cfg.max_message) { /* RFC 1870 6.2 */
 			say(c, d == vlen && d != 0 ? "552 5.3.4 Message size exceeds fixed limit"
-			                           : "501 5.5.4 Syntax: SIZE=number");
+						   : "501 5.5.4 Syntax: SIZE=number");
 			return SMTPC_EV_NEED_DATA;
 		}
 	}
@@ -486,7 +491,8 @@ static smtpc_event_type do_rcpt(smtpc_conn *c, smtpc_event *ev, const char *arg,
 	if (c->u.sv.rcpts_seen < 0xffffu)
 		c->u.sv.rcpts_seen++; /* numbered as the client numbers them */
 	if (!smtpc__split_path(arg, n, "TO:", cmd) || cmd->arg_len == 0 ||
-	    (cmd->params_len && smtpc__check_params(cmd->params, cmd->params_len) != SMTPC_ERR_OK)) {
+	    (cmd->params_len &&
+	     smtpc__check_params(cmd->params, cmd->params_len) != SMTPC_ERR_OK)) {
 		say(c, "501 5.5.4 Syntax: RCPT TO:<address> [parameters]");
 		return SMTPC_EV_NEED_DATA;
 	}
@@ -628,15 +634,31 @@ static void do_auth(smtpc_conn *c, const char *arg, size_t n)
 		c->u.sv.flags |= SF_AUTH_INITIAL;
 		auth_step(c, arg + k + 1, n - k - 1);
 	} else {
-		say(c, c->u.sv.state == SS_AUTH_PLAIN ? "334 " : "334 VXNlcm5hbWU6"); /* "Username:" */
+		say(c,
+		    c->u.sv.state == SS_AUTH_PLAIN ? "334 " : "334 VXNlcm5hbWU6"); /* "Username:" */
 	}
 }
 
 /* The verbs the server knows, in the order of enum verb. */
 static const char verbs[] = "EHLO\0HELO\0LHLO\0MAIL\0RCPT\0DATA\0BDAT\0RSET\0NOOP\0VRFY\0"
-                            "HELP\0QUIT\0STARTTLS\0AUTH\0";
-enum verb { V_EHLO, V_HELO, V_LHLO, V_MAIL, V_RCPT, V_DATA, V_BDAT, V_RSET, V_NOOP, V_VRFY,
-            V_HELP, V_QUIT, V_STARTTLS, V_AUTH, V_UNKNOWN };
+			    "HELP\0QUIT\0STARTTLS\0AUTH\0";
+enum verb {
+	V_EHLO,
+	V_HELO,
+	V_LHLO,
+	V_MAIL,
+	V_RCPT,
+	V_DATA,
+	V_BDAT,
+	V_RSET,
+	V_NOOP,
+	V_VRFY,
+	V_HELP,
+	V_QUIT,
+	V_STARTTLS,
+	V_AUTH,
+	V_UNKNOWN
+};
 
 static enum verb verb_of(const char *s, size_t k)
 {
@@ -649,8 +671,7 @@ static enum verb verb_of(const char *s, size_t k)
 }
 
 /* Handles one command line; returns the event to deliver, or NEED_DATA. */
-static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line,
-                                size_t n)
+static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned char *line, size_t n)
 {
 	static const unsigned char hellos[] = {SMTPC_CMD_EHLO, SMTPC_CMD_HELO, SMTPC_CMD_LHLO};
 	const char *s = (const char *)line, *arg, *reply = NULL;
@@ -667,7 +688,8 @@ static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned c
 	if ((c->u.sv.flags & SF_REFUSE) && v != V_QUIT)
 		reply = "503 5.5.1 Error: no service here";
 	else if (n + 2 > SMTPC_COMMAND_MAX && v != V_AUTH &&
-	         ((v != V_MAIL && v != V_RCPT) || n + 2 > SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE))
+		 ((v != V_MAIL && v != V_RCPT) ||
+		  n + 2 > SMTPC_COMMAND_MAX + SMTPC_PARAM_ALLOWANCE))
 		reply = "500 5.5.2 Error: line too long";
 	if (reply != NULL)
 		v = V_UNKNOWN;
@@ -677,7 +699,7 @@ static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned c
 	case V_LHLO:
 		if ((v == V_LHLO) != (c->cfg.lmtp != 0))
 			reply = c->cfg.lmtp ? "500 5.5.1 Error: this is LMTP: send LHLO"
-			                    : "500 5.5.1 Error: command not recognized";
+					    : "500 5.5.1 Error: command not recognized";
 		else if (smtpc__check_domain(arg, an, 0) != SMTPC_ERR_OK)
 			reply = "501 5.5.4 Syntax: EHLO domain or address literal";
 		else {
@@ -698,7 +720,7 @@ static smtpc_event_type command(smtpc_conn *c, smtpc_event *ev, const unsigned c
 			reply = "503 5.5.1 Error: DATA after BDAT"; /* RFC 3030 3 */
 		else if (c->u.sv.rcpts_ok == 0) /* RFC 2920 3.1; LMTP: RFC 2033 4.2 */
 			reply = c->cfg.lmtp ? "503 5.5.1 Error: no valid recipients"
-			                    : "554 5.5.1 Error: no valid recipients";
+					    : "554 5.5.1 Error: no valid recipients";
 		else
 			return deliver(c, ev, SMTPC_CMD_DATA);
 		break;
@@ -892,14 +914,17 @@ static smtpc_event_type bdat_step(smtpc_conn *c, smtpc_event *ev)
 	}
 	if (c->u.sv.flags & SF_SEQ) { /* read, refused, nothing delivered */
 		c->u.sv.state = SS_CMD;
-		refuse(c, (c->flags & F_TXN) ? "554 5.5.1 Error: no valid recipients"
-		                             : "503 5.5.1 Error: need MAIL command", 1);
+		refuse(c,
+		       (c->flags & F_TXN) ? "554 5.5.1 Error: no valid recipients"
+					  : "503 5.5.1 Error: need MAIL command",
+		       1);
 		return SMTPC_EV_NEED_DATA;
 	}
 	return end_of(c, ev, (c->u.sv.flags & SF_LAST) != 0);
 }
 
-/* ---- the pump ------------------------------------------------------------------------------------ */
+/* ---- the pump
+ * ------------------------------------------------------------------------------------ */
 
 static smtpc_event_type server_event(smtpc_conn *c, smtpc_event *ev)
 {

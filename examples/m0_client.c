@@ -18,7 +18,7 @@
 
 #define UART_DATA (*(volatile uint32_t *)0x40002000u)
 #define UART_STAT (*(volatile uint32_t *)0x40002004u) /* bit 0: rx ready, 1: tx free */
-#define TICK_MS (*(volatile uint32_t *)0x40003000u)
+#define TICK_MS	  (*(volatile uint32_t *)0x40003000u)
 
 static size_t uart_read(unsigned char *p, size_t n)
 {
@@ -130,7 +130,8 @@ int main(void)
 			if (in != NULL)
 				smtpc_recv_ack(&conn, uart_read(in, n));
 			/* RFC 5321 4.5.3.2, roughly: 5 minutes for anything */
-			if (smtpc_waiting_for(&conn) != SMTPC_WAIT_NONE && TICK_MS - start > 300000u)
+			if (smtpc_waiting_for(&conn) != SMTPC_WAIT_NONE &&
+			    TICK_MS - start > 300000u)
 				smtpc_fail(&conn, SMTPC_ERR_TIMEOUT);
 			break;
 		}
@@ -148,7 +149,8 @@ int main(void)
 		case SMTPC_EV_CLOSED:
 		case SMTPC_EV_ERROR:
 			smtpc_session_end(&conn, &end);
-			log_line(end.how == SMTPC_END_QUIT ? "sent" : smtpc_err_name(smtpc_error(&conn)));
+			log_line(end.how == SMTPC_END_QUIT ? "sent"
+							   : smtpc_err_name(smtpc_error(&conn)));
 			return end.how != SMTPC_END_QUIT;
 		default:
 			break;

@@ -138,61 +138,64 @@ typedef enum smtpc_errclass {
 
 /* X(name, class, description): the one table of errors. Values are stable:
  * new errors are added at the end. */
-#define SMTPC_ERRORS(X)                                                                        \
-	X(OK, NONE, "no error")                                                                \
-	X(NULL_ARG, MISUSE, "a required pointer argument is NULL")                             \
-	X(BUFFER_SMALL, MISUSE, "a buffer is smaller than the documented minimum")             \
-	X(STATE, MISUSE, "not allowed in the current session state")                           \
-	X(SEQUENCE, MISUSE, "command out of order (RCPT before MAIL, DATA before RCPT, ...)")  \
-	X(PIPELINE, MISUSE, "a reply is outstanding and the command may not be pipelined after it") \
-	X(IN_BODY, MISUSE, "message data is being sent; finish it first")                      \
-	X(CTRL_CHAR, ARGUMENT, "control byte (CR, LF, NUL, DEL, ...) in an argument")          \
-	X(BAD_ADDRESS, ARGUMENT, "not an RFC 5321 mailbox")                                    \
-	X(ADDRESS_TOO_LONG, ARGUMENT, "address part over the RFC 5321 4.5.3.1 limits")         \
-	X(BAD_DOMAIN, ARGUMENT, "not an RFC 5321 domain or address literal")                   \
-	X(BAD_UTF8, ARGUMENT, "malformed UTF-8")                                               \
-	X(BAD_PARAM, ARGUMENT, "malformed, reserved or repeated ESMTP parameter or value")     \
-	X(TOO_LONG, ARGUMENT, "command or reply line over its length limit")                   \
-	X(TX_SMALL, ARGUMENT, "line longer than the whole transmit buffer")                    \
-	X(NEEDS_SMTPUTF8, POLICY, "non-ASCII address without SMTPUTF8")                        \
-	X(NOT_OFFERED, POLICY, "the server did not offer the extension")                       \
-	X(TOO_BIG, POLICY, "message larger than the SIZE limit")                               \
-	X(AUTH_NEEDS_TLS, POLICY, "AUTH would send credentials in clear text")                 \
-	X(NO_SPACE, AGAIN, "transmit buffer full: send pending bytes first")                   \
-	X(QUEUE_FULL, AGAIN, "too many replies outstanding: read replies first")               \
-	X(BAD_REPLY, PROTOCOL, "malformed reply line")                                         \
-	X(CODE_MISMATCH, PROTOCOL, "lines of one reply carry different codes")                 \
-	X(LINE_TOO_LONG, PROTOCOL, "reply line over the configured limit")                     \
-	X(TOO_MANY_LINES, PROTOCOL, "reply has more lines than the configured limit")          \
-	X(REPLY_TOO_LONG, PROTOCOL, "reply text over the configured limit")                    \
-	X(REPLY_NUL, PROTOCOL, "NUL byte in a reply")                                          \
-	X(REPLY_CTRL, PROTOCOL, "control byte or bare CR in a reply")                          \
-	X(BARE_LF, PROTOCOL, "reply line ended by a bare LF (strict mode)")                    \
-	X(STARTTLS_INJECTION, PROTOCOL, "plaintext received after the 220 reply to STARTTLS")  \
-	X(BAD_CHALLENGE, PROTOCOL, "malformed AUTH challenge, or more than the exchange needs") \
-	X(TRUNCATED, TRANSPORT, "connection closed in the middle of a reply")                  \
-	X(CLOSED, TRANSPORT, "connection closed with replies outstanding")                     \
-	X(DIGEST, MISUSE, "no HMAC-MD5 hook, or the hook failed")                              \
-	X(TIMEOUT, TRANSPORT, "timed out")                                                     \
-	X(CONNECT, TRANSPORT, "connection refused or unreachable")                             \
-	X(RESOLVE, TRANSPORT, "host name did not resolve")                                     \
-	X(RESET, TRANSPORT, "connection reset by peer")                                        \
-	X(IO, TRANSPORT, "input/output error")                                                 \
-	X(TLS, TRANSPORT, "TLS failure")                                                       \
-	X(ROLE, MISUSE, "not a call for this connection's role (client or server)")            \
-	X(ABI, MISUSE, "smtpc.h and the library disagree (sizeof(smtpc_conn) or a cap)")       \
-	X(ENDED, MISUSE, "the session has ended (QUIT, 421 or closed): see smtpc_session_end")  \
-	X(NEEDS_TLS, POLICY, "REQUIRETLS needs a secure connection")                           \
-	X(RCPT_LIMIT, POLICY, "more LMTP recipients than SMTPC_LMTP_RCPT_CAP")                 \
-	X(DATA_BARE_EOL, PROTOCOL, "bare CR or bare LF in message data")                       \
+#define SMTPC_ERRORS(X)                                                                            \
+	X(OK, NONE, "no error")                                                                    \
+	X(NULL_ARG, MISUSE, "a required pointer argument is NULL")                                 \
+	X(BUFFER_SMALL, MISUSE, "a buffer is smaller than the documented minimum")                 \
+	X(STATE, MISUSE, "not allowed in the current session state")                               \
+	X(SEQUENCE, MISUSE, "command out of order (RCPT before MAIL, DATA before RCPT, ...)")      \
+	X(PIPELINE, MISUSE,                                                                        \
+	  "a reply is outstanding and the command may not be pipelined after it")                  \
+	X(IN_BODY, MISUSE, "message data is being sent; finish it first")                          \
+	X(CTRL_CHAR, ARGUMENT, "control byte (CR, LF, NUL, DEL, ...) in an argument")              \
+	X(BAD_ADDRESS, ARGUMENT, "not an RFC 5321 mailbox")                                        \
+	X(ADDRESS_TOO_LONG, ARGUMENT, "address part over the RFC 5321 4.5.3.1 limits")             \
+	X(BAD_DOMAIN, ARGUMENT, "not an RFC 5321 domain or address literal")                       \
+	X(BAD_UTF8, ARGUMENT, "malformed UTF-8")                                                   \
+	X(BAD_PARAM, ARGUMENT, "malformed, reserved or repeated ESMTP parameter or value")         \
+	X(TOO_LONG, ARGUMENT, "command or reply line over its length limit")                       \
+	X(TX_SMALL, ARGUMENT, "line longer than the whole transmit buffer")                        \
+	X(NEEDS_SMTPUTF8, POLICY, "non-ASCII address without SMTPUTF8")                            \
+	X(NOT_OFFERED, POLICY, "the server did not offer the extension")                           \
+	X(TOO_BIG, POLICY, "message larger than the SIZE limit")                                   \
+	X(AUTH_NEEDS_TLS, POLICY, "AUTH would send credentials in clear text")                     \
+	X(NO_SPACE, AGAIN, "transmit buffer full: send pending bytes first")                       \
+	X(QUEUE_FULL, AGAIN, "too many replies outstanding: read replies first")                   \
+	X(BAD_REPLY, PROTOCOL, "malformed reply line")                                             \
+	X(CODE_MISMATCH, PROTOCOL, "lines of one reply carry different codes")                     \
+	X(LINE_TOO_LONG, PROTOCOL, "reply line over the configured limit")                         \
+	X(TOO_MANY_LINES, PROTOCOL, "reply has more lines than the configured limit")              \
+	X(REPLY_TOO_LONG, PROTOCOL, "reply text over the configured limit")                        \
+	X(REPLY_NUL, PROTOCOL, "NUL byte in a reply")                                              \
+	X(REPLY_CTRL, PROTOCOL, "control byte or bare CR in a reply")                              \
+	X(BARE_LF, PROTOCOL, "reply line ended by a bare LF (strict mode)")                        \
+	X(STARTTLS_INJECTION, PROTOCOL, "plaintext received after the 220 reply to STARTTLS")      \
+	X(BAD_CHALLENGE, PROTOCOL, "malformed AUTH challenge, or more than the exchange needs")    \
+	X(TRUNCATED, TRANSPORT, "connection closed in the middle of a reply")                      \
+	X(CLOSED, TRANSPORT, "connection closed with replies outstanding")                         \
+	X(DIGEST, MISUSE, "no HMAC-MD5 hook, or the hook failed")                                  \
+	X(TIMEOUT, TRANSPORT, "timed out")                                                         \
+	X(CONNECT, TRANSPORT, "connection refused or unreachable")                                 \
+	X(RESOLVE, TRANSPORT, "host name did not resolve")                                         \
+	X(RESET, TRANSPORT, "connection reset by peer")                                            \
+	X(IO, TRANSPORT, "input/output error")                                                     \
+	X(TLS, TRANSPORT, "TLS failure")                                                           \
+	X(ROLE, MISUSE, "not a call for this connection's role (client or server)")                \
+	X(ABI, MISUSE, "smtpc.h and the library disagree (sizeof(smtpc_conn) or a cap)")           \
+	X(ENDED, MISUSE, "the session has ended (QUIT, 421 or closed): see smtpc_session_end")     \
+	X(NEEDS_TLS, POLICY, "REQUIRETLS needs a secure connection")                               \
+	X(RCPT_LIMIT, POLICY, "more LMTP recipients than SMTPC_LMTP_RCPT_CAP")                     \
+	X(DATA_BARE_EOL, PROTOCOL, "bare CR or bare LF in message data")                           \
 	X(DATA_LINE_LONG, PROTOCOL, "message line over max_text_line")
 
+/* clang-format off */
 typedef enum smtpc_err {
 #define SMTPC_X_ENUM(name, cls, desc) SMTPC_ERR_##name,
 	SMTPC_ERRORS(SMTPC_X_ENUM)
 #undef SMTPC_X_ENUM
 	SMTPC_ERR__COUNT
 } smtpc_err;
+/* clang-format on */
 
 /* Role: both; need no connection. "SMTPC_ERR_BAD_REPLY" for
  * SMTPC_ERR_BAD_REPLY; "SMTPC_ERR_?" if unknown. Never NULL; static storage. */
@@ -283,7 +286,7 @@ typedef enum smtpc_cmd {
 	SMTPC_CMD_HELO,
 	SMTPC_CMD_MAIL,
 	SMTPC_CMD_RCPT,
-	SMTPC_CMD_DATA,     /* the 354 (or refusal) to DATA */
+	SMTPC_CMD_DATA,	    /* the 354 (or refusal) to DATA */
 	SMTPC_CMD_DATA_END, /* the reply after the final dot */
 	SMTPC_CMD_BDAT,
 	SMTPC_CMD_RSET,
@@ -293,7 +296,7 @@ typedef enum smtpc_cmd {
 	SMTPC_CMD_STARTTLS,
 	SMTPC_CMD_AUTH,
 	SMTPC_CMD_RAW,
-	SMTPC_CMD_LHLO      /* LMTP's hello (RFC 2033 4.1) */
+	SMTPC_CMD_LHLO /* LMTP's hello (RFC 2033 4.1) */
 } smtpc_cmd;
 
 /* Role: both. "MAIL", "DATA_END", ...; "?" if unknown. Static storage. */
@@ -301,63 +304,63 @@ const char *smtpc_cmd_name(smtpc_cmd cmd);
 
 /* RFC 3463 enhanced status code; cls == 0 when the reply has none. */
 typedef struct smtpc_esc {
-	unsigned char cls;      /* 2, 4 or 5: equals the reply's first digit */
+	unsigned char cls;	/* 2, 4 or 5: equals the reply's first digit */
 	unsigned short subject; /* 0-999 */
-	unsigned short detail;  /* 0-999 */
+	unsigned short detail;	/* 0-999 */
 } smtpc_esc;
 
 /* One reply line. */
 typedef struct smtpc_line {
-	unsigned code;    /* 200-599 */
-	int last;         /* nonzero: this line ends the reply */
+	unsigned code;	  /* 200-599 */
+	int last;	  /* nonzero: this line ends the reply */
 	const char *text; /* after the separator; NUL-terminated */
-	size_t len;       /* octets of text */
+	size_t len;	  /* octets of text */
 } smtpc_line;
 
 /* A complete reply (client). */
 typedef struct smtpc_reply {
 	unsigned code;
-	smtpc_esc esc;    /* from the first line, when present */
+	smtpc_esc esc;	  /* from the first line, when present */
 	const char *text; /* every line's text, joined by '\n'; NUL-terminated */
 	size_t len;
 	size_t nlines;
-	smtpc_cmd cmd;    /* the command it answers */
-	unsigned index;   /* RCPT: recipient number in the transaction, from 0;
-	                     BDAT: chunk number, from 0; after LMTP's end of
-	                     data (DATA_END, or the last BDAT): the number of the
-	                     recipient this reply is for; otherwise 0 */
+	smtpc_cmd cmd;	/* the command it answers */
+	unsigned index; /* RCPT: recipient number in the transaction, from 0;
+			   BDAT: chunk number, from 0; after LMTP's end of
+			   data (DATA_END, or the last BDAT): the number of the
+			   recipient this reply is for; otherwise 0 */
 } smtpc_reply;
 
 typedef enum smtpc_event_type {
 	SMTPC_EV_NEED_DATA = 0, /* nothing more until more input (or eof) */
-	SMTPC_EV_LINE,          /* client: ev->line, one reply line */
-	SMTPC_EV_REPLY,         /* client: ev->reply, one complete reply */
-	SMTPC_EV_STARTTLS,      /* start the TLS handshake now; then call
-	                           smtpc_tls_started */
-	SMTPC_EV_CLOSED,        /* the session is over, ev->end says how;
-	                           repeated forever */
-	SMTPC_EV_ERROR,         /* sticky error ev->err (smtpc_error), ev->end;
-	                           repeated forever */
-	SMTPC_EV_COMMAND,       /* server: ev->command; answer it */
-	SMTPC_EV_BODY,          /* server: ev->body, message octets, borrowed */
-	SMTPC_EV_BODY_END,      /* server: ev->body_end, the message is complete
-	                           (DATA's final dot, or BDAT LAST) */
-	SMTPC_EV_CHUNK_END      /* server: ev->body_end, a BDAT chunk that is not
-	                           LAST has been delivered whole; answer it */
+	SMTPC_EV_LINE,		/* client: ev->line, one reply line */
+	SMTPC_EV_REPLY,		/* client: ev->reply, one complete reply */
+	SMTPC_EV_STARTTLS,	/* start the TLS handshake now; then call
+				   smtpc_tls_started */
+	SMTPC_EV_CLOSED,	/* the session is over, ev->end says how;
+				   repeated forever */
+	SMTPC_EV_ERROR,		/* sticky error ev->err (smtpc_error), ev->end;
+				   repeated forever */
+	SMTPC_EV_COMMAND,	/* server: ev->command; answer it */
+	SMTPC_EV_BODY,		/* server: ev->body, message octets, borrowed */
+	SMTPC_EV_BODY_END,	/* server: ev->body_end, the message is complete
+				   (DATA's final dot, or BDAT LAST) */
+	SMTPC_EV_CHUNK_END	/* server: ev->body_end, a BDAT chunk that is not
+				   LAST has been delivered whole; answer it */
 } smtpc_event_type;
 
 /* A client command, server role: EHLO, HELO, LHLO, MAIL, RCPT or DATA.
  * Spans point into the connection's buffers. */
 typedef struct smtpc_command {
 	smtpc_cmd cmd;
-	const char *arg;     /* EHLO/HELO/LHLO: the domain; MAIL/RCPT: the
-	                        address between < and >, any source route
-	                        removed ("" for the null path) */
+	const char *arg; /* EHLO/HELO/LHLO: the domain; MAIL/RCPT: the
+			    address between < and >, any source route
+			    removed ("" for the null path) */
 	size_t arg_len;
-	const char *params;  /* MAIL/RCPT: ESMTP parameters after the path */
+	const char *params; /* MAIL/RCPT: ESMTP parameters after the path */
 	size_t params_len;
-	int smtputf8;        /* MAIL carried SMTPUTF8 */
-	unsigned index;      /* RCPT: its number in the transaction, from 0 */
+	int smtputf8;	/* MAIL carried SMTPUTF8 */
+	unsigned index; /* RCPT: its number in the transaction, from 0 */
 } smtpc_command;
 
 /* Message octets, server role: after DATA, unstuffed, each line with its
@@ -389,74 +392,74 @@ typedef struct smtpc_body {
 typedef struct smtpc_message_end {
 	int ok;
 	smtpc_err why;
-	uint64_t size;    /* octets delivered so far (a refused message: up to
-	                     its fault) */
+	uint64_t size;	  /* octets delivered so far (a refused message: up to
+			     its fault) */
 	unsigned replies; /* replies owed (0 when ok is zero) */
-	unsigned chunk;   /* BDAT: number of the chunk that ended, from 0;
-	                     DATA: 0 */
+	unsigned chunk;	  /* BDAT: number of the chunk that ended, from 0;
+			     DATA: 0 */
 } smtpc_message_end;
 
 /* How a session ended. */
 typedef enum smtpc_end_how {
 	SMTPC_END_NONE = 0, /* it goes on */
-	SMTPC_END_QUIT,     /* client: QUIT issued and the peer closed (code 221,
-	                       or 0 if the 221 never came); server: QUIT answered
-	                       221 and the 221 sent. The one clean end. */
+	SMTPC_END_QUIT,	    /* client: QUIT issued and the peer closed (code 221,
+			       or 0 if the 221 never came); server: QUIT answered
+			       221 and the 221 sent. The one clean end. */
 	SMTPC_END_SHUTDOWN, /* client: the server ended the service: 421, or a 221
-	                       nobody asked for (code); server: the application
-	                       sent 421 */
+			       nobody asked for (code); server: the application
+			       sent 421 */
 	SMTPC_END_DROPPED,  /* the peer closed the connection without QUIT or 421
-	                       (with outstanding replies, smtpc_error is also
-	                       SMTPC_ERR_CLOSED or SMTPC_ERR_TRUNCATED) */
-	SMTPC_END_ERROR     /* a sticky error (smtpc_error) */
+			       (with outstanding replies, smtpc_error is also
+			       SMTPC_ERR_CLOSED or SMTPC_ERR_TRUNCATED) */
+	SMTPC_END_ERROR	    /* a sticky error (smtpc_error) */
 } smtpc_end_how;
 
 typedef struct smtpc_end {
 	smtpc_end_how how;
-	unsigned code;       /* the reply that ended it (221, 421), or 0 */
+	unsigned code;	     /* the reply that ended it (221, 421), or 0 */
 	unsigned unanswered; /* client: commands issued that never got their
-	                        reply (QUIT not counted) */
+				reply (QUIT not counted) */
 	int transaction;     /* a mail transaction was open: its message was not
-	                        (client: not yet) handed over */
+				(client: not yet) handed over */
 } smtpc_end;
 
 typedef struct smtpc_event {
 	smtpc_event_type type;
-	smtpc_line line;            /* SMTPC_EV_LINE */
-	smtpc_reply reply;          /* SMTPC_EV_REPLY */
-	smtpc_err err;              /* SMTPC_EV_ERROR */
-	smtpc_command command;      /* SMTPC_EV_COMMAND */
-	smtpc_body body;            /* SMTPC_EV_BODY */
+	smtpc_line line;	    /* SMTPC_EV_LINE */
+	smtpc_reply reply;	    /* SMTPC_EV_REPLY */
+	smtpc_err err;		    /* SMTPC_EV_ERROR */
+	smtpc_command command;	    /* SMTPC_EV_COMMAND */
+	smtpc_body body;	    /* SMTPC_EV_BODY */
 	smtpc_message_end body_end; /* SMTPC_EV_BODY_END, SMTPC_EV_CHUNK_END */
-	smtpc_end end;              /* SMTPC_EV_CLOSED, SMTPC_EV_ERROR */
+	smtpc_end end;		    /* SMTPC_EV_CLOSED, SMTPC_EV_ERROR */
 } smtpc_event;
 
 /* ------------------------------------------------------------------------ */
 /* Capabilities (EHLO)                                                      */
 /* ------------------------------------------------------------------------ */
 
-#define SMTPC_EXT_PIPELINING (1u << 0)
-#define SMTPC_EXT_SIZE (1u << 1)
-#define SMTPC_EXT_8BITMIME (1u << 2)
-#define SMTPC_EXT_BINARYMIME (1u << 3)
-#define SMTPC_EXT_SMTPUTF8 (1u << 4)
-#define SMTPC_EXT_CHUNKING (1u << 5)
-#define SMTPC_EXT_STARTTLS (1u << 6)
-#define SMTPC_EXT_DSN (1u << 7)
+#define SMTPC_EXT_PIPELINING	      (1u << 0)
+#define SMTPC_EXT_SIZE		      (1u << 1)
+#define SMTPC_EXT_8BITMIME	      (1u << 2)
+#define SMTPC_EXT_BINARYMIME	      (1u << 3)
+#define SMTPC_EXT_SMTPUTF8	      (1u << 4)
+#define SMTPC_EXT_CHUNKING	      (1u << 5)
+#define SMTPC_EXT_STARTTLS	      (1u << 6)
+#define SMTPC_EXT_DSN		      (1u << 7)
 #define SMTPC_EXT_ENHANCEDSTATUSCODES (1u << 8)
-#define SMTPC_EXT_REQUIRETLS (1u << 9)
-#define SMTPC_EXT_AUTH (1u << 10)
+#define SMTPC_EXT_REQUIRETLS	      (1u << 9)
+#define SMTPC_EXT_AUTH		      (1u << 10)
 
-#define SMTPC_AUTH_PLAIN (1u << 0)
-#define SMTPC_AUTH_LOGIN (1u << 1)
+#define SMTPC_AUTH_PLAIN    (1u << 0)
+#define SMTPC_AUTH_LOGIN    (1u << 1)
 #define SMTPC_AUTH_CRAM_MD5 (1u << 2)
-#define SMTPC_AUTH_XOAUTH2 (1u << 3)
+#define SMTPC_AUTH_XOAUTH2  (1u << 3)
 
 typedef struct smtpc_caps {
-	unsigned ext;        /* SMTPC_EXT_* offered */
-	unsigned auth;       /* SMTPC_AUTH_* mechanisms offered */
+	unsigned ext;	     /* SMTPC_EXT_* offered */
+	unsigned auth;	     /* SMTPC_AUTH_* mechanisms offered */
 	uint64_t size_limit; /* SIZE value; 0 when absent, malformed or
-	                        unlimited */
+				unlimited */
 	int ext_truncated;   /* nonzero: the list did not fit max_ext */
 } smtpc_caps;
 
@@ -494,8 +497,8 @@ typedef struct smtpc_dotenc {
 	uint64_t total_out;
 	int has_8bit; /* nonzero once a byte >= 0x80 has been consumed */
 	int no_dots;  /* set after smtpc_dot_init for BDAT: line ends are
-	                 normalised, dots are not doubled, and finish writes
-	                 only a final CRLF when the text lacks one */
+			 normalised, dots are not doubled, and finish writes
+			 only a final CRLF when the text lacks one */
 	/* private */
 	unsigned char bol, cr, npend, finished;
 	unsigned char pend[6];
@@ -526,42 +529,41 @@ typedef enum smtpc_body_type {
 typedef enum smtpc_ret { SMTPC_RET_NONE = 0, SMTPC_RET_FULL, SMTPC_RET_HDRS } smtpc_ret;
 
 typedef struct smtpc_mail_opts {
-	uint64_t size;          /* SIZE= (RFC 1870); 0: none. Checked against
-	                           the server's limit. Needs SIZE. */
-	smtpc_body_type body;   /* BODY= */
-	int smtputf8;           /* SMTPUTF8 (RFC 6531); allows UTF-8 addresses
-	                           in this MAIL and its RCPTs. */
-	int requiretls;         /* REQUIRETLS (RFC 8689); needs it offered and
-	                           the connection secure */
-	smtpc_ret ret;          /* RET= (RFC 3461); needs DSN */
-	const char *envid;      /* ENVID= (RFC 3461), xtext-encoded here;
-	                           printable ASCII, at most 100 octets; NULL:
-	                           none. Needs DSN. */
-	const char *extra;      /* more ESMTP parameters, "KEY=VALUE KEY2",
-	                           syntax-checked (RFC 5321 4.1.2); each keyword
-	                           once, and none that a field above controls
-	                           (SIZE, BODY, SMTPUTF8, REQUIRETLS, RET, ENVID:
-	                           SMTPC_ERR_BAD_PARAM); NULL: none */
+	uint64_t size;	      /* SIZE= (RFC 1870); 0: none. Checked against
+				 the server's limit. Needs SIZE. */
+	smtpc_body_type body; /* BODY= */
+	int smtputf8;	      /* SMTPUTF8 (RFC 6531); allows UTF-8 addresses
+				 in this MAIL and its RCPTs. */
+	int requiretls;	      /* REQUIRETLS (RFC 8689); needs it offered and
+				 the connection secure */
+	smtpc_ret ret;	      /* RET= (RFC 3461); needs DSN */
+	const char *envid;    /* ENVID= (RFC 3461), xtext-encoded here;
+				 printable ASCII, at most 100 octets; NULL:
+				 none. Needs DSN. */
+	const char *extra;    /* more ESMTP parameters, "KEY=VALUE KEY2",
+				 syntax-checked (RFC 5321 4.1.2); each keyword
+				 once, and none that a field above controls
+				 (SIZE, BODY, SMTPUTF8, REQUIRETLS, RET, ENVID:
+				 SMTPC_ERR_BAD_PARAM); NULL: none */
 } smtpc_mail_opts;
 
-#define SMTPC_NOTIFY_NEVER (1u << 0)
+#define SMTPC_NOTIFY_NEVER   (1u << 0)
 #define SMTPC_NOTIFY_SUCCESS (1u << 1)
 #define SMTPC_NOTIFY_FAILURE (1u << 2)
-#define SMTPC_NOTIFY_DELAY (1u << 3)
+#define SMTPC_NOTIFY_DELAY   (1u << 3)
 
 typedef struct smtpc_rcpt_opts {
 	unsigned notify;   /* SMTPC_NOTIFY_*; 0: none; NEVER alone. Needs DSN. */
 	const char *orcpt; /* ORCPT=rfc822;xtext(orcpt) (RFC 3461 4.2); ASCII;
-	                      NULL: none. Needs DSN. */
+			      NULL: none. Needs DSN. */
 	const char *extra; /* as in smtpc_mail_opts; NOTIFY and ORCPT are
-	                      reserved */
+			      reserved */
 } smtpc_rcpt_opts;
 
 /* Digest hook for AUTH CRAM-MD5: out = HMAC-MD5(key, msg). Returns 0 on
  * success. The core has no crypto; the TLS adapter can supply one. */
 typedef int (*smtpc_hmac_md5_fn)(void *ctx, const unsigned char *key, size_t key_len,
-                                 const unsigned char *msg, size_t msg_len,
-                                 unsigned char out[16]);
+				 const unsigned char *msg, size_t msg_len, unsigned char out[16]);
 
 typedef enum smtpc_mech {
 	SMTPC_MECH_PLAIN = 1, /* RFC 4616, sent as an initial response */
@@ -579,42 +581,43 @@ typedef enum smtpc_mech {
  * into the connection.
  */
 typedef void (*smtpc_command_fn)(void *ctx, smtpc_cmd cmd, const char *line, size_t len,
-                                 int secret);
+				 int secret);
 
 /* Server: checks AUTH credentials (user and pass are not NUL-terminated and
  * valid during the call only); returns nonzero to accept. */
-typedef int (*smtpc_server_auth_fn)(void *ctx, const char *user, size_t user_len,
-                                    const char *pass, size_t pass_len);
+typedef int (*smtpc_server_auth_fn)(void *ctx, const char *user, size_t user_len, const char *pass,
+				    size_t pass_len);
 
 /* What the core is waiting for, so an adapter can apply the RFC 5321
  * 4.5.3.2 timeouts. Values are stable. */
 typedef enum smtpc_wait {
-	SMTPC_WAIT_NONE = 0,   /* nothing: idle client, or the session is over */
-	SMTPC_WAIT_GREETING,   /* client: 5 min */
-	SMTPC_WAIT_MAIL,       /* client: 5 min */
-	SMTPC_WAIT_RCPT,       /* client: 5 min */
-	SMTPC_WAIT_DATA_START, /* client: the reply to DATA, 2 min */
-	SMTPC_WAIT_DATA_BLOCK, /* client: the caller is sending message data
-	                          (3 min per block sent); server: the next block
-	                          of message data or the rest of a BDAT chunk
-	                          (3 min) */
-	SMTPC_WAIT_DATA_END,   /* client: the reply to the final dot or a BDAT
-	                          chunk, 10 min */
-	SMTPC_WAIT_OTHER,      /* client: any other reply, 5 min */
-	SMTPC_WAIT_COMMAND,    /* server: the next command (or AUTH response
-	                          line), 5 min (RFC 5321 4.5.3.2.7) */
-	SMTPC_WAIT_APPLICATION,/* server: nothing from the peer: the application
-	                          owes the greeting or a reply (its own deadline) */
-	SMTPC_WAIT_TLS         /* both: paused for the TLS handshake */
+	SMTPC_WAIT_NONE = 0,	/* nothing: idle client, or the session is over */
+	SMTPC_WAIT_GREETING,	/* client: 5 min */
+	SMTPC_WAIT_MAIL,	/* client: 5 min */
+	SMTPC_WAIT_RCPT,	/* client: 5 min */
+	SMTPC_WAIT_DATA_START,	/* client: the reply to DATA, 2 min */
+	SMTPC_WAIT_DATA_BLOCK,	/* client: the caller is sending message data
+				   (3 min per block sent); server: the next block
+				   of message data or the rest of a BDAT chunk
+				   (3 min) */
+	SMTPC_WAIT_DATA_END,	/* client: the reply to the final dot or a BDAT
+				   chunk, 10 min */
+	SMTPC_WAIT_OTHER,	/* client: any other reply, 5 min */
+	SMTPC_WAIT_COMMAND,	/* server: the next command (or AUTH response
+				   line), 5 min (RFC 5321 4.5.3.2.7) */
+	SMTPC_WAIT_APPLICATION, /* server: nothing from the peer: the application
+				   owes the greeting or a reply (its own deadline) */
+	SMTPC_WAIT_TLS		/* both: paused for the TLS handshake */
 } smtpc_wait;
 
 /* Bits of smtpc_want. */
-#define SMTPC_WANT_READ (1u << 0)   /* room for input; reading is useful */
-#define SMTPC_WANT_WRITE (1u << 1)  /* bytes are waiting in smtpc_send_buf */
-#define SMTPC_WANT_EVENT (1u << 2)  /* smtpc_next_event has something */
-#define SMTPC_WANT_TLS (1u << 3)    /* paused for the TLS handshake */
-#define SMTPC_WANT_CLOSED (1u << 4) /* finished: closed or failed (and, for a
-                                       server, its last reply sent) */
+#define SMTPC_WANT_READ	 (1u << 0) /* room for input; reading is useful */
+#define SMTPC_WANT_WRITE (1u << 1) /* bytes are waiting in smtpc_send_buf */
+#define SMTPC_WANT_EVENT (1u << 2) /* smtpc_next_event has something */
+#define SMTPC_WANT_TLS	 (1u << 3) /* paused for the TLS handshake */
+#define SMTPC_WANT_CLOSED                                                                          \
+	(1u << 4) /* finished: closed or failed (and, for a                                        \
+		     server, its last reply sent) */
 
 /* ------------------------------------------------------------------------ */
 /* The connection                                                           */
@@ -648,9 +651,9 @@ typedef struct smtpc_conn {
 			unsigned flags;
 			unsigned short q_head, q_len;
 			unsigned char state, auth_mech, auth_step;
-			unsigned short rcpts; /* RCPTs issued in this transaction */
-			unsigned short bdats; /* BDAT chunks issued in it */
-			unsigned short txn;   /* MAIL commands issued */
+			unsigned short rcpts;		     /* RCPTs issued in this transaction */
+			unsigned short bdats;		     /* BDAT chunks issued in it */
+			unsigned short txn;		     /* MAIL commands issued */
 			unsigned short lmtp_left, lmtp_next; /* LMTP end-of-data replies */
 			size_t rep_len, rep_lines, ext_len;
 			unsigned rep_code;
@@ -662,7 +665,7 @@ typedef struct smtpc_conn {
 			smtpc_hmac_md5_fn hmac;
 			void *hmac_ctx;
 			smtpc_err (*cram)(struct smtpc_conn *, const char *, size_t,
-			                  unsigned char *); /* set with the hook */
+					  unsigned char *);		 /* set with the hook */
 			int (*lmtp)(struct smtpc_conn *, smtpc_reply *); /* set by LHLO */
 			smtpc_command_fn hook;
 			void *hook_ctx;
@@ -700,11 +703,10 @@ typedef struct smtpc_conn {
  * A macro: it passes the size of smtpc_conn and the caps this unit was
  * compiled with to smtpc_init_ (do not call smtpc_init_ yourself).
  */
-#define smtpc_init(c, cfg, rx, rx_len, tx, tx_len)                                         \
-	smtpc_init_((c), (cfg), (rx), (rx_len), (tx), (tx_len), sizeof(smtpc_conn),          \
-	            SMTPC_CAPS_KEY)
+#define smtpc_init(c, cfg, rx, rx_len, tx, tx_len)                                                 \
+	smtpc_init_((c), (cfg), (rx), (rx_len), (tx), (tx_len), sizeof(smtpc_conn), SMTPC_CAPS_KEY)
 smtpc_err smtpc_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len, void *tx,
-                      size_t tx_len, size_t conn_size, unsigned long caps_key);
+		      size_t tx_len, size_t conn_size, unsigned long caps_key);
 
 /* --- bytes in (both roles) ------------------------------------------------ */
 
@@ -973,11 +975,11 @@ smtpc_err smtpc_tls_started(smtpc_conn *c);
 /* Role: server (this call makes the connection a server). As smtpc_init
  * (same buffers, errors and macro), and tx must hold at least
  * SMTPC_SERVER_TX_MIN octets. The application then sends the greeting. */
-#define smtpc_server_init(c, cfg, rx, rx_len, tx, tx_len)                                  \
-	smtpc_server_init_((c), (cfg), (rx), (rx_len), (tx), (tx_len), sizeof(smtpc_conn),   \
-	                   SMTPC_CAPS_KEY)
+#define smtpc_server_init(c, cfg, rx, rx_len, tx, tx_len)                                          \
+	smtpc_server_init_((c), (cfg), (rx), (rx_len), (tx), (tx_len), sizeof(smtpc_conn),         \
+			   SMTPC_CAPS_KEY)
 smtpc_err smtpc_server_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
-                             void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key);
+			     void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key);
 /* Server. The greeting: 220 and text (RFC 5321 4.2); 554 refuses service
  * (only QUIT is then accepted); 421 refuses it and ends the session. Once,
  * first (SMTPC_ERR_STATE otherwise). text as for smtpc_server_reply. */
