@@ -1398,3 +1398,24 @@ Test(server, misuse_and_edges_of_the_server_calls)
 	cr_assert_eq(smtpc_pending(c), 0);
 	tc_free(c);
 }
+
+Test(lmtp_server, a_refusal_to_many_recipients_goes_out_as_room_allows)
+{
+	/* 128 refusals of ~60 octets do not fit the transmit buffer at once:
+	 * they go out in turns, in order, and the next command waits for them */
+	smtpc_config cfg = lmtp_cfg();
+	sbuf in = {0}, want = {0};
+
+	sb_add(&in, "LHLO c.example\r\nMAIL FROM:<a@example.com>\r\n");
+	for (unsigned i = 0; i < SMTPC_LMTP_RCPT_CAP; i++)
+		sb_add(&in, "RCPT TO:<r%u@example.com>\r\n", i);
+	sb_add(&in, "DATA\r\nbare\rcr\r\n.\r\nNOOP\r\nQUIT\r\n");
+	for (unsigned i = 0; i < SMTPC_LMTP_RCPT_CAP; i++)
+		sb_add(&want, "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n");
+	sb_add(&want, "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
+	char *got = srv_run(&cfg, in.s, in.n, NULL, 0, NULL);
+	cr_assert(strstr(got, want.s) != NULL, "%s", got);
+	free(got);
+	sb_free(&in);
+	sb_free(&want);
+}
