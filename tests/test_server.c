@@ -1083,7 +1083,7 @@ Test(lmtp_server, lhlo_only)
 	         "500 5.5.1 Error: this is LMTP: send LHLO\r\n"
 	         "500 5.5.1 Error: this is LMTP: send LHLO\r\n503 5.5.1 Error: send LHLO first\r\n"
 	         "%s221 2.0.0 Bye\r\n",
-	         LHLO_OUT + 24);
+	         &LHLO_OUT[24]); /* without the greeting */
 	srv_script(&cfg, in, sizeof in - 1, want, NULL);
 	/* and LHLO is unknown to an SMTP server */
 	static const char smtp_in[] = "LHLO c.example\r\n";
