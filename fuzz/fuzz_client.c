@@ -110,7 +110,7 @@ static smtpc_err issue(struct run *r, unsigned char op)
 	case 16: return smtpc_auth(c, SMTPC_MECH_XOAUTH2, "user", "tok");
 	case 17: return smtpc_raw(c, raws[v], strlen(raws[v]));
 	case 18: smtpc_set_secure(c); return SMTPC_ERR_OK;
-	default: return smtpc_noop(c);
+	default: return smtpc_lhlo(c, domains[v % 4]);
 	}
 }
 

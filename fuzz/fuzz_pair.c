@@ -2,7 +2,7 @@
  * A client core and a server core wired together in memory.
  *
  * Input: [flags][body...]. The client sends one message (DATA or BDAT,
- * pipelined or not, per flags) to a server that accepts everything; what
+ * pipelined or not, SMTP or LMTP, per flags) to a server that accepts everything; what
  * the server delivers must be the body with its line ends normalised (for
  * DATA) or exactly the body (BDAT), and the client must see it accepted;
  * unless, for DATA, a line is over RFC 5321's 1000 octets (with its CRLF, a
@@ -33,7 +33,7 @@ static void server_pump(void)
 		case SMTPC_EV_NEED_DATA:
 			return;
 		case SMTPC_EV_COMMAND:
-			if (ev.command.cmd == SMTPC_CMD_EHLO)
+			if (ev.command.cmd == SMTPC_CMD_EHLO || ev.command.cmd == SMTPC_CMD_LHLO)
 				smtpc_server_reply_ehlo(&sv, "pair", &caps);
 			else
 				smtpc_server_reply(&sv, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok");
@@ -51,6 +51,8 @@ static void server_pump(void)
 				refused = 1;
 				break;
 			}
+			if (smtpc_pending(&sv) != 1 || ev.body_end.replies != 1)
+				abort(); /* one recipient: one reply, over LMTP too */
 			smtpc_server_reply(&sv, 250, "queued");
 			break;
 		default:
@@ -107,21 +109,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *body = data + 1;
 	size_t n, done = 0, w = 0, i, line = 0, longest = 0;
-	int bdat, pipelined;
+	int bdat, pipelined, lmtp;
+	smtpc_config scfg;
 
 	if (size < 1 || size - 1 > 30000)
 		return 0;
 	n = size - 1;
 	bdat = data[0] & 1;
 	pipelined = (data[0] & 2) != 0;
+	lmtp = (data[0] & 4) != 0;
+	smtpc_config_default(&scfg);
+	scfg.lmtp = lmtp;
 	got_len = 0;
 	accepted = finished = refused = 0;
 	if (smtpc_init(&cl, NULL, crx, sizeof crx, ctx_, sizeof ctx_) != SMTPC_ERR_OK ||
-	    smtpc_server_init(&sv, NULL, srx, sizeof srx, stx, sizeof stx) != SMTPC_ERR_OK)
+	    smtpc_server_init(&sv, &scfg, srx, sizeof srx, stx, sizeof stx) != SMTPC_ERR_OK)
 		abort();
 	smtpc_server_greet(&sv, 220, "pair");
 	shuttle();
-	if (smtpc_ehlo(&cl, "client.example") != SMTPC_ERR_OK)
+	if ((lmtp ? smtpc_lhlo(&cl, "client.example") : smtpc_ehlo(&cl, "client.example")) !=
+	    SMTPC_ERR_OK)
 		abort();
 	shuttle();
 	if (!pipelined)

@@ -2,7 +2,8 @@
  * Client bytes into the server role.
  *
  * Input: [config][split seed][client bytes...]. An application that accepts
- * everything answers each event. The same input is run fed whole, one byte
+ * everything answers each event (config bit 16: over LMTP, one reply per
+ * accepted recipient at the end of the data). The same input is run fed whole, one byte
  * at a time and in fuzzer-chosen pieces: the events (with the message
  * octets joined, since BDAT slices follow the reads) and the stream of
  * replies must be identical. With STARTTLS allowed, where the timing of
@@ -63,6 +64,8 @@ static int pump(struct run *r)
 		unsigned char rec[2] = {(unsigned char)t, 0};
 		switch (t) {
 		case SMTPC_EV_NEED_DATA:
+			if (smtpc_waiting_for(&r->c) == SMTPC_WAIT_APPLICATION)
+				abort(); /* every event is answered at once here */
 			drain_tx(r); /* it may have stopped for room to answer */
 			if (smtpc_want(&r->c) & SMTPC_WANT_EVENT)
 				continue;
@@ -73,7 +76,7 @@ static int pump(struct run *r)
 			rec[1] = (unsigned char)ev.command.cmd;
 			log_add(r, rec, 2);
 			log_add(r, ev.command.arg, ev.command.arg_len);
-			if (ev.command.cmd == SMTPC_CMD_EHLO) {
+			if (ev.command.cmd == SMTPC_CMD_EHLO || ev.command.cmd == SMTPC_CMD_LHLO) {
 				if (smtpc_server_reply_ehlo(&r->c, "fuzz.example", &caps) != SMTPC_ERR_OK)
 					abort();
 			} else if (smtpc_server_reply(&r->c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250,
@@ -93,8 +96,14 @@ static int pump(struct run *r)
 			if (ev.body_end.ok != (ev.body_end.replies != 0) ||
 			    smtpc_pending(&r->c) != ev.body_end.replies)
 				abort(); /* a good end is owed its replies, a refused one none */
-			if (ev.body_end.ok && smtpc_server_reply(&r->c, 250, "queued") != SMTPC_ERR_OK)
-				abort();
+			while (smtpc_pending(&r->c) > 0) { /* LMTP: one per recipient */
+				unsigned rcpt;
+				if ((smtpc_server_reply_rcpt(&r->c, &rcpt) && rcpt >= SMTPC_LMTP_RCPT_CAP) ||
+				    smtpc_server_reply(&r->c, 250, "queued") != SMTPC_ERR_OK)
+					abort();
+			}
+			if (smtpc_server_reply(&r->c, 250, "extra") != SMTPC_ERR_STATE)
+				abort(); /* nothing more is owed */
 			break;
 		case SMTPC_EV_STARTTLS:
 			drain_tx(r);
@@ -120,6 +129,7 @@ static void run(struct run *r, uint8_t cfgb, const uint8_t *in, size_t len, int 
 	smtpc_config_default(&cfg);
 	cfg.allow_plain_auth = cfgb & 1;
 	cfg.max_message = (cfgb & 2) ? 200 : 0;
+	cfg.lmtp = (cfgb & 16) != 0;
 	if (cfgb & 4) {
 		cfg.max_line = 1000;
 		cfg.max_text_line = 100;

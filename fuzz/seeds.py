@@ -92,8 +92,19 @@ def main():
     write("fuzz_server", "long-lines", bytes([4, 2]) + b"EHLO c.example\r\nNOOP " + b"x" * 3000 +
           b"\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n" + b"y" * 200 +
           b"\r\n.\r\n")
-    for flags in range(4):
+    lmtp = (b"LHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+            b"RCPT TO:<x@example.com>\r\nRCPT TO:<c@example.com>\r\nDATA\r\nhi\r\n.\r\n"
+            b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\n"
+            b"deEHLO c.example\r\nQUIT\r\n")
+    write("fuzz_server", "lmtp", bytes([16, 9]) + lmtp)
+    write("fuzz_server", "lmtp-smuggle", bytes([16, 3]) + lmtp.replace(b"hi\r\n.", b"hi\n."))
+    write("fuzz_server", "chunks-route", bytes([2, 5]) + b"EHLO c.example\r\n"
+          b"MAIL FROM:<@r.example,@s.example:a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+          b"BDAT 100\r\n" + b"z" * 100 + b"BDAT 150\r\n" + b"z" * 150 + b"BDAT 1 LAST\r\nz"
+          b"DATA\r\nAUTH LOGIN =\r\n")
+    for flags in range(8):
         write("fuzz_pair", "body-%d" % flags, bytes([flags]) + b"line1\r\n.dot1\r\n.dot2\n.\nend\r\r\n")
+    write("fuzz_pair", "dot-998", bytes([4]) + b"." + b"y" * 997 + b"\r\n")
     write("fuzz_pair", "empty", bytes([0]))
 
     bodies = {

@@ -1037,7 +1037,7 @@ Test(server, storage_failure_replies_single_and_multi_line)
 
 	OK(smtpc_server_greet(c, 220, "s"));
 	smtpc_feed(c, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	              "DATA\r\nx\r\n.\r\n", 85);
+	              "DATA\r\nx\r\n.\r\n", 80);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
 		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
@@ -1242,7 +1242,7 @@ Test(server, client_leaving_mid_message_is_a_dropped_transaction)
 
 	OK(smtpc_server_greet(c, 220, "s"));
 	smtpc_feed(c, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	              "DATA\r\npart", 77);
+	              "DATA\r\npart", 78);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
 		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
