@@ -781,7 +781,7 @@ size_t smtpc_pending(const smtpc_conn *c);
  * server: by the application); reset by STARTTLS. */
 int smtpc_is_greeted(const smtpc_conn *c);
 /* Nonzero when the connection was marked secure (smtpc_tls_started or
- * smtpc_set_secure): the seed's isSecure(). */
+ * smtpc_set_secure). */
 int smtpc_is_secure(const smtpc_conn *c);
 /* Nonzero after a 235 reply to AUTH (client: received; server: sent). */
 int smtpc_is_authenticated(const smtpc_conn *c);
@@ -1022,7 +1022,7 @@ void smtpc_server_allow_starttls(smtpc_conn *c, int allow);
  * (535: RFC 4616 2). */
 void smtpc_server_set_auth(smtpc_conn *c, smtpc_server_auth_fn fn, void *ctx);
 
-/* --- pure helpers (both roles; the seed's isLastReply and parseReplyCode) ---- */
+/* --- pure helpers (both roles; no connection needed) --------------------------- */
 
 /* Nonzero when line (with or without CRLF) is the last line of a reply:
  * a valid code followed by a space or by nothing. */
