@@ -19,16 +19,17 @@
  * and out, errors, want) need no cast or second entry point; and the union
  * keeps the struct no bigger than the larger role. The cost, a role that is
  * checked at run time rather than by the compiler, is paid by one comparison
- * per call: every client call starts with client_ok/ smtpc__may_issue,
- * every server call with its own check, and a call of the wrong role returns
- * SMTPC_ERR_ROLE before it reads or writes anything.
+ * per call: every client call starts with smtpc__is_client (commands
+ * through smtpc__may_issue), every server call with is_server, and a call of
+ * the wrong role returns SMTPC_ERR_ROLE before it reads or writes anything.
  *
  * Why a table of function pointers (BearSSL's vtables): the role-specific
  * halves of next_event, want, waiting_for and tls_started are reached only
  * through the table that smtpc_init or smtpc_server_init installs. Nothing
  * in the shared files names a server function, so a client-only program that
  * never calls smtpc_server_init links no server code with --gc-sections
- * (and the reverse for a server-only program). `make cross` checks it.
+ * (`make cross` checks it), and a server-only program links none of the
+ * client's event pump or commands.
  *
  * Module map:
  *   errors.c   the error table (names, descriptions, classes)
