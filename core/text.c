@@ -36,28 +36,34 @@ int smtpc__ieq(const char *s, size_t n, const char *word)
 	return word[n] == '\0';
 }
 
-/* By subtracting powers of ten: a 64-bit division is a library routine of
- * several hundred octets on a small target. */
+/* Long division by ten over four 16-bit limbs: only 32-bit divisions (a
+ * 64-bit one is a library routine of several hundred octets on a small
+ * target), no table, a few octets of stack. */
 size_t smtpc__u64_dec(char *out, uint64_t v)
 {
-	uint64_t pw[20];
-	size_t k = 0, n = 0;
+	uint32_t limb[4];
+	char tmp[20];
+	size_t n = 0, i;
+	uint32_t more;
 
-	pw[0] = 1;
-	while (k < 19 && pw[k] * 10u <= v) { /* 10^19 * 10 would overflow */
-		pw[k + 1] = pw[k] * 10u;
-		k++;
-	}
-	for (;;) {
-		char d = '0';
-		while (v >= pw[k]) {
-			v -= pw[k];
-			d++;
+	limb[0] = (uint32_t)(v >> 48);
+	limb[1] = (uint32_t)(v >> 32) & 0xffffu;
+	limb[2] = (uint32_t)(v >> 16) & 0xffffu;
+	limb[3] = (uint32_t)v & 0xffffu;
+	do {
+		uint32_t r = 0;
+		more = 0;
+		for (i = 0; i < 4; i++) {
+			uint32_t cur = r << 16 | limb[i];
+			limb[i] = cur / 10u;
+			r = cur % 10u;
+			more |= limb[i];
 		}
-		out[n++] = d;
-		if (k-- == 0)
-			return n;
-	}
+		tmp[n++] = (char)('0' + r);
+	} while (more != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
 }
 
 size_t smtpc__dec_u64(const char *s, size_t n, uint64_t *v)

@@ -915,3 +915,31 @@ Test(lmtp, raw_lhlo_and_raw_data_end_follow_the_same_rules)
 	cr_assert_eq(smtpc_pending(c), 0);
 	tc_free(c);
 }
+
+Test(command, sizes_in_decimal_up_to_the_largest)
+{
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nSIZE\nCHUNKING");
+	smtpc_mail_opts mo = {0};
+	static const struct {
+		uint64_t v;
+		const char *s;
+	} t[] = {{1, "1"}, {9, "9"}, {10, "10"}, {65535, "65535"}, {65536, "65536"},
+	         {4294967295u, "4294967295"}, {4294967296u, "4294967296"},
+	         {10000000000000000000u, "10000000000000000000"},
+	         {UINT64_MAX, "18446744073709551615"}};
+	char want[200];
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		mo.size = t[i].v;
+		cr_assert_eq(smtpc_mail(c, "a@example.com", &mo), SMTPC_ERR_OK);
+		cr_assert_eq(smtpc_rset(c), SMTPC_ERR_OK);
+		snprintf(want, sizeof want, "MAIL FROM:<a@example.com> SIZE=%s\r\nRSET\r\n", t[i].s);
+		cr_assert_str_eq(tx_take(c), want);
+	}
+	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
+	cr_assert_eq(smtpc_bdat(c, UINT64_MAX, 1), SMTPC_ERR_OK);
+	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	                             "BDAT 18446744073709551615 LAST\r\n");
+	tc_free(c);
+}
