@@ -317,7 +317,8 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 		return 0;
 	*written = 0;
 	if (c == NULL || (data == NULL && len != 0) || dst == NULL || cap == 0 ||
-	    !smtpc__is_client(c) || c->err != SMTPC_ERR_OK || c->tx_end != c->tx_start)
+	    !smtpc__is_client(c) || c->err != SMTPC_ERR_OK || c->tx_end != c->tx_start ||
+	    (c->u.cl.flags & C_CLOSING))
 		return 0; /* (a NULL destination would make the encoder only measure) */
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;

@@ -914,7 +914,8 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len);
  * buffer (see smtpc_dotenc) and returns how many it consumed; 0 when the
  * buffer is full (send, then write again). After BDAT: copies up to the rest
  * of the announced chunk, unchanged. Returns 0 in any other state, after a
- * sticky error, and on a server connection. data is read during the call.
+ * sticky error or a 421, and on a server connection. data is read during the
+ * call.
  */
 size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len);
 /*

@@ -585,6 +585,10 @@ Test(body, nothing_more_is_sent_after_a_421)
 	tx_take(c);
 	feed_ok(c, "421 4.4.2 timeout\r\n"); /* the server gives up mid-message */
 	cr_assert_eq(smtpc_body_write(c, "two\r\n", 5), 0);
+	unsigned char dst[16];
+	size_t wrote = 1;
+	cr_assert_eq(smtpc_body_write_to(c, "two\r\n", 5, dst, sizeof dst, &wrote), 0);
+	cr_assert_eq(wrote, 0);
 	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_ENDED);
 	cr_assert_str_eq(tx_take(c), "");
 	cr_assert_eq(smtpc_session_end(c, NULL), SMTPC_END_SHUTDOWN);
