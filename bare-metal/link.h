@@ -29,9 +29,9 @@ typedef struct link_pipe {
 } link_pipe;
 
 /* Timeouts in ticks, indexed by smtpc_wait; 0: none. The entry for
- * SMTPC_WAIT_NONE is the idle timeout (a server waiting for its client's
- * next command: RFC 5321 4.5.3.2.7). */
-typedef uint32_t link_timeouts[SMTPC_WAIT_OTHER + 1];
+ * SMTPC_WAIT_COMMAND is a server's wait for its client's next command (RFC
+ * 5321 4.5.3.2.7). */
+typedef uint32_t link_timeouts[SMTPC_WAIT__COUNT];
 
 typedef struct link {
 	smtpc_conn *c;

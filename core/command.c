@@ -443,14 +443,13 @@ static void open_transaction(smtpc_conn *c, int utf8, int binary)
 
 smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opts)
 {
-	smtpc_mail_opts none;
+	static const smtpc_mail_opts none; /* flash, not stack */
 	struct mail_ctx m;
 	smtpc_err e;
 
 	if (c == NULL || from == NULL)
 		return SMTPC_ERR_NULL_ARG;
 	m.addr = from;
-	memset(&none, 0, sizeof none);
 	m.o = opts != NULL ? opts : &none;
 	e = smtpc__may_issue(c, SMTPC_CMD_MAIL);
 	if (e != SMTPC_ERR_OK)
@@ -547,7 +546,7 @@ static smtpc_err rcpt_room(const smtpc_conn *c)
 
 smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 {
-	smtpc_rcpt_opts none;
+	static const smtpc_rcpt_opts none;
 	struct rcpt_ctx r;
 	smtpc_err e;
 	int params;
@@ -555,7 +554,6 @@ smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 	if (c == NULL || to == NULL)
 		return SMTPC_ERR_NULL_ARG;
 	r.addr = to;
-	memset(&none, 0, sizeof none);
 	r.o = opts != NULL ? opts : &none;
 	e = smtpc__may_issue(c, SMTPC_CMD_RCPT);
 	if (e != SMTPC_ERR_OK)

@@ -148,9 +148,9 @@ unsigned smtpc_want(const smtpc_conn *c)
 
 smtpc_wait smtpc_waiting_for(const smtpc_conn *c)
 {
-	if (c == NULL || c->role == NULL || c->err != SMTPC_ERR_OK)
+	if (c == NULL || c->role == NULL)
 		return SMTPC_WAIT_NONE;
-	return c->role->waiting_for(c);
+	return c->role->waiting_for(c); /* after an error: what was awaited */
 }
 
 smtpc_err smtpc_tls_started(smtpc_conn *c)

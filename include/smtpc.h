@@ -607,7 +607,9 @@ typedef enum smtpc_wait {
 				   line), 5 min (RFC 5321 4.5.3.2.7) */
 	SMTPC_WAIT_APPLICATION, /* server: nothing from the peer: the application
 				   owes the greeting or a reply (its own deadline) */
-	SMTPC_WAIT_TLS		/* both: paused for the TLS handshake */
+	SMTPC_WAIT_TLS,		/* both: paused for the TLS handshake */
+	SMTPC_WAIT__COUNT	/* the number of values: for arrays indexed by
+				   smtpc_wait (timeouts) */
 } smtpc_wait;
 
 /* Bits of smtpc_want. */
@@ -760,7 +762,9 @@ void smtpc_send_ack(smtpc_conn *c, size_t n);
 
 /* SMTPC_WANT_* bits; SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT for NULL. */
 unsigned smtpc_want(const smtpc_conn *c);
-/* What the next expected input is, for timeouts (see smtpc_wait). */
+/* What the next expected input is, for timeouts (see smtpc_wait). After a
+ * sticky error, what was awaited when it came (to report a timeout); after
+ * the end of the session, SMTPC_WAIT_NONE. */
 smtpc_wait smtpc_waiting_for(const smtpc_conn *c);
 /* The sticky error, SMTPC_ERR_OK when none; SMTPC_ERR_NULL_ARG for NULL. */
 smtpc_err smtpc_error(const smtpc_conn *c);

@@ -254,7 +254,8 @@ static err_t server_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_MEM;
 	sv.a = zero;
 	sv.a.ready = server_ready;
-	sv.a.timeout[SMTPC_WAIT_NONE] = 300000; /* RFC 5321 4.5.3.2.7 */
+	sv.a.timeout[SMTPC_WAIT_COMMAND] = 300000;    /* RFC 5321 4.5.3.2.7 */
+	sv.a.timeout[SMTPC_WAIT_DATA_BLOCK] = 180000; /* a data block */
 	sv.wnd0 = (u32_t)pcb->rcv_wnd;
 	smtpc_server_init(&sv.a.core, NULL, sv.rx, sizeof sv.rx, sv.tx, sizeof sv.tx);
 	if (sv.mode == STARTTLS)
@@ -617,7 +618,7 @@ static void abort_client(void)
 static int session(const struct session *ss)
 {
 	static const smtpc_lwip zero;
-	static const u32_t rfc[SMTPC_WAIT_OTHER + 1] = {
+	static const u32_t rfc[SMTPC_WAIT__COUNT] = {
 	    [SMTPC_WAIT_GREETING] = 300000,   [SMTPC_WAIT_MAIL] = 300000,
 	    [SMTPC_WAIT_RCPT] = 300000,	      [SMTPC_WAIT_DATA_START] = 120000,
 	    [SMTPC_WAIT_DATA_BLOCK] = 180000, [SMTPC_WAIT_DATA_END] = 600000,
