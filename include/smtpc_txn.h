@@ -121,8 +121,9 @@ typedef struct smtpc_txn_size {
 			     and what MAIL's SIZE= declares */
 	uint64_t data;	  /* octets sent after DATA's 354: dot-stuffed, with
 			     the terminator */
-	uint64_t longest; /* longest line on the wire after DATA, octets
-			     without its CRLF (a doubled leading dot counts) */
+	uint64_t longest; /* longest line, octets without its CRLF (a dot
+			     doubled after DATA does not count: RFC 5321
+			     4.5.3.1.6) */
 	int has_8bit;	  /* an octet >= 0x80 (BODY=8BITMIME when offered) */
 	int known;	  /* nonzero: filled by smtpc_txn_measure_end. All zero
 			     means unknown: no SIZE=, no size or line checks */

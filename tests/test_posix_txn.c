@@ -77,6 +77,9 @@ static void *srv_run(void *arg)
 				}
 			} else if (k == SMTPC_EV_BODY) {
 				append(&s->body, ev.body.data, ev.body.len);
+			} else if (k == SMTPC_EV_CHUNK_END) { /* kept: acknowledged */
+				if (ev.body_end.ok)
+					smtpc_server_reply(&c, 250, "2.0.0 chunk ok");
 			} else if (k == SMTPC_EV_BODY_END) {
 				if (ev.body_end.ok) {
 					append(&s->stored, "[", 1);

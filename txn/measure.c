@@ -5,10 +5,11 @@
  * sends (dot-stuffing, terminator), one as BDAT sends text (line ends only).
  * The second gives the RFC 1870 section 5 message size: octets with CRLF
  * line ends, without the doubled dots and the terminator. Alongside, the
- * longest line on the wire is tracked for RFC 5321 4.5.3.1.6 (1000 octets
- * with the CRLF): a bare CR or LF ends a line (the encoder turns it into
- * CRLF) and a leading dot counts twice (it is doubled after DATA). Every
- * piece of state carries across calls, so any split gives the same sizes.
+ * longest line is tracked for RFC 5321 4.5.3.1.6 (1000 octets with the
+ * CRLF): a bare CR or LF ends a line (the encoder turns it into CRLF), and a
+ * leading dot counts once: the dot doubled after DATA does not count toward
+ * the limit (4.5.3.1.6), and BDAT doubles nothing. Every piece of state
+ * carries across calls, so any split gives the same sizes.
  */
 #include <string.h>
 
@@ -43,7 +44,7 @@ void smtpc_txn_measure_add(smtpc_txn_measure *ms, const void *data, size_t len)
 		while (q < end && *q != '\r' && *q != '\n')
 			q++;
 		if (q > p) {
-			line += (uint64_t)(q - p) + (line == 0 && *p == '.');
+			line += (uint64_t)(q - p);
 			if (line > ms->longest)
 				ms->longest = line;
 		}

@@ -214,7 +214,7 @@ static int classify(smtpc_txn *t, smtpc_err e)
 	default:
 		if (e == SMTPC_ERR_PIPELINE)
 			return R_WAIT;
-		if (e == SMTPC_ERR_STATE && core_over(t) != SMTPC_ERR_OK)
+		if ((e == SMTPC_ERR_STATE || e == SMTPC_ERR_ENDED) && core_over(t) != SMTPC_ERR_OK)
 			e = core_over(t); /* the core ended: say how */
 		else if (e == SMTPC_ERR_STATE && t->closing)
 			e = SMTPC_ERR_CLOSED; /* the server said 421: it refuses commands */
@@ -1159,9 +1159,11 @@ smtpc_txn_event smtpc_txn_next(smtpc_txn *t, smtpc_txn_msg **msg)
 			fail_all(t, core_over(t));
 			continue;
 		}
-		if (t->q_len > 0 && smtpc_pending(t->c) == 0) {
+		if (t->q_len > 0 && smtpc_pending(t->c) == 0 &&
+		    smtpc_session_end(t->c, NULL) == SMTPC_END_NONE) {
 			/* the layer waits for replies the core does not: out of
-			 * step (cfg.lmtp on a connection that is not LMTP) */
+			 * step (cfg.lmtp on a connection that is not LMTP). After
+			 * a 421 the core expects none either: the close comes */
 			fail_all(t, SMTPC_ERR_SEQUENCE);
 			continue;
 		}
