@@ -347,7 +347,10 @@ smtpc_txn_event smtpc_txn_next(smtpc_txn *t, smtpc_txn_msg **msg);
  * (cmd SMTPC_CMD_NONE) while the layer waits for replies ends the session:
  * 421 (RFC 5321 3.8) refuses the messages in progress with that reply; any
  * other is a protocol violation (SMTPC_ERR_BAD_REPLY, set on the core with
- * smtpc_fail). Call smtpc_txn_next afterwards.
+ * smtpc_fail). A 421 that answers a command refuses that command's message
+ * and ends the session as well: what the core still waited for fails with
+ * SMTPC_ERR_CLOSED and smtpc_txn_next says CLOSED without waiting for the
+ * server to close. Call smtpc_txn_next afterwards.
  */
 int smtpc_txn_on_reply(smtpc_txn *t, const smtpc_reply *r);
 

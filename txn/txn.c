@@ -1159,12 +1159,14 @@ smtpc_txn_event smtpc_txn_next(smtpc_txn *t, smtpc_txn_msg **msg)
 			fail_all(t, core_over(t));
 			continue;
 		}
-		if (t->q_len > 0 && smtpc_pending(t->c) == 0 &&
-		    smtpc_session_end(t->c, NULL) == SMTPC_END_NONE) {
-			/* the layer waits for replies the core does not: out of
-			 * step (cfg.lmtp on a connection that is not LMTP). After
-			 * a 421 the core expects none either: the close comes */
-			fail_all(t, SMTPC_ERR_SEQUENCE);
+		if (t->q_len > 0 && smtpc_pending(t->c) == 0) {
+			/* the layer waits for replies the core does not: the
+			 * session has ended (a 421: RFC 5321 3.8, no more replies,
+			 * nothing to wait for), or out of step (cfg.lmtp on a
+			 * connection that is not LMTP) */
+			fail_all(t, smtpc_session_end(t->c, NULL) != SMTPC_END_NONE
+			                ? SMTPC_ERR_CLOSED
+			                : SMTPC_ERR_SEQUENCE);
 			continue;
 		}
 		if (t->q_len > 0 || smtpc_pending(t->c) > 0)
