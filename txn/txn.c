@@ -216,7 +216,7 @@ static int classify(smtpc_txn *t, smtpc_err e)
 			return R_WAIT;
 		if ((e == SMTPC_ERR_STATE || e == SMTPC_ERR_ENDED) && core_over(t) != SMTPC_ERR_OK)
 			e = core_over(t); /* the core ended: say how */
-		else if (e == SMTPC_ERR_STATE && t->closing)
+		else if ((e == SMTPC_ERR_STATE || e == SMTPC_ERR_ENDED) && t->closing)
 			e = SMTPC_ERR_CLOSED; /* the server said 421: it refuses commands */
 		if (t->err == SMTPC_ERR_OK)
 			t->err = e; /* closing, closed, failed, or misuse: over */
