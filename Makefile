@@ -47,7 +47,7 @@ CFLAGS_ALL = $(WARN) $(OPT) $(LTO) $(VFLAGS) -Iinclude -Icore $(CFLAGS)
 HDRS    := $(wildcard include/*.h) core/internal.h
 CORE_SRC := $(wildcard core/*.c)
 TXN_SRC := $(wildcard txn/*.c)
-POSIX_SRC := io-posix/posix.c io-posix/txn.c
+POSIX_SRC := io-posix/posix.c io-posix/txn.c io-posix/server.c
 PTLS_SRC := io-posix/tls.c
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
@@ -394,7 +394,8 @@ install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 include/smtpc.h include/smtpc_limits.h include/smtpc_txn.h include/smtpc_posix.h \
-	  include/smtpc_posix_txn.h include/smtpc_bearssl.h include/smtpc_posix_tls.h $(DESTDIR)$(INCDIR)/
+	  include/smtpc_posix_txn.h include/smtpc_posix_server.h include/smtpc_bearssl.h \
+	  include/smtpc_posix_tls.h $(DESTDIR)$(INCDIR)/
 	install -m 755 $(B)/smtpc $(DESTDIR)$(BINDIR)/smtpc
 	sed 's/"smtpc [0-9][0-9.]*"/"smtpc $(VERSION)"/' man/smtpc.1 > $(DESTDIR)$(MANDIR)/man1/smtpc.1
 	install -m 644 $(CORE_LIB) $(POSIX_LIB) $(TLS_LIB) $(DESTDIR)$(LIBDIR)/

@@ -70,6 +70,12 @@ smtpc_bearssl *smtpc_posix_tls_client(const smtpc_posix_tls *x, smtpc_conn *core
  * starttls is nonzero). */
 smtpc_bearssl *smtpc_posix_tls_server(const smtpc_posix_tls *x, smtpc_conn *core, int starttls,
 				      char *why, size_t why_len);
+/* A smtpc_posix_layer_factory (smtpc_posix_server.h) for a server's
+ * STARTTLS: ctx is a server setup (smtpc_posix_tls_new with cert_file),
+ * which must outlive the server. Each call makes a STARTTLS-mode server
+ * layer on core and fills *l with it, owned (released when the session
+ * ends). 0, or -1 (no memory, no entropy, not a server setup). */
+int smtpc_posix_tls_server_factory(void *ctx, smtpc_conn *core, smtpc_posix_layer *l);
 /* Frees a layer made by the two functions above. */
 void smtpc_posix_tls_release(smtpc_bearssl *t);
 

@@ -488,3 +488,16 @@ smtpc_err smtpc_posix_use_tls(smtpc_posix *p, const smtpc_posix_tls *x, const ch
 	}
 	return e;
 }
+
+int smtpc_posix_tls_server_factory(void *ctx, smtpc_conn *core, smtpc_posix_layer *l)
+{
+	smtpc_bearssl *t;
+
+	if (ctx == NULL || core == NULL || l == NULL)
+		return -1;
+	t = smtpc_posix_tls_server(ctx, core, 1, NULL, 0);
+	if (t == NULL)
+		return -1;
+	smtpc_posix_tls_layer(l, t, 1);
+	return 0;
+}
