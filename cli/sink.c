@@ -1,32 +1,33 @@
 /*
- * smtpc sink: a local SMTP server on the core's server role. One poll()
- * loop serves every client; each message is accepted and, with --maildir,
- * stored in Maildir form (written to tmp/, fsync'd, renamed into new/, the
- * directory fsync'd) before the 250, so an accepted message is never lost.
- * One line per message on standard output: sender, recipients, size. With a
- * certificate and key it offers STARTTLS: at the client's STARTTLS a
- * server layer of io-bearssl (in STARTTLS mode) takes over the client's
- * octets; it lets the 220 go out in clear, then runs the handshake and
- * tells the core itself.
+ * smtpc sink: a local SMTP or LMTP server on the library's server side
+ * (smtpc_posix_server.h). This file holds only the options, the Maildir
+ * storage and the log; listening, sessions, STARTTLS, limits and deadlines
+ * are the library's.
+ *
+ * Maildir storage (the library answers 250 only after end() returned 0):
+ * begin creates tmp/NAME (O_EXCL), write appends, end fsyncs and closes it,
+ * renames it into new/ and fsyncs new/; any failure is returned as its
+ * errno (452 for ENOSPC and EDQUOT, 451 otherwise) and abort removes
+ * whatever exists, in tmp/ or new/, so nothing partial stays.
+ *
+ * The log (standard output): one line per message, and one per 4xx/5xx
+ * reply sent. Client-controlled text (addresses, reply lines that echo
+ * commands) is written inside double quotes with every octet outside
+ * printable ASCII, and the quote and backslash, escaped as \xHH, so it
+ * cannot forge fields or lines.
  *
  * smtpc demo runs a sink on an ephemeral loopback port in a child process
  * and sends a sample message to it with smtpc send, both sides printing
  * their transcript.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -34,83 +35,126 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "smtpc_posix_server.h"
 
-#define MAX_CLIENTS 1024
-#define TX_SIZE 8192
-#define ENVELOPE 4096
+#define ENVELOPE  4096
+#define MAX_USERS 256
 
 static const char sink_usage[] =
-	"usage: smtpc sink [--host ADDR] [--port PORT] [--maildir DIR] [--max-size BYTES]\n"
-	"                  [--tls-cert FILE --tls-key FILE] [--messages N] [--timeout MS] [-v]\n"
-	"\n"
-	"Accepts every message sent to it and prints one line per message. With\n"
-	"--maildir each message is stored in DIR/new (Maildir), on disk before the 250.\n"
-	"\n"
-	"  --host ADDR       address to listen on (default 127.0.0.1)\n"
-	"  --port PORT       port (default 2525; 0 picks a free one and prints it)\n"
-	"  --maildir DIR     store messages there (tmp, new and cur are created)\n"
-	"  --max-size BYTES  SIZE limit advertised and enforced (default 104857600)\n"
-	"  --tls-cert FILE   certificate chain (PEM): STARTTLS is offered\n"
-	"  --tls-key FILE    its RSA or EC private key (PEM or DER)\n"
-	"  --messages N      exit after N messages (default: serve until killed)\n"
-	"  --timeout MS      drop a client idle this long (default 300000)\n"
-	"  -v                transcript of every session on standard error\n";
+    "usage: smtpc sink [--host ADDR] [--port PORT] [--unix PATH] [--lmtp] [--maildir DIR]\n"
+    "                  [--max-size BYTES] [--tls-cert FILE --tls-key FILE]\n"
+    "                  [--auth-file FILE [--allow-plain-auth] [--require-auth]]\n"
+    "                  [--messages N] [--timeout MS] [--command-timeout MS]\n"
+    "                  [--max-sessions N] [-v]\n"
+    "\n"
+    "Accepts every message sent to it and prints one line per message. With\n"
+    "--maildir each message is stored in DIR/new (Maildir), on disk before the 250.\n"
+    "\n"
+    "  --host ADDR          address to listen on (default 127.0.0.1)\n"
+    "  --port PORT          port (default 2525; 0 picks a free one and prints it)\n"
+    "  --unix PATH          listen on a Unix socket instead (LMTP's usual transport)\n"
+    "  --lmtp               speak LMTP (RFC 2033): LHLO, one reply per recipient\n"
+    "  --maildir DIR        store messages there (tmp, new and cur are created)\n"
+    "  --max-size BYTES     SIZE limit advertised and enforced (default 104857600)\n"
+    "  --tls-cert FILE      certificate chain (PEM): STARTTLS is offered\n"
+    "  --tls-key FILE       its RSA or EC private key (PEM or DER)\n"
+    "  --auth-file FILE     lines user:password; AUTH PLAIN and LOGIN are offered\n"
+    "                       after STARTTLS\n"
+    "  --allow-plain-auth   offer and accept AUTH without TLS too\n"
+    "  --require-auth       refuse MAIL before AUTH (530 5.7.0)\n"
+    "  --messages N         exit after N messages (default: serve until killed)\n"
+    "  --timeout MS         command and data block deadline (default 300000)\n"
+    "  --command-timeout MS deadline for each command (default: --timeout)\n"
+    "  --max-sessions N     sessions at once; more get 421 (default 1024)\n"
+    "  -v                   transcript of every session on standard error\n";
 
-struct client {
-	int fd;
-	smtpc_conn c;
-	unsigned char *rx, *tx;
-	char env[ENVELOPE]; /* "from=<...> to=<...>,<...>" */
-	size_t env_len;
-	int msg_fd;
-	int write_errno; /* a write of this message failed: nothing is acknowledged */
-	char tmp_path[512];
-	long long last;
-	int id;
-	smtpc_bearssl *tls; /* from the client's STARTTLS on: every octet goes through it */
-	int over; /* TLS: the core's session ended (closed or failed): what is queued goes out,
-	           * then the client is dropped */
+struct user {
+	char *name, *pass;
+	size_t nlen, plen;
 };
 
 struct sink {
 	const char *maildir;
 	uint64_t max_size;
-	long messages, accepted, timeout;
-	int verbose, lfd, nclients, next_id;
+	long messages, accepted, timeout, command_timeout;
+	int verbose, lmtp, require_auth, allow_plain;
 	unsigned long seq;
-	struct client *cl[MAX_CLIENTS];
-	smtpc_config cfg;
-	smtpc_caps caps;
-	char host[256];
-	smtpc_posix_tls *tls;
+	size_t max_sessions;
+	struct user users[MAX_USERS];
+	size_t nusers;
+	char *users_data;
+	smtpc_posix_server *srv;
 };
 
-static volatile sig_atomic_t stop;
+/* the envelope of a session's transaction, for the log */
+struct env {
+	char text[ENVELOPE];
+	size_t len, rcpts;
+	int truncated;
+};
+
+struct msg {
+	int fd;
+	char tmp[512], fin[600];
+	int renamed;
+};
+
+static smtpc_posix_server *signal_srv;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop = 1;
+	smtpc_posix_server_stop(signal_srv, 1);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
+/* ---- the log ---------------------------------------------------------------------------- */
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void env_add(struct client *k, const char *s, size_t n)
+/* Appends s[0, n) to out, quoted: printable ASCII but " and \ as they are,
+ * everything else as \xHH. */
+static void quote(struct env *e, const char *s, size_t n)
 {
-	if (k->env_len + n < ENVELOPE) {
-		memcpy(k->env + k->env_len, s, n);
-		k->env_len += n;
-		k->env[k->env_len] = '\0';
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i <= n + 1; i++) {
+		char buf[4];
+		size_t k = 0;
+		if (i == 0 || i == n + 1) {
+			buf[k++] = '"';
+		} else {
+			unsigned char c = (unsigned char)s[i - 1];
+			if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+				buf[k++] = '\\';
+				buf[k++] = 'x';
+				buf[k++] = hex[c >> 4];
+				buf[k++] = hex[c & 15];
+			} else {
+				buf[k++] = (char)c;
+			}
+		}
+		if (e->len + k + 1 >= sizeof e->text) {
+			e->truncated = 1;
+			return;
+		}
+		memcpy(e->text + e->len, buf, k);
+		e->len += k;
+		e->text[e->len] = '\0';
 	}
 }
 
-/* ---- Maildir ---------------------------------------------------------------------- */
+static void env_lit(struct env *e, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (e->len + n + 1 >= sizeof e->text) {
+		e->truncated = 1;
+		return;
+	}
+	memcpy(e->text + e->len, s, n + 1);
+	e->len += n;
+}
+
+/* ---- Maildir ----------------------------------------------------------------------------- */
 
 static int maildir_prepare(const char *dir)
 {
@@ -128,574 +172,502 @@ static int maildir_prepare(const char *dir)
 	return 0;
 }
 
-static int open_message(struct sink *s, struct client *k)
+static int md_begin(void *user, smtpc_posix_session *ss, void **out)
 {
+	struct sink *s = user;
+	struct msg *m;
 	struct timespec ts;
+	int e;
 
-	if (s->maildir == NULL || k->msg_fd >= 0)
+	m = calloc(1, sizeof *m);
+	if (m == NULL)
+		return ENOMEM;
+	m->fd = -1;
+	if (s->maildir == NULL) { /* no storage: discarded, still counted */
+		*out = m;
 		return 0;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(k->tmp_path, sizeof k->tmp_path, "%s/tmp/%lld.M%ldP%dQ%lu.smtpc", s->maildir,
-	         (long long)ts.tv_sec, ts.tv_nsec / 1000, (int)getpid(), ++s->seq);
-	k->msg_fd = open(k->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (k->msg_fd < 0)
-		say("cannot create %s: %s", k->tmp_path, strerror(errno));
-	return k->msg_fd < 0 ? -1 : 0;
+	snprintf(m->tmp, sizeof m->tmp, "%s/tmp/%lld.M%ldP%dQ%lu.smtpc", s->maildir,
+		 (long long)ts.tv_sec, ts.tv_nsec / 1000, (int)getpid(), ++s->seq);
+	m->fd = open(m->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (m->fd < 0) {
+		e = errno;
+		printf("error session=%lu cannot create %s: %s\n", smtpc_posix_session_id(ss),
+		       m->tmp, strerror(e));
+		fflush(stdout);
+		free(m);
+		return e;
+	}
+	*out = m;
+	return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+static int md_write(void *user, void *msg, const unsigned char *p, size_t n)
 {
+	struct msg *m = msg;
+
+	(void)user;
+	if (m->fd < 0)
+		return 0;
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = write(m->fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return -1;
+			return w < 0 ? errno : EIO;
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
-static void drop_message(struct client *k)
+static int store_fail(const char *what, const char *path, int e)
 {
-	if (k->msg_fd >= 0) {
-		close(k->msg_fd);
-		unlink(k->tmp_path);
-		k->msg_fd = -1;
-	}
+	printf("error cannot %s %s: %s\n", what, path, strerror(e));
+	fflush(stdout);
+	return e;
 }
 
-/* fsync the file, move it into new/, fsync new/: on disk before the 250. */
-static int store_message(struct sink *s, struct client *k, char *name, size_t len)
+/* fsync, rename into new/, fsync new/: durable before the 250 */
+static int md_end(void *user, void *msg, char *id, size_t id_len)
 {
-	char path[600], dir[520];
+	struct sink *s = user;
+	struct msg *m = msg;
+	char dir[520];
 	const char *base;
-	int dfd, rc = 0;
+	int dfd, e;
 
-	if (s->maildir == NULL) {
-		snprintf(name, len, "%lu", ++s->seq);
+	if (m->fd < 0) {
+		snprintf(id, id_len, "%lu", ++s->seq);
+		free(m);
 		return 0;
 	}
-	if (k->msg_fd < 0 && open_message(s, k) != 0)
-		return -1;
-	if (fsync(k->msg_fd) != 0 || close(k->msg_fd) != 0) {
-		k->msg_fd = -1;
-		unlink(k->tmp_path);
-		return -1;
-	}
-	k->msg_fd = -1;
-	base = strrchr(k->tmp_path, '/') + 1;
-	snprintf(path, sizeof path, "%s/new/%s", s->maildir, base);
-	if (rename(k->tmp_path, path) != 0) {
-		unlink(k->tmp_path);
-		return -1;
-	}
+	if (fsync(m->fd) != 0)
+		return store_fail("fsync", m->tmp, errno);
+	e = close(m->fd);
+	m->fd = -1;
+	if (e != 0)
+		return store_fail("close", m->tmp, errno);
+	base = strrchr(m->tmp, '/') + 1;
+	snprintf(m->fin, sizeof m->fin, "%s/new/%s", s->maildir, base);
+	if (rename(m->tmp, m->fin) != 0)
+		return store_fail("rename into", m->fin, errno);
+	m->renamed = 1;
 	snprintf(dir, sizeof dir, "%s/new", s->maildir);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
-		rc = -1;
-	if (dfd >= 0)
-		close(dfd);
-	snprintf(name, len, "%s", base);
-	return rc;
-}
-
-/* ---- sessions --------------------------------------------------------------------- */
-
-static void transcript(struct client *k, const char *dir, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		const unsigned char *nl = memchr(p, '\n', n);
-		size_t len = nl ? (size_t)(nl - p) + 1 : n;
-		size_t show = len;
-		while (show > 0 && (p[show - 1] == '\n' || p[show - 1] == '\r'))
-			show--;
-		fprintf(stderr, "[sink %d] %s %.*s\n", k->id, dir, (int)show, (const char *)p);
-		p += len;
-		n -= len;
+	if (dfd < 0 || fsync(dfd) != 0) {
+		e = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return store_fail("fsync", dir, e);
 	}
+	close(dfd);
+	snprintf(id, id_len, "%s", base);
+	free(m);
+	return 0;
 }
 
-static void close_client(struct sink *s, int i)
+static void md_abort(void *user, void *msg)
 {
-	struct client *k = s->cl[i];
+	struct msg *m = msg;
 
-	drop_message(k);
-	smtpc_posix_tls_release(k->tls);
-	close(k->fd);
-	free(k->rx);
-	free(k->tx);
-	free(k);
-	s->cl[i] = s->cl[--s->nclients];
+	(void)user;
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->renamed)
+		(void)unlink(m->fin); /* not durable: not acknowledged, not kept */
+	else if (m->tmp[0] != '\0')
+		(void)unlink(m->tmp);
+	free(m);
 }
 
-static void send_pending(struct client *k)
-{
-	size_t n;
-	const unsigned char *p;
+/* ---- sessions ---------------------------------------------------------------------------- */
 
-	while ((p = smtpc_send_buf(&k->c, &n)) != NULL) {
-		ssize_t w = send(k->fd, p, n, MSG_NOSIGNAL);
-		if (w <= 0)
-			return;
-		smtpc_send_ack(&k->c, (size_t)w);
+static void on_session(void *user, smtpc_posix_session *ss, int opened)
+{
+	struct sink *s = user;
+
+	if (opened) {
+		smtpc_posix_session_set_user(ss, calloc(1, sizeof(struct env)));
+		if (s->verbose)
+			fprintf(stderr, "[sink %lu] connected from %s\n",
+				smtpc_posix_session_id(ss), smtpc_posix_session_peer(ss));
+		return;
 	}
-}
-
-static void reply(struct sink *s, struct client *k, unsigned code, const char *text)
-{
-	size_t before;
-
-	smtpc_send_buf(&k->c, &before);
-	if (smtpc_server_reply(&k->c, code, text) != SMTPC_ERR_OK)
-		smtpc_fail(&k->c, SMTPC_ERR_IO);
 	if (s->verbose) {
-		size_t n;
-		const unsigned char *p = smtpc_send_buf(&k->c, &n);
-		if (p != NULL)
-			transcript(k, "S:", p + before, n - before);
+		smtpc_err e = smtpc_posix_session_error(ss);
+		fprintf(stderr, "[sink %lu] closed%s%s\n", smtpc_posix_session_id(ss),
+			e != SMTPC_ERR_OK ? ": " : "", e != SMTPC_ERR_OK ? smtpc_err_desc(e) : "");
 	}
+	free(smtpc_posix_session_user(ss));
 }
 
-/* A write of the message failed: 452 when the disk is full, 451 otherwise;
- * the transaction ends and the next one starts clean. */
-static void refuse_stored(struct sink *s, struct client *k)
+static void on_command(void *user, smtpc_posix_session *ss, const smtpc_command *m,
+		       smtpc_posix_answer *a)
 {
-	int full = k->write_errno == ENOSPC || k->write_errno == EDQUOT;
+	struct sink *s = user;
+	struct env *e = smtpc_posix_session_user(ss);
 
-	k->write_errno = 0;
-	reply(s, k, full ? 452 : 451,
-	      full ? "4.3.1 Insufficient system storage" : "4.3.0 Cannot store the message now");
-}
-
-/* Answers the client's events; returns 1 when the session is over. */
-static int serve(struct sink *s, struct client *k)
-{
-	smtpc_event ev;
-	char name[300], line[600];
-
-	for (;;) {
-		switch (smtpc_next_event(&k->c, &ev)) {
-		case SMTPC_EV_NEED_DATA:
-			return 0;
-		case SMTPC_EV_COMMAND: {
-			smtpc_command *m = &ev.command;
-			if (s->verbose)
-				fprintf(stderr, "[sink %d] C: %s %.*s%s%.*s\n", k->id, smtpc_cmd_name(m->cmd),
-				        (int)m->arg_len, m->arg, m->params_len ? " " : "", (int)m->params_len,
-				        m->params);
-			switch (m->cmd) {
-			case SMTPC_CMD_EHLO:
-				if (smtpc_server_reply_ehlo(&k->c, s->host, &s->caps) != SMTPC_ERR_OK)
-					smtpc_fail(&k->c, SMTPC_ERR_IO);
-				else if (s->verbose)
-					fprintf(stderr, "[sink %d] S: 250 %s and its extensions\n", k->id, s->host);
-				break;
-			case SMTPC_CMD_HELO:
-				reply(s, k, 250, s->host);
-				break;
-			case SMTPC_CMD_MAIL:
-				k->env_len = 0;
-				k->write_errno = 0;
-				env_add(k, "from=<", 6);
-				env_add(k, m->arg, m->arg_len);
-				env_add(k, "> to=", 5);
-				reply(s, k, 250, "2.1.0 Ok");
-				break;
-			case SMTPC_CMD_RCPT:
-				if (k->env_len > 0 && k->env[k->env_len - 1] == '>')
-					env_add(k, ",", 1);
-				env_add(k, "<", 1);
-				env_add(k, m->arg, m->arg_len);
-				env_add(k, ">", 1);
-				reply(s, k, 250, "2.1.5 Ok");
-				break;
-			case SMTPC_CMD_DATA:
-				if (open_message(s, k) != 0)
-					reply(s, k, 451, "4.3.0 Cannot store the message now");
-				else
-					reply(s, k, 354, "End data with <CR><LF>.<CR><LF>");
-				break;
-			default:
-				reply(s, k, 502, "5.5.1 Not implemented");
-			}
-			break;
-		}
-		case SMTPC_EV_BODY:
-			if (s->maildir != NULL && k->write_errno == 0 &&
-			    (open_message(s, k) != 0 ||
-			     write_all(k->msg_fd, ev.body.data, ev.body.len) != 0)) {
-				k->write_errno = errno != 0 ? errno : EIO;
-				drop_message(k); /* answered at the end of the chunk or message */
-			}
-			break;
-		case SMTPC_EV_CHUNK_END: /* a BDAT chunk: 250 once written, or the failure */
-			if (!ev.body_end.ok || k->write_errno != 0) {
-				drop_message(k);
-				if (ev.body_end.ok)
-					refuse_stored(s, k);
-				break;
-			}
-			snprintf(line, sizeof line, "2.0.0 %llu octets received",
-			         (unsigned long long)ev.body_end.size);
-			reply(s, k, 250, line);
-			break;
-		case SMTPC_EV_BODY_END:
-			if (ev.body_end.ok && k->write_errno != 0) {
-				drop_message(k);
-				refuse_stored(s, k);
-				break;
-			}
-			if (!ev.body_end.ok) {
-				drop_message(k);
-				printf("refused %s size=%llu: %s\n", k->env,
-				       (unsigned long long)ev.body_end.size, smtpc_err_desc(ev.body_end.why));
-				fflush(stdout);
-				break;
-			}
-			if (store_message(s, k, name, sizeof name) != 0) {
-				reply(s, k, 451, "4.3.0 Cannot store the message now");
-				break;
-			}
-			printf("accepted %s size=%llu\n", k->env, (unsigned long long)ev.body_end.size);
-			fflush(stdout);
-			snprintf(line, sizeof line, "2.0.0 Ok: queued as %.200s", name);
-			reply(s, k, 250, line);
-			s->accepted++;
-			break;
-		case SMTPC_EV_STARTTLS: { /* the layer sends the 220 in clear, then TLS */
-			char why[200];
-			if (s->tls == NULL ||
-			    (k->tls = smtpc_posix_tls_server(s->tls, &k->c, 1, why, sizeof why)) == NULL)
-				return 1;
-			if (s->verbose)
-				fprintf(stderr, "[sink %d] TLS handshake\n", k->id);
-			return 0;
-		}
-		case SMTPC_EV_CLOSED:
-		case SMTPC_EV_ERROR:
-		default:
-			return 1;
-		}
-	}
-}
-
-static void accept_client(struct sink *s)
-{
-	int fd = accept(s->lfd, NULL, NULL), one = 1;
-	struct client *k;
-	size_t rx = smtpc_rx_min(&s->cfg);
-
-	if (fd < 0)
-		return;
-	if (s->nclients == MAX_CLIENTS) {
-		static const char busy[] = "421 4.3.2 Too many connections\r\n";
-		if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL) < 0)
-			(void)0;
-		close(fd);
-		return;
-	}
-	k = calloc(1, sizeof *k);
-	if (k == NULL || (k->rx = malloc(rx)) == NULL || (k->tx = malloc(TX_SIZE)) == NULL ||
-	    smtpc_server_init(&k->c, &s->cfg, k->rx, rx, k->tx, TX_SIZE) != SMTPC_ERR_OK) {
-		if (k)
-			free(k->rx);
-		free(k);
-		close(fd);
-		return;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	k->fd = fd;
-	k->msg_fd = -1;
-	smtpc_server_allow_starttls(&k->c, s->tls != NULL);
-	k->last = now_ms();
-	k->id = ++s->next_id;
-	{
-		char greet[300];
-		snprintf(greet, sizeof greet, "%s smtpc sink ESMTP", s->host);
-		smtpc_server_greet(&k->c, 220, greet);
-	}
 	if (s->verbose)
-		fprintf(stderr, "[sink %d] S: 220 %s smtpc sink ESMTP\n", k->id, s->host);
-	s->cl[s->nclients++] = k;
-	send_pending(k);
-}
-
-/* Work for the layer or the core that needs no I/O: plaintext to move,
- * events to pull (the core takes a record's plaintext a buffer at a time).
- * Once the session is over the core repeats its last event (closed or
- * failed) for as long as replies wait to go out: that is no work. */
-static int tls_busy(const struct client *k)
-{
-	unsigned lw = smtpc_bearssl_want(k->tls);
-
-	return !(lw & SMTPC_BEARSSL_WANT_CLOSED) &&
-	       ((lw & (SMTPC_BEARSSL_WANT_PUMP | SMTPC_BEARSSL_WANT_SECURED)) ||
-	        ((lw & SMTPC_BEARSSL_WANT_EVENT) && !k->over));
-}
-
-/* Through the TLS layer: records in, plaintext to the core, answers, records
- * out, until nothing moves. Returns 1 to drop the client. */
-static int client_tls(struct sink *s, struct client *k, short revents)
-{
-	for (;;) {
-		size_t moved = 0, n, room;
-		const unsigned char *p;
-		unsigned char *buf;
-
-		if ((revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    (buf = smtpc_bearssl_recv_buf(k->tls, &room)) != NULL) {
-			ssize_t r = recv(k->fd, buf, room, 0);
-			if (r > 0) {
-				smtpc_bearssl_recv_ack(k->tls, (size_t)r);
-				k->last = now_ms();
-				moved += (size_t)r;
-			} else if (r == 0) {
-				smtpc_bearssl_eof(k->tls);
-				moved++;
-				revents = 0;
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				return 1;
-			}
-		}
-		smtpc_bearssl_pump(k->tls);
-		if (smtpc_bearssl_take_secured(k->tls) && s->verbose)
-			fprintf(stderr, "[sink %d] TLS is up\n", k->id);
-		if (!k->over && serve(s, k))
-			k->over = 1; /* closed (QUIT, or the client's close) or failed */
-		smtpc_bearssl_pump(k->tls);
-		while ((p = smtpc_bearssl_send_buf(k->tls, &n)) != NULL) {
-			ssize_t w = send(k->fd, p, n, MSG_NOSIGNAL);
-			if (w <= 0) {
-				if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-					return 1;
-				break;
-			}
-			smtpc_bearssl_send_ack(k->tls, (size_t)w);
-			moved += (size_t)w;
-		}
-		if (moved == 0 && !tls_busy(k)) {
-			unsigned lw = smtpc_bearssl_want(k->tls);
-			if (lw & SMTPC_BEARSSL_WANT_WRITE)
-				return 0; /* records wait for the socket */
-			/* finished (close_notify sent), or over with nothing left to send:
-			 * a client gone without close_notify gets none */
-			return (lw & SMTPC_BEARSSL_WANT_CLOSED) ||
-			       (k->over && !(smtpc_want(&k->c) & SMTPC_WANT_WRITE));
-		}
+		fprintf(stderr, "[sink %lu] C: %s %.*s\n", smtpc_posix_session_id(ss),
+			smtpc_cmd_name(m->cmd), (int)(m->arg_len > 300 ? 300 : m->arg_len), m->arg);
+	if (m->cmd == SMTPC_CMD_MAIL && s->require_auth &&
+	    !smtpc_is_authenticated(smtpc_posix_session_core(ss))) {
+		a->code = 530;
+		snprintf(a->text, sizeof a->text, "5.7.0 Authentication required");
+		return;
+	}
+	if (e == NULL)
+		return;
+	if (m->cmd == SMTPC_CMD_MAIL) {
+		e->len = 0;
+		e->rcpts = 0;
+		e->truncated = 0;
+		e->text[0] = '\0';
+		env_lit(e, "from=");
+		quote(e, m->arg, m->arg_len);
+		env_lit(e, " to=");
+	} else {
+		if (e->rcpts++ > 0)
+			env_lit(e, ",");
+		quote(e, m->arg, m->arg_len);
 	}
 }
 
-/* Reads what a client sent and answers it; returns 1 to drop it. */
-static int client_io(struct sink *s, struct client *k, short revents)
+static void on_reply(void *user, smtpc_posix_session *ss, const char *line, size_t len)
 {
-	if (k->tls != NULL)
-		return client_tls(s, k, revents);
-	if (revents & (POLLIN | POLLHUP | POLLERR)) {
-		for (;;) {
-			size_t room;
-			unsigned char *buf = smtpc_recv_buf(&k->c, &room);
-			ssize_t n;
-			if (buf == NULL)
-				break;
-			n = recv(k->fd, buf, room, 0);
-			if (n > 0) {
-				smtpc_recv_ack(&k->c, (size_t)n);
-				k->last = now_ms();
-			} else if (n == 0) {
-				smtpc_eof(&k->c);
-				break;
-			} else {
-				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-					return 1;
-				break;
-			}
-			if (serve(s, k))
-				break;
-			send_pending(k);
-		}
-	}
-	/* the core stops to let its replies go out: go on once they have */
-	for (;;) {
-		size_t left;
-		if (serve(s, k)) {
-			send_pending(k);
-			return 1;
-		}
-		send_pending(k);
-		smtpc_send_buf(&k->c, &left);
-		if (k->tls != NULL) /* STARTTLS: the layer has the 220 to send */
-			return client_tls(s, k, 0);
-		if (left > 0 || !(smtpc_want(&k->c) & SMTPC_WANT_EVENT))
-			return 0;
+	struct sink *s = user;
+
+	if (s->verbose)
+		fprintf(stderr, "[sink %lu] S: %.*s\n", smtpc_posix_session_id(ss), (int)len, line);
+	if (len >= 3 && (line[0] == '4' || line[0] == '5')) {
+		struct env q;
+		memset(&q, 0, sizeof q);
+		quote(&q, line, len);
+		printf("reply session=%lu %s\n", smtpc_posix_session_id(ss), q.text);
+		fflush(stdout);
 	}
 }
 
-static int sink_loop(struct sink *s)
+static void on_message(void *user, smtpc_posix_session *ss, int ok, smtpc_err why, int err,
+		       unsigned long long size, const char *id)
 {
-	struct pollfd *pfd = calloc(MAX_CLIENTS + 1, sizeof *pfd);
-	int i;
+	struct sink *s = user;
+	struct env *e = smtpc_posix_session_user(ss);
+	const char *env = e ? e->text : "";
 
-	if (pfd == NULL)
-		return EX_SOFTWARE_;
-	while (!stop && (s->messages == 0 || s->accepted < s->messages || s->nclients > 0)) {
-		int n = s->nclients, busy = 0;
-		long long now = now_ms();
-		if (s->messages > 0 && s->accepted >= s->messages && s->nclients == 0)
-			break;
-		pfd[0].fd = (s->messages == 0 || s->accepted < s->messages) ? s->lfd : -1;
-		pfd[0].events = POLLIN;
-		for (i = 0; i < n; i++) {
-			unsigned w = smtpc_want(&s->cl[i]->c);
-			pfd[i + 1].fd = s->cl[i]->fd;
-			if (s->cl[i]->tls != NULL) {
-				unsigned lw = smtpc_bearssl_want(s->cl[i]->tls);
-				pfd[i + 1].events = (short)(((lw & SMTPC_BEARSSL_WANT_READ) ? POLLIN : 0) |
-				                            ((lw & SMTPC_BEARSSL_WANT_WRITE) ? POLLOUT : 0));
-				busy |= tls_busy(s->cl[i]);
-			} else
-				pfd[i + 1].events = (short)(((w & SMTPC_WANT_READ) ? POLLIN : 0) |
-				                            ((w & SMTPC_WANT_WRITE) ? POLLOUT : 0));
-			pfd[i + 1].revents = 0;
-		}
-		if (poll(pfd, (nfds_t)n + 1, busy ? 0 : 1000) < 0 && errno != EINTR)
-			break;
-		for (i = n - 1; i >= 0; i--) { /* backwards: closing moves the last one down */
-			struct client *k = s->cl[i];
-			if ((pfd[i + 1].revents & POLLOUT) && k->tls == NULL)
-				send_pending(k);
-			if (client_io(s, k, pfd[i + 1].revents) ||
-			    ((smtpc_want(&k->c) & SMTPC_WANT_CLOSED) &&
-			     (k->tls == NULL ||
-			      !(smtpc_bearssl_want(k->tls) & SMTPC_BEARSSL_WANT_WRITE))) ||
-			    (s->timeout > 0 && now - k->last > s->timeout))
-				close_client(s, i);
-		}
-		if (pfd[0].fd >= 0 && (pfd[0].revents & POLLIN))
-			accept_client(s);
+	if (ok) {
+		printf("accepted session=%lu %s size=%llu id=%s\n", smtpc_posix_session_id(ss), env,
+		       size, id && id[0] ? id : "-");
+		s->accepted++;
+		if (s->messages > 0 && s->accepted >= s->messages)
+			smtpc_posix_server_stop(s->srv, 0);
+	} else {
+		printf("refused session=%lu %s size=%llu: %s\n", smtpc_posix_session_id(ss), env,
+		       size, err ? strerror(err) : smtpc_err_desc(why));
 	}
-	while (s->nclients > 0)
-		close_client(s, s->nclients - 1);
-	free(pfd);
-	return EX_OK_;
+	fflush(stdout);
 }
 
-static int listen_on(const char *host, const char *port, int *bound)
+static void on_secure(void *user, smtpc_posix_session *ss)
 {
-	struct addrinfo hints, *res;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	int fd, one = 1;
+	struct sink *s = user;
 
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
-		say("cannot resolve %s", host);
+	if (s->verbose)
+		fprintf(stderr, "[sink %lu] TLS is up\n", smtpc_posix_session_id(ss));
+}
+
+static void on_accept_error(void *user, int err)
+{
+	(void)user;
+	printf("error accept: %s\n", strerror(err));
+	fflush(stdout);
+}
+
+/* ---- AUTH ---------------------------------------------------------------------------------- */
+
+static int load_users(struct sink *s, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+	char *p, *end;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		say("cannot read %s: %s", path, strerror(errno));
+		if (f)
+			fclose(f);
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-		say("cannot listen on %s port %s: %s", host, port, strerror(errno));
-		freeaddrinfo(res);
-		if (fd >= 0)
-			close(fd);
+	s->users_data = malloc((size_t)n + 1);
+	if (s->users_data == NULL || fread(s->users_data, 1, (size_t)n, f) != (size_t)n) {
+		say("cannot read %s", path);
+		fclose(f);
 		return -1;
 	}
-	freeaddrinfo(res);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	getsockname(fd, (struct sockaddr *)&ss, &len);
-	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-	                                        : ((struct sockaddr_in *)&ss)->sin_port);
-	return fd;
+	fclose(f);
+	s->users_data[n] = '\0';
+	for (p = s->users_data; *p; p = end) {
+		char *nl = strchr(p, '\n'), *colon;
+		end = nl ? nl + 1 : p + strlen(p);
+		if (nl)
+			*nl = '\0';
+		if (nl && nl > p && nl[-1] == '\r')
+			nl[-1] = '\0';
+		if (*p == '\0' || *p == '#')
+			continue;
+		colon = strchr(p, ':');
+		if (colon == NULL || colon == p || s->nusers == MAX_USERS) {
+			say("%s: a line is not user:password (or more than %d users)", path,
+			    MAX_USERS);
+			return -1;
+		}
+		*colon = '\0';
+		s->users[s->nusers].name = p;
+		s->users[s->nusers].nlen = strlen(p);
+		s->users[s->nusers].pass = colon + 1;
+		s->users[s->nusers].plen = strlen(colon + 1);
+		s->nusers++;
+	}
+	if (s->nusers == 0) {
+		say("%s: no user", path);
+		return -1;
+	}
+	return 0;
 }
+
+/* every octet compared, whatever matched before */
+static int same(const char *a, size_t an, const char *b, size_t bn)
+{
+	unsigned char d = an != bn;
+	size_t i;
+
+	for (i = 0; i < an; i++)
+		d |= (unsigned char)(a[i] ^ b[i < bn ? i : 0]);
+	return d == 0 && bn > 0;
+}
+
+static int check_auth(void *ctx, const char *u, size_t ulen, const char *pw, size_t plen)
+{
+	struct sink *s = ctx;
+	size_t i;
+	int ok = 0;
+
+	for (i = 0; i < s->nusers; i++)
+		ok |= same(u, ulen, s->users[i].name, s->users[i].nlen) &
+		      same(pw, plen, s->users[i].pass, s->users[i].plen);
+	return ok;
+}
+
+/* ---- setup ------------------------------------------------------------------------------------
+ */
 
 static void sink_init(struct sink *s)
 {
 	memset(s, 0, sizeof *s);
 	s->max_size = 104857600u;
 	s->timeout = 300000;
-	strcpy(s->host, "localhost");
+	s->command_timeout = -1;
 }
 
-static void sink_config(struct sink *s)
+static smtpc_posix_server *sink_server(struct sink *s, smtpc_posix_tls *tls)
 {
-	smtpc_config_default(&s->cfg);
-	s->cfg.max_message = s->max_size;
-	s->caps.ext = SMTPC_EXT_PIPELINING | SMTPC_EXT_SIZE | SMTPC_EXT_8BITMIME |
-	              SMTPC_EXT_SMTPUTF8 | SMTPC_EXT_CHUNKING | SMTPC_EXT_ENHANCEDSTATUSCODES |
-	              SMTPC_EXT_DSN;
-	s->caps.size_limit = s->max_size;
+	smtpc_posix_server_opts o;
+	smtpc_config cfg;
+
+	smtpc_config_default(&cfg);
+	cfg.max_line = 1000;
+	cfg.max_reply = 1001;
+	cfg.max_ext = 0;
+	cfg.allow_plain_auth = s->allow_plain;
+	smtpc_posix_server_opts_default(&o);
+	o.config = &cfg;
+	o.lmtp = s->lmtp;
+	o.banner = s->lmtp ? "smtpc sink LMTP" : "smtpc sink ESMTP";
+	o.caps.ext |= SMTPC_EXT_DSN;
+	o.caps.size_limit = s->max_size;
+	o.max_sessions = s->max_sessions;
+	o.command_timeout = s->command_timeout >= 0 ? s->command_timeout : s->timeout;
+	o.data_timeout = s->timeout;
+	if (tls != NULL) {
+		o.tls = smtpc_posix_tls_server_factory;
+		o.tls_ctx = tls;
+	}
+	if (s->nusers > 0) {
+		o.auth = check_auth;
+		o.auth_ctx = s;
+	}
+	o.storage.begin = md_begin;
+	o.storage.write = md_write;
+	o.storage.end = md_end;
+	o.storage.abort = md_abort;
+	o.cb.user = s;
+	o.cb.session = on_session;
+	o.cb.command = on_command;
+	o.cb.reply = on_reply;
+	o.cb.message = on_message;
+	o.cb.accept_error = on_accept_error;
+	o.cb.secure = on_secure;
+	s->srv = smtpc_posix_server_new(&o);
+	return s->srv;
 }
 
 int cmd_sink(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'H'},     {"port", required_argument, NULL, 'p'},
-		{"maildir", required_argument, NULL, 'm'},  {"max-size", required_argument, NULL, 's'},
-		{"messages", required_argument, NULL, 'n'}, {"timeout", required_argument, NULL, 'o'},
-		{"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
-		{"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+					     {"port", required_argument, NULL, 'p'},
+					     {"maildir", required_argument, NULL, 'm'},
+					     {"max-size", required_argument, NULL, 's'},
+					     {"messages", required_argument, NULL, 'n'},
+					     {"timeout", required_argument, NULL, 'o'},
+					     {"tls-cert", required_argument, NULL, 'c'},
+					     {"tls-key", required_argument, NULL, 'k'},
+					     {"unix", required_argument, NULL, 'u'},
+					     {"lmtp", no_argument, NULL, 'l'},
+					     {"command-timeout", required_argument, NULL, 'C'},
+					     {"auth-file", required_argument, NULL, 'a'},
+					     {"allow-plain-auth", no_argument, NULL, 'P'},
+					     {"require-auth", no_argument, NULL, 'R'},
+					     {"max-sessions", required_argument, NULL, 'M'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	struct sink s;
-	const char *host = "127.0.0.1", *port = "2525", *cert = NULL, *key = NULL;
-	char why[300];
-	int ch, bound = 0, rc;
+	const char *host = "127.0.0.1", *port = "2525", *cert = NULL, *key = NULL,
+		   *unix_path = NULL;
+	const char *auth_file = NULL;
+	smtpc_posix_tls *tls = NULL;
+	char why[300], *end;
+	int ch, bound = 0, rc = EX_OK_, e;
 
 	sink_init(&s);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'H': host = optarg; break;
-		case 'p': port = optarg; break;
-		case 'm': s.maildir = optarg; break;
-		case 's': s.max_size = strtoull(optarg, NULL, 10); break;
-		case 'n': s.messages = atol(optarg); break;
-		case 'o': s.timeout = parse_ms(optarg); break;
-		case 'v': s.verbose = 1; break;
-		case 'c': cert = optarg; break;
-		case 'k': key = optarg; break;
-		case 'h': fputs(sink_usage, stdout); return EX_OK_;
-		default: fputs(sink_usage, stderr); return EX_USAGE_;
+		case 'H':
+			host = optarg;
+			break;
+		case 'p':
+			port = optarg;
+			break;
+		case 'm':
+			s.maildir = optarg;
+			break;
+		case 's':
+			s.max_size = strtoull(optarg, NULL, 10);
+			break;
+		case 'n':
+			s.messages = atol(optarg);
+			break;
+		case 'o':
+			s.timeout = parse_ms(optarg);
+			break;
+		case 'C':
+			s.command_timeout = parse_ms(optarg);
+			break;
+		case 'u':
+			unix_path = optarg;
+			break;
+		case 'l':
+			s.lmtp = 1;
+			break;
+		case 'a':
+			auth_file = optarg;
+			break;
+		case 'P':
+			s.allow_plain = 1;
+			break;
+		case 'R':
+			s.require_auth = 1;
+			break;
+		case 'M':
+			s.max_sessions = (size_t)strtoul(optarg, &end, 10);
+			if (*end != '\0' || s.max_sessions == 0) {
+				fputs(sink_usage, stderr);
+				return EX_USAGE_;
+			}
+			break;
+		case 'v':
+			s.verbose = 1;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'h':
+			fputs(sink_usage, stdout);
+			return EX_OK_;
+		default:
+			fputs(sink_usage, stderr);
+			return EX_USAGE_;
 		}
 	}
-	if (optind < argc || s.timeout < 0) {
+	if (optind < argc || s.timeout <= 0 || s.command_timeout == 0 || s.command_timeout < -1) {
 		fputs(sink_usage, stderr);
 		return EX_USAGE_;
 	}
-	sink_config(&s);
 	if ((cert != NULL) != (key != NULL)) {
 		say("--tls-cert and --tls-key go together");
 		return EX_USAGE_;
+	}
+	if ((s.require_auth || s.allow_plain) && auth_file == NULL) {
+		say("--require-auth and --allow-plain-auth need --auth-file");
+		return EX_USAGE_;
+	}
+	if (auth_file != NULL && load_users(&s, auth_file) != 0) {
+		free(s.users_data);
+		return EX_NOINPUT_;
 	}
 	if (cert != NULL) {
 		smtpc_posix_tls_opts to;
 		memset(&to, 0, sizeof to);
 		to.cert_file = cert;
 		to.key_file = key;
-		s.tls = smtpc_posix_tls_new(&to, why, sizeof why);
-		if (s.tls == NULL) {
+		to.bufsize = SMTPC_BEARSSL_BUF_MONO;
+		tls = smtpc_posix_tls_new(&to, why, sizeof why);
+		if (tls == NULL) {
 			say("TLS: %s", why);
+			free(s.users_data);
 			return EX_NOINPUT_;
 		}
-		s.caps.ext |= SMTPC_EXT_STARTTLS;
 	}
-	if (s.maildir != NULL && maildir_prepare(s.maildir) != 0)
-		return 73; /* EX_CANTCREAT */
-	s.lfd = listen_on(host, port, &bound);
-	if (s.lfd < 0)
-		return 71; /* EX_OSERR */
-	printf("listening on %s port %d\n", host, bound);
+	if (s.maildir != NULL && maildir_prepare(s.maildir) != 0) {
+		rc = 73; /* EX_CANTCREAT */
+		goto out;
+	}
+	if (sink_server(&s, tls) == NULL) {
+		rc = EX_SOFTWARE_;
+		goto out;
+	}
+	e = unix_path != NULL
+		? smtpc_posix_server_listen_unix(s.srv, unix_path, why, sizeof why)
+		: smtpc_posix_server_listen(s.srv, host, port, &bound, why, sizeof why);
+	if (e != 0) {
+		say("%s", why);
+		rc = 71; /* EX_OSERR */
+		goto out;
+	}
+	if (unix_path != NULL)
+		printf("listening on %s\n", unix_path);
+	else
+		printf("listening on %s port %d\n", host, bound);
 	fflush(stdout);
+	signal_srv = s.srv;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	rc = sink_loop(&s);
-	close(s.lfd);
-	smtpc_posix_tls_free(s.tls);
+	e = smtpc_posix_server_run(s.srv);
+	if (e != 0) {
+		say("server: %s", strerror(e));
+		rc = 71;
+	}
+out:
+	smtpc_posix_server_free(s.srv);
+	smtpc_posix_tls_free(tls);
+	free(s.users_data);
 	return rc;
 }
 
@@ -704,9 +676,10 @@ int cmd_sink(int argc, char **argv)
 int cmd_demo(int argc, char **argv)
 {
 	static const char message[] = "From: demo@example.org\r\nTo: you@example.org\r\n"
-	                              "Subject: smtpc demo\r\n\r\nHello from the smtpc client.\r\n"
-	                              ".A line that starts with a dot travels safely.\r\n";
+				      "Subject: smtpc demo\r\n\r\nHello from the smtpc client.\r\n"
+				      ".A line that starts with a dot travels safely.\r\n";
 	struct sink s;
+	struct msg dm;
 	char port[16], file[] = "/tmp/smtpc-demo-XXXXXX";
 	char *send_argv[16];
 	int bound = 0, fd, status = 0, rc;
@@ -720,15 +693,20 @@ int cmd_demo(int argc, char **argv)
 		return EX_USAGE_;
 	}
 	sink_init(&s);
-	sink_config(&s);
 	s.verbose = 1;
 	s.messages = 1;
-	s.lfd = listen_on("127.0.0.1", "0", &bound);
-	if (s.lfd < 0)
+	if (sink_server(&s, NULL) == NULL ||
+	    smtpc_posix_server_listen(s.srv, "127.0.0.1", "0", &bound, NULL, 0) != 0) {
+		smtpc_posix_server_free(s.srv);
 		return 71;
+	}
 	fd = mkstemp(file);
-	if (fd < 0 || write_all(fd, (const unsigned char *)message, sizeof message - 1) != 0) {
+	memset(&dm, 0, sizeof dm);
+	dm.fd = fd;
+	if (fd < 0 ||
+	    md_write(NULL, &dm, (const unsigned char *)message, sizeof message - 1) != 0) {
 		say("cannot write %s", file);
+		smtpc_posix_server_free(s.srv);
 		return EX_SOFTWARE_;
 	}
 	close(fd);
@@ -738,9 +716,9 @@ int cmd_demo(int argc, char **argv)
 	child = fork();
 	if (child == 0) {
 		signal(SIGPIPE, SIG_IGN);
-		_exit(sink_loop(&s));
+		_exit(smtpc_posix_server_run(s.srv) == 0 ? EX_OK_ : 71);
 	}
-	close(s.lfd);
+	smtpc_posix_server_free(s.srv);
 	if (child < 0) {
 		unlink(file);
 		return 71;
