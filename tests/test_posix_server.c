@@ -1,0 +1,540 @@
+/* io-posix's server side hosted in the test's own poll loop (the embedding
+ * API), against plain sockets on 127.0.0.1 and a Unix socket, on an
+ * injected clock: the storage rule (a storage that fails at every point:
+ * 452 or 451, nothing left, the session usable), LMTP's per-recipient
+ * replies, deadlines that trickled bytes do not extend, the session limit,
+ * EMFILE pausing accept, a peer that does not read its replies. */
+#define _POSIX_C_SOURCE 200809L
+#include "helpers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "smtpc_posix_server.h"
+
+/* ---- a storage that fails where it is told ------------------------------------- */
+
+struct store {
+	int fail_begin, fail_write_at, fail_end; /* errno values; write: the nth call, from 1 */
+	int fail_write_err;
+	int writes, live, aborted, committed;
+	char data[65536];
+	size_t len;
+	char last[65536];
+	size_t last_len;
+};
+
+struct msgh {
+	struct store *st;
+	size_t len;
+};
+
+static long long clock_ms;
+
+static long long fake_now(void *user)
+{
+	(void)user;
+	return clock_ms;
+}
+
+static int st_begin(void *user, smtpc_posix_session *s, void **msg)
+{
+	struct store *st = user;
+	struct msgh *m;
+
+	(void)s;
+	if (st->fail_begin)
+		return st->fail_begin;
+	m = calloc(1, sizeof *m);
+	cr_assert(m != NULL);
+	m->st = st;
+	st->live++;
+	st->len = 0;
+	*msg = m;
+	return 0;
+}
+
+static int st_write(void *user, void *msg, const unsigned char *p, size_t n)
+{
+	struct store *st = user;
+
+	(void)msg;
+	st->writes++;
+	if (st->fail_write_at && st->writes == st->fail_write_at)
+		return st->fail_write_err;
+	cr_assert(st->len + n <= sizeof st->data);
+	memcpy(st->data + st->len, p, n);
+	st->len += n;
+	return 0;
+}
+
+static int st_end(void *user, void *msg, char *id, size_t id_len)
+{
+	struct store *st = user;
+
+	if (st->fail_end)
+		return st->fail_end;
+	memcpy(st->last, st->data, st->len);
+	st->last_len = st->len;
+	st->committed++;
+	st->live--;
+	snprintf(id, id_len, "m%d", st->committed);
+	free(msg);
+	return 0;
+}
+
+static void st_abort(void *user, void *msg)
+{
+	struct store *st = user;
+
+	st->aborted++;
+	st->live--;
+	st->len = 0;
+	free(msg);
+}
+
+static void refuse_x(void *user, smtpc_posix_session *s, const smtpc_command *m,
+		     smtpc_posix_answer *a)
+{
+	(void)user;
+	(void)s;
+	if (m->cmd == SMTPC_CMD_RCPT && m->arg_len > 0 && m->arg[0] == 'x') {
+		a->code = 550;
+		snprintf(a->text, sizeof a->text, "5.1.1 No such user");
+	}
+}
+
+/* ---- the test's poll loop -------------------------------------------------------------- */
+
+struct rig {
+	smtpc_posix_server *srv;
+	struct store st;
+	int port;
+	char got[1 << 16];
+	size_t got_len;
+};
+
+static void rig_init(struct rig *r, smtpc_posix_server_opts *o)
+{
+	int e;
+
+	memset(&r->st, 0, sizeof r->st);
+	clock_ms = 1000;
+	o->now = fake_now;
+	o->cb.user = &r->st;
+	if (o->storage.begin == NULL) {
+		o->storage.begin = st_begin;
+		o->storage.write = st_write;
+		o->storage.end = st_end;
+		o->storage.abort = st_abort;
+	}
+	r->srv = smtpc_posix_server_new(o);
+	cr_assert(r->srv != NULL);
+	e = smtpc_posix_server_listen(r->srv, "127.0.0.1", "0", &r->port, NULL, 0);
+	cr_assert(e == 0, "listen: %s", strerror(e));
+}
+
+static int client(const struct rig *r)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	cr_assert(fd >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)r->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	/* small writes go out at once (Nagle would hold them for an ACK) */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+/* One round of the caller's loop: poll the server's descriptors (and cfd,
+ * whose readable octets are appended to got), dispatch, run the timer. */
+static void turn(struct rig *r, int cfd, int wait_ms)
+{
+	struct pollfd fds[64];
+	size_t n = smtpc_posix_server_fds(r->srv, fds, 63), i;
+	long t = smtpc_posix_server_timeout(r->srv);
+
+	cr_assert(n < 63);
+	if (cfd >= 0) {
+		fds[n].fd = cfd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+	}
+	if (t < 0 || t > wait_ms)
+		t = wait_ms;
+	(void)poll(fds, (nfds_t)(n + (cfd >= 0)), (int)t);
+	for (i = 0; i < n; i++) {
+		if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+			smtpc_posix_server_readable(r->srv, fds[i].fd);
+		else if (fds[i].revents & POLLOUT)
+			smtpc_posix_server_writable(r->srv, fds[i].fd);
+	}
+	smtpc_posix_server_timer(r->srv);
+	if (cfd >= 0 && (fds[n].revents & (POLLIN | POLLHUP))) {
+		ssize_t k = read(cfd, r->got + r->got_len, sizeof r->got - 1 - r->got_len);
+		if (k > 0)
+			r->got_len += (size_t)k;
+		r->got[r->got_len] = '\0';
+	}
+}
+
+/* Runs the loop until got holds want (or 400 rounds of 10 ms). */
+static int until(struct rig *r, int cfd, const char *want)
+{
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		r->got[r->got_len] = '\0';
+		if (strstr(r->got, want) != NULL)
+			return 1;
+		turn(r, cfd, 10);
+	}
+	return strstr(r->got, want) != NULL;
+}
+
+static void say_(int fd, const char *s)
+{
+	cr_assert(write(fd, s, strlen(s)) == (ssize_t)strlen(s), "write: %s", strerror(errno));
+}
+
+static void expect(struct rig *r, int fd, const char *send, const char *want)
+{
+	if (send != NULL)
+		say_(fd, send);
+	cr_assert(until(r, fd, want), "no %s in:\n%s", want, r->got);
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+Test(posix_server, hosted_in_a_caller_poll_loop_stores_then_acknowledges)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int fd;
+
+	smtpc_posix_server_opts_default(&o);
+	r.got_len = 0;
+	rig_init(&r, &o);
+	fd = client(&r);
+	expect(&r, fd, NULL, "220 localhost ESMTP\r\n");
+	expect(&r, fd, "EHLO c.example\r\n", "250 ENHANCEDSTATUSCODES\r\n");
+	cr_assert(strstr(r.got, "CHUNKING") && strstr(r.got, "PIPELINING"));
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+	       "Subject: x\r\n\r\n..dot\r\n.\r\n",
+	       "250 2.0.0 Ok: queued as m1\r\n");
+	cr_assert(r.st.committed == 1 && r.st.live == 0);
+	cr_assert(r.st.last_len == strlen("Subject: x\r\n\r\n.dot\r\n") &&
+		  memcmp(r.st.last, "Subject: x\r\n\r\n.dot\r\n", r.st.last_len) == 0);
+	/* BDAT in two chunks */
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\nde",
+	       "250 2.0.0 Ok: queued as m2\r\n");
+	cr_assert(strstr(r.got, "250 2.0.0 3 octets received\r\n") != NULL);
+	cr_assert(r.st.last_len == 5 && memcmp(r.st.last, "abcde", 5) == 0);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 1);
+	expect(&r, fd, "QUIT\r\n", "221 ");
+	for (int i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
+		turn(&r, fd, 10);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0);
+	close(fd);
+	smtpc_posix_server_free(r.srv);
+}
+
+/* One failure point, then the same session stores the next message. */
+static void failing(int begin, int write_at, int write_err, int end, int bdat, const char *want)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int fd;
+
+	smtpc_posix_server_opts_default(&o);
+	r.got_len = 0;
+	rig_init(&r, &o);
+	r.st.fail_begin = begin;
+	r.st.fail_write_at = write_at;
+	r.st.fail_write_err = write_err;
+	r.st.fail_end = end;
+	fd = client(&r);
+	expect(&r, fd, "EHLO c.example\r\n", "250 ENHANCEDSTATUSCODES\r\n");
+	if (bdat)
+		say_(fd, "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+			 "BDAT 6\r\nline1\nBDAT 12 LAST\r\nline2\nline3\n");
+	else
+		say_(fd, "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+			 "line1\r\nline2\r\nline3\r\n.\r\n");
+	cr_assert(until(&r, fd, want), "want %s:\n%s", want, r.got);
+	/* the whole message was read: the session answers the next command */
+	expect(&r, fd, "NOOP\r\n", "250 2.0.0 Ok\r\n");
+	cr_assert(strstr(r.got, "250 2.0.0 Ok: queued") == NULL, "acknowledged:\n%s", r.got);
+	cr_assert(r.st.committed == 0 && r.st.live == 0, "committed %d live %d",
+		  r.st.committed, r.st.live);
+	/* space is back: the same session stores the next message */
+	r.st.fail_begin = r.st.fail_write_at = r.st.fail_end = 0;
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nagain\r\n.\r\n",
+	       "250 2.0.0 Ok: queued as m1\r\n");
+	cr_assert(r.st.committed == 1 && r.st.live == 0 && r.st.last_len == 7);
+	close(fd);
+	for (int i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
+		turn(&r, -1, 10);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0);
+	smtpc_posix_server_free(r.srv);
+}
+
+Test(posix_server, storage_failing_at_every_point_never_acknowledges)
+{
+	/* DATA */
+	failing(ENOSPC, 0, 0, 0, 0, "452 4.3.1 Insufficient system storage\r\n");
+	failing(EACCES, 0, 0, 0, 0, "451 4.3.0 Cannot store the message now\r\n");
+	failing(0, 1, ENOSPC, 0, 0, "452 4.3.1 Insufficient system storage\r\n");
+	failing(0, 2, EIO, 0, 0, "451 4.3.0 Cannot store the message now\r\n");
+	failing(0, 3, EDQUOT, 0, 0, "452 4.3.1 Insufficient system storage\r\n");
+	failing(0, 0, 0, ENOSPC, 0, "452 4.3.1 Insufficient system storage\r\n");
+	failing(0, 0, 0, EXDEV, 0, "451 4.3.0 Cannot store the message now\r\n");
+	failing(0, 2, -1, 0, 0, "451 4.3.0 ");
+	/* BDAT: a failed first chunk ends the transaction (RFC 3030 2): the
+	 * LAST chunk is refused by the core */
+	failing(ENOSPC, 0, 0, 0, 1, "452 4.3.1 Insufficient system storage\r\n");
+	failing(0, 1, ENOSPC, 0, 1, "452 4.3.1 Insufficient system storage\r\n");
+	failing(0, 2, EIO, 0, 1, "451 4.3.0 Cannot store the message now\r\n");
+	failing(0, 0, 0, EDQUOT, 1, "452 4.3.1 Insufficient system storage\r\n");
+}
+
+Test(posix_server, lmtp_over_a_unix_socket_one_reply_per_accepted_recipient)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	struct sockaddr_un sa;
+	char dir[] = "/tmp/smtpc-lmtp-XXXXXX", path[200];
+	int fd, i;
+
+	smtpc_posix_server_opts_default(&o);
+	o.lmtp = 1;
+	o.cb.command = refuse_x;
+	r.got_len = 0;
+	rig_init(&r, &o);
+	cr_assert(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/lmtp", dir);
+	cr_assert(smtpc_posix_server_listen_unix(r.srv, path, NULL, 0) == 0);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	cr_assert(strlen(path) < sizeof sa.sun_path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	expect(&r, fd, NULL, "220 localhost LMTP\r\n");
+	expect(&r, fd, "EHLO c.example\r\n", "500 ");
+	expect(&r, fd, "LHLO c.example\r\n", "250 ENHANCEDSTATUSCODES\r\n");
+	r.got_len = 0;
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<x@example.com>\r\n"
+	       "RCPT TO:<c@example.com>\r\nDATA\r\nhi\r\n.\r\n",
+	       "250 2.0.0 Ok: queued as m1\r\n250 2.0.0 Ok: queued as m1\r\n");
+	cr_assert(strstr(r.got, "550 5.1.1 No such user\r\n") != NULL);
+	/* storage full: every accepted recipient gets the 452 */
+	r.st.fail_end = ENOSPC;
+	r.got_len = 0;
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n"
+	       "DATA\r\nhi\r\n.\r\n",
+	       "354 ");
+	cr_assert(until(&r, fd, "452 4.3.1 Insufficient system storage\r\n452 4.3.1 "), "%s", r.got);
+	cr_assert(r.st.committed == 1 && r.st.live == 0);
+	close(fd);
+	for (i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
+		turn(&r, -1, 10);
+	smtpc_posix_server_free(r.srv);
+	cr_assert(access(path, F_OK) != 0, "the socket file is removed");
+	rmdir(dir);
+}
+
+Test(posix_server, command_deadline_is_not_extended_by_trickled_bytes)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int fd, i;
+
+	smtpc_posix_server_opts_default(&o);
+	o.command_timeout = 10000;
+	o.data_timeout = 5000;
+	r.got_len = 0;
+	rig_init(&r, &o);
+	fd = client(&r);
+	expect(&r, fd, NULL, "220 ");
+	/* one byte every 2 s: never a whole command */
+	for (i = 0; i < 4; i++) {
+		say_(fd, "n");
+		turn(&r, fd, 10);
+		clock_ms += 2000;
+		turn(&r, fd, 0);
+	}
+	cr_assert(strstr(r.got, "421") == NULL, "too early: %s", r.got);
+	clock_ms += 2001;
+	expect(&r, fd, NULL, "421 4.4.2 Timeout");
+	for (i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
+		turn(&r, fd, 10);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0);
+	close(fd);
+	/* message data: each block restarts the data deadline, a stalled
+	 * line does not */
+	r.got_len = 0;
+	fd = client(&r);
+	expect(&r, fd, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
+	       "354 ");
+	for (i = 0; i < 3; i++) {
+		say_(fd, "a line\r\n");
+		turn(&r, fd, 10);
+		clock_ms += 4000;
+		turn(&r, fd, 0);
+	}
+	cr_assert(strstr(r.got, "421") == NULL, "too early: %s", r.got);
+	say_(fd, "no end");
+	turn(&r, fd, 10);
+	clock_ms += 5001;
+	expect(&r, fd, NULL, "421 4.4.2 Timeout");
+	cr_assert(r.st.committed == 0);
+	for (i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
+		turn(&r, fd, 10);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0 && r.st.live == 0);
+	close(fd);
+	smtpc_posix_server_free(r.srv);
+}
+
+Test(posix_server, session_deadline_and_max_sessions)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int a, b, i;
+
+	smtpc_posix_server_opts_default(&o);
+	o.max_sessions = 1;
+	o.session_timeout = 60000;
+	r.got_len = 0;
+	rig_init(&r, &o);
+	a = client(&r);
+	expect(&r, a, NULL, "220 ");
+	b = client(&r);
+	r.got_len = 0;
+	expect(&r, b, NULL, "421 4.3.2 ");
+	close(b);
+	/* busy all the time, still bounded */
+	r.got_len = 0;
+	for (i = 0; i < 12; i++) {
+		expect(&r, a, "NOOP\r\n", "250 2.0.0 Ok\r\n");
+		r.got_len = 0;
+		clock_ms += 5000;
+	}
+	expect(&r, a, NULL, "421 4.4.2 Timeout");
+	close(a);
+	smtpc_posix_server_free(r.srv);
+}
+
+Test(posix_server, out_of_descriptors_pauses_accept_without_spinning)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	struct pollfd fds[8];
+	struct rlimit rl;
+	int a, b, spare[64], n = 0, i;
+
+	smtpc_posix_server_opts_default(&o);
+	r.got_len = 0;
+	rig_init(&r, &o);
+	a = client(&r);
+	b = client(&r);
+	/* the table full: the accept fails with EMFILE */
+	cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	rl.rlim_cur = (rlim_t)(b + 1);
+	cr_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	while (n < 64 && (spare[n] = dup(0)) >= 0)
+		n++;
+	cr_assert(n < 64 && errno == EMFILE);
+	cr_assert(smtpc_posix_server_fds(r.srv, fds, 8) == 1);
+	smtpc_posix_server_readable(r.srv, fds[0].fd);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0);
+	/* paused: the listener is not watched, the timer says when to retry */
+	cr_assert(smtpc_posix_server_fds(r.srv, fds, 8) == 0);
+	cr_assert(smtpc_posix_server_timeout(r.srv) > 0 &&
+		  smtpc_posix_server_timeout(r.srv) <= 1000);
+	for (i = 0; i < n; i++)
+		close(spare[i]);
+	rl.rlim_cur = (rlim_t)(b + 8);
+	cr_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	clock_ms += 1000;
+	smtpc_posix_server_timer(r.srv);
+	cr_assert(smtpc_posix_server_fds(r.srv, fds, 8) == 1);
+	expect(&r, a, NULL, "220 ");
+	r.got_len = 0;
+	expect(&r, b, NULL, "220 ");
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 2);
+	for (i = 0; i < 3; i++)
+		turn(&r, -1, 0);
+	close(a);
+	close(b);
+	smtpc_posix_server_free(r.srv);
+}
+
+Test(posix_server, a_peer_that_does_not_read_gets_its_input_paused)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	struct pollfd fds[8];
+	char noops[6 * 1000];
+	int fd, i, sz = 4096, stuck = 0;
+	size_t n;
+
+	smtpc_posix_server_opts_default(&o);
+	o.command_timeout = 30000;
+	r.got_len = 0;
+	rig_init(&r, &o);
+	fd = client(&r);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	for (i = 0; i < 1000; i++)
+		memcpy(noops + 6 * i, "NOOP\r\n", 6);
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* send NOOPs, never read: the server stops reading once its replies
+	 * cannot go out */
+	for (i = 0; i < 2000 && !stuck; i++) {
+		if (write(fd, noops, sizeof noops) < 0)
+			cr_assert(errno == EAGAIN);
+		turn(&r, -1, 5);
+		n = smtpc_posix_server_fds(r.srv, fds, 8);
+		cr_assert(n == 2);
+		stuck = fds[1].events == POLLOUT;
+	}
+	cr_assert(stuck, "the session still reads");
+	/* the deadline ends it: 421 cannot go out, the grace closes it */
+	clock_ms += 30001;
+	turn(&r, -1, 0);
+	clock_ms += 5001;
+	turn(&r, -1, 0);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0);
+	close(fd);
+	smtpc_posix_server_free(r.srv);
+}
+
+Test(posix_server, an_incomplete_storage_is_refused)
+{
+	smtpc_posix_server_opts o;
+
+	smtpc_posix_server_opts_default(&o);
+	o.storage.begin = st_begin;
+	cr_assert(smtpc_posix_server_new(&o) == NULL);
+	cr_assert(smtpc_posix_server_new(NULL) == NULL);
+}
