@@ -34,27 +34,59 @@ def test(fn):
 
 
 class Sink:
-    def __init__(self, *args):
+    """The sink under test in a temporary directory. unix: listen on a Unix
+    socket there (self.path); maildir: a Maildir path to use instead of a
+    fresh one; nofile: its descriptor limit."""
+
+    def __init__(self, *args, unix=False, maildir=None, nofile=None):
         self.args = list(args)
+        self.unix = unix
+        self.maildir = maildir
+        self.nofile = nofile
 
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="smtpc-sink-")
-        self.maildir = os.path.join(self.dir, "Maildir")
+        if self.maildir is None:
+            self.maildir = os.path.join(self.dir, "Maildir")
         self.out = open(os.path.join(self.dir, "out"), "w+")
-        self.proc = subprocess.Popen([SMTPC, "sink", "--port", "0", "--maildir", self.maildir]
-                                     + self.args, stdout=self.out, stderr=subprocess.STDOUT)
+        self.path = os.path.join(self.dir, "lmtp.sock")
+        where = ["--unix", self.path] if self.unix else ["--port", "0"]
+
+        def limit():
+            if self.nofile:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        self.proc = subprocess.Popen([SMTPC, "sink"] + where + ["--maildir", self.maildir]
+                                     + self.args, stdout=self.out, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
         deadline = time.time() + 5
         self.port = None
         while time.time() < deadline and self.port is None:
             self.out.seek(0)
             first = self.out.readline()
-            if first.startswith("listening on"):
-                self.port = int(first.split()[-1])
+            if first.startswith("listening on") and first.endswith("\n"):
+                self.port = first.split()[-1] if self.unix else int(first.split()[-1])
             else:
                 time.sleep(0.02)
         if self.port is None:
-            raise RuntimeError("sink did not start")
+            raise RuntimeError("sink did not start: " + self.log())
         return self
+
+    def cpu(self):
+        """The sink's CPU time so far, seconds (utime + stime)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def greets(self, seconds=1.0):
+        """A new client is greeted within seconds."""
+        c = socket.create_connection(("127.0.0.1", self.port), timeout=seconds)
+        try:
+            return c.recv(100).startswith(b"220 ")
+        except OSError:
+            return False
+        finally:
+            c.close()
 
     def __exit__(self, *exc):
         self.proc.terminate()  # our own child, by its own pid
@@ -422,6 +454,393 @@ def load_50_sessions_5000_messages_none_lost():
         if os.environ.get("SMTPC_RSS_CHECK"):  # not under AddressSanitizer
             check(int(hwm) < 32 * 1024, "peak RSS %s kB" % hwm)
         print("  5000 messages in %.2f s, %.0f msg/s, sink peak RSS %s kB" % (took, 5000 / took, hwm))
+
+
+def lines_of(f):
+    """Reads one reply's lines from a file object; returns them."""
+    out = []
+    while True:
+        line = f.readline()
+        out.append(line)
+        if not line or line[3:4] != b"-":
+            return out
+
+
+@test
+def lmtp_over_a_unix_socket_per_recipient_replies():
+    with Sink("--lmtp", unix=True) as s:
+        c = smtplib.LMTP(s.port, local_hostname="client.example")
+        code, _ = c.ehlo()  # LHLO
+        check(code == 250, "LHLO: %d" % code)
+        check(c.docmd("EHLO client.example")[0] == 500, "EHLO not refused")
+        check(c.docmd("HELO client.example")[0] == 500, "HELO not refused")
+        check(c.mail("a@example.com")[0] == 250, "MAIL")
+        check(c.rcpt("b@example.com")[0] == 250, "RCPT b")
+        check(c.rcpt("not an address")[0] >= 500, "a bad recipient accepted")
+        check(c.rcpt("c@example.com")[0] == 250, "RCPT c")
+        code, msg = c.data(MSG)  # the first recipient's reply
+        check(code == 250, "data: %d %r" % (code, msg))
+        code, msg = c.getreply()  # the second's
+        check(code == 250 and b"queued" in msg, "second reply %d %r" % (code, msg))
+        c.docmd("NOOP")  # no third reply is waiting: NOOP gets its own
+        check(c.docmd("NOOP")[0] == 250, "out of step")
+        c.quit()
+        check(s.stored() == [MSG], "stored")
+        check('to="b@example.com","c@example.com"' in s.log(), s.log())
+
+
+def auth_file(d):
+    path = os.path.join(d, "users")
+    with open(path, "w") as f:
+        f.write("# users\nalice:s3cret\nbob:pw:with:colons\n")
+    return path
+
+
+@test
+def auth_with_smtplib_and_swaks():
+    d = tempfile.mkdtemp(prefix="smtpc-auth-")
+    try:
+        users = auth_file(d)
+        with Sink("--tls-cert", os.path.join(CERTS, "good.pem"), "--tls-key",
+                  os.path.join(CERTS, "good.key"), "--auth-file", users, "--require-auth") as s:
+            import ssl
+            ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+            ctx.check_hostname = False  # 127.0.0.1: the certificate names mail.example.com
+            with smtplib.SMTP("127.0.0.1", s.port, local_hostname="client.example") as c:
+                c.ehlo()
+                check(not c.has_extn("auth"), "AUTH offered before STARTTLS")
+                code, _ = c.docmd("AUTH PLAIN AGFsaWNlAHMzY3JldA==")
+                check(code == 538, "AUTH before TLS: %d" % code)
+                code, msg = c.docmd("MAIL FROM:<a@example.com>")
+                check(code == 530 and msg.startswith(b"5.7.0"), "MAIL before AUTH: %d %r" % (code, msg))
+                c.starttls(context=ctx)
+                c.ehlo()
+                check(c.has_extn("auth") and "PLAIN" in c.esmtp_features["auth"], "no AUTH after TLS")
+                try:
+                    c.login("alice", "wrong")
+                    check(False, "a wrong password accepted")
+                except smtplib.SMTPAuthenticationError as e:
+                    check(e.smtp_code == 535, "wrong password: %d" % e.smtp_code)
+                code, _ = c.docmd("MAIL FROM:<a@example.com>")
+                check(code == 530, "MAIL after a failed AUTH: %d" % code)
+                c.login("bob", "pw:with:colons")
+                c.sendmail("a@example.com", ["b@example.com"], MSG)
+            check(s.stored() == [MSG], "stored")
+            base = ["swaks", "--server", "127.0.0.1:%d" % s.port, "--from", "a@example.com",
+                    "--to", "b@example.com", "--tls", "--auth", "LOGIN", "--auth-user", "alice"]
+            p = subprocess.run(base + ["--auth-password", "s3cret"], capture_output=True, timeout=30)
+            check(p.returncode == 0 and b"235 " in p.stdout, p.stdout[-400:])
+            p = subprocess.run(base + ["--auth-password", "nope"], capture_output=True, timeout=30)
+            check(p.returncode != 0 and b"535 " in p.stdout, p.stdout[-400:])
+            check(len(s.stored(2)) == 2, "swaks' message")
+            check('reply session=' in s.log() and '"535 ' in s.log(), "4xx/5xx not logged")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test
+def log_lines_quote_client_text():
+    """A quoted local part with a quote, a '>' and field-like text cannot
+    forge fields in the log; every refusal is logged."""
+    with Sink() as s:
+        evil = '"x\\" to=<forged> size=1"@example.com'
+        with smtplib.SMTP("127.0.0.1", s.port) as c:
+            c.sendmail(evil, ["b@example.com"], MSG)
+            c.docmd("BOGUS")
+        got = s.stored()
+        check(got == [MSG], "stored")
+        line = [l for l in s.log().splitlines() if l.startswith("accepted ")][0]
+        import re
+        m = re.match(r'accepted session=1 from="([^"]*)" to="([^"]*)" size=(\d+) id=\S+$', line)
+        check(m and m.group(2) == "b@example.com" and m.group(3) == str(len(MSG)) and
+              m.group(1).startswith("\\x22x\\x5c\\x22 to=<forged>"), line)
+        check(any(l.startswith("reply session=1 \"500 ") for l in s.log().splitlines()), s.log())
+
+
+@test
+def unwritable_maildir_gets_451_and_is_logged():
+    for broken in ("tmp", "new"):
+        d = tempfile.mkdtemp(prefix="smtpc-md-")
+        md = os.path.join(d, "Maildir")
+        for sub in ("", "tmp", "new", "cur"):
+            if sub != broken:
+                os.mkdir(os.path.join(md, sub))
+        open(os.path.join(md, broken), "w").close()  # a file: even root cannot write in it
+        try:
+            with Sink(maildir=md) as s:
+                with smtplib.SMTP("127.0.0.1", s.port) as c:
+                    try:
+                        c.sendmail("a@example.com", ["b@example.com"], MSG)
+                        check(False, "%s: accepted" % broken)
+                    except (smtplib.SMTPDataError, smtplib.SMTPResponseException) as e:
+                        check(e.smtp_code == 451, "%s: %r" % (broken, e))
+                    check(c.noop()[0] == 250, "the session is gone")
+                check(("cannot create" if broken == "tmp" else "cannot rename") in s.log() and
+                      '"451 4.3.0' in s.log(), s.log())
+                check(os.listdir(os.path.join(md, "tmp" if broken == "new" else "new")) == [],
+                      "something left")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+BIG = b"".join(b"Line %07d of a message larger than the file system.\r\n" % i for i in range(28000))
+
+
+@test
+def disk_full_mid_message_by_data_and_bdat():
+    """A 1 MiB tmpfs: a 1.5 MB message by DATA (smtplib) and by BDAT
+    (smtpc send) gets 452, nothing stays in new/ or tmp/, and the next
+    message on the same session is stored; an already full file system
+    too. Needs root (mount); skipped otherwise."""
+    if os.geteuid() != 0:
+        print("  skipped: mounting a tmpfs needs root")
+        return
+    d = tempfile.mkdtemp(prefix="smtpc-full-")
+    mnt = os.path.join(d, "mnt")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]).returncode != 0:
+        shutil.rmtree(d, ignore_errors=True)
+        print("  skipped: mount -t tmpfs failed (no CAP_SYS_ADMIN here)")
+        return
+    try:
+        md = os.path.join(mnt, "Maildir")
+        with Sink(maildir=md) as s:
+            def empty():
+                return os.listdir(os.path.join(md, "new")) == [] and \
+                    os.listdir(os.path.join(md, "tmp")) == []
+            with smtplib.SMTP("127.0.0.1", s.port) as c:
+                try:
+                    c.sendmail("a@example.com", ["b@example.com"], BIG)
+                    check(False, "DATA: 250 for a message that did not fit")
+                except smtplib.SMTPDataError as e:
+                    check(e.smtp_code == 452 and b"4.3.1" in e.smtp_error, repr(e))
+                check(empty(), "DATA: something left")
+                c.sendmail("a@example.com", ["b@example.com"], MSG)  # space is back
+                check(s.stored() == [MSG], "the retry")
+            os.unlink(os.path.join(md, "new", os.listdir(os.path.join(md, "new"))[0]))
+            p = subprocess.run([SMTPC, "send", "--host", "127.0.0.1", "--port", str(s.port),
+                                "--from", "a@example.com", "--to", "b@example.com"],
+                               input=BIG, capture_output=True, timeout=60)
+            check(p.returncode == 75 and b"452" in p.stderr, "BDAT: %d %r" % (p.returncode, p.stderr))
+            check(empty(), "BDAT: something left")
+            # already full: a filler takes every block
+            filler = os.path.join(mnt, "filler")
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"x" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            with smtplib.SMTP("127.0.0.1", s.port) as c:
+                try:
+                    c.sendmail("a@example.com", ["b@example.com"], MSG)
+                    check(False, "full: accepted")
+                except (smtplib.SMTPDataError, smtplib.SMTPResponseException) as e:
+                    check(e.smtp_code == 452, repr(e))
+                check(empty(), "full: something left")
+                os.unlink(filler)
+                c.sendmail("a@example.com", ["b@example.com"], MSG)
+                check(s.stored() == [MSG], "after the filler went")
+            check(s.log().count('"452 4.3.1') >= 3, s.log())
+    finally:
+        subprocess.run(["umount", mnt])
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test
+def slow_clients_are_dropped_at_the_command_deadline():
+    with Sink("--command-timeout", "600") as s:
+        slow = []
+        for _ in range(10):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.recv(100)
+            slow.append(c)
+        t0 = time.time()
+        while time.time() - t0 < 1.5:  # a byte every 100 ms: never a whole command
+            for c in slow:
+                try:
+                    c.send(b"N")
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        for c in slow:
+            c.settimeout(2)
+            data = b""
+            try:
+                while True:
+                    d = c.recv(1000)
+                    if not d:
+                        break
+                    data += d
+            except OSError:
+                pass
+            check(b"421 4.4.2" in data, "not dropped: %r" % data)
+            c.close()
+        check(s.greets(), "no greeting after the slow clients")
+
+
+@test
+def out_of_descriptors_no_spin_and_service_resumes():
+    """ulimit -n 128 and 200 connections held: the extra ones wait (accept
+    paused, no spin), and are served once others leave; --max-sessions
+    refuses with 421 4.3.2."""
+    with Sink(nofile=128) as s:
+        held = []
+        for _ in range(200):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            held.append(c)
+        time.sleep(0.3)
+        cpu0 = s.cpu()
+        time.sleep(1.0)
+        used = s.cpu() - cpu0
+        check(used < 0.2, "spinning: %.2f s of CPU in 1 s" % used)
+        greeted = []
+        for c in held:
+            c.settimeout(0.05)
+            try:
+                greeted.append(c.recv(100).startswith(b"220 "))
+            except OSError:
+                greeted.append(False)
+        check(100 <= sum(greeted) < 128, "%d greeted" % sum(greeted))
+        for c in held[:100]:
+            c.close()
+        late = 0
+        for c, before in zip(held[100:], greeted[100:]):
+            c.settimeout(3)
+            try:
+                late += before or c.recv(100).startswith(b"220 ")
+            except OSError:
+                pass
+        check(late == 100, "after others left: %d of 100 greeted" % late)
+        for c in held[100:]:
+            c.close()
+        check("error accept: Too many open files" in s.log(), "EMFILE not logged")
+    with Sink("--max-sessions", "3") as s:
+        held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(3)]
+        for c in held:
+            check(c.recv(100).startswith(b"220 "), "greeting")
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        check(c.recv(100).startswith(b"421 4.3.2"), "no 421 over the limit")
+        c.close()
+        for c in held:
+            c.close()
+
+
+@test
+def a_client_that_leaves_replies_unread_costs_no_cpu():
+    with Sink() as s:
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.recv(100)
+        c.setblocking(False)
+        chunk = b"NOOP\r\n" * 2000
+        sent, t0 = 0, time.time()
+        while time.time() - t0 < 2:
+            try:
+                sent += c.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.05)  # the sink stopped reading: its replies are stuck
+                try:
+                    sent += c.send(chunk)
+                except BlockingIOError:
+                    break
+        check(sent > 100000, "only %d octets taken" % sent)
+        c.close()  # several MB of replies unread
+        cpu0 = s.cpu()
+        time.sleep(3)
+        used = s.cpu() - cpu0
+        check(used < 0.2, "%.2f s of CPU in 3 s" % used)
+        check(s.greets(), "no greeting")
+
+
+def tls_raw(port):
+    """STARTTLS, then a TLS object on memory BIOs over the raw socket:
+    returns (socket, ssl object, incoming BIO, outgoing BIO)."""
+    import ssl
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b"EHLO client.example\r\nSTARTTLS\r\n")
+    lines_of(f)
+    check(f.readline().startswith(b"220 "), "no 220 to STARTTLS")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="mail.example.com")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            c.sendall(out.read())
+            inc.write(c.recv(65536))
+    c.sendall(out.read())
+    return c, obj, inc, out
+
+
+@test
+def tls_close_notify_flood_leaves_the_sink_responsive():
+    import ssl
+    with Sink("--tls-cert", os.path.join(CERTS, "good.pem"), "--tls-key",
+              os.path.join(CERTS, "good.key")) as s:
+        c, obj, inc, out = tls_raw(s.port)
+        obj.write(b"EHLO client.example\r\n" * 1000)
+        try:
+            obj.unwrap()  # close_notify out; never reading
+        except ssl.SSLError:
+            pass
+        c.setblocking(False)
+        data = out.read()
+        try:
+            c.send(data)
+        except BlockingIOError:
+            pass
+        time.sleep(0.3)
+        cpu0 = s.cpu()
+        t0 = time.time()
+        check(s.greets(1.0), "no greeting within 1 s")
+        check(time.time() - t0 < 1.0, "slow greeting")
+        time.sleep(2)
+        used = s.cpu() - cpu0
+        check(used < 0.2, "%.2f s of CPU in 2 s" % used)
+        c.close()
+        check(s.greets(1.0), "no greeting after the flood")
+
+
+@test
+def quit_over_tls_gets_221_then_close_notify():
+    import ssl
+    with Sink("--tls-cert", os.path.join(CERTS, "good.pem"), "--tls-key",
+              os.path.join(CERTS, "good.key")) as s:
+        c, obj, inc, out = tls_raw(s.port)
+        obj.write(b"EHLO client.example\r\nQUIT\r\n")
+        c.sendall(out.read())
+        got, closed = b"", False
+        c.settimeout(5)
+        while not closed:
+            d = c.recv(65536)
+            if not d:
+                break  # TCP close
+            inc.write(d)
+            try:
+                while not closed:
+                    d = obj.read(65536)
+                    got += d
+                    closed = d == b""  # a clean zero return: close_notify
+            except ssl.SSLZeroReturnError:
+                closed = True
+            except ssl.SSLWantReadError:
+                pass
+        check(b"\r\n221 " in got and closed, "%r, close_notify %s" % (got[-60:], closed))
+        c.close()
+        # openssl s_client: its info callback shows the close_notify alert
+        p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                            "127.0.0.1:%d" % s.port, "-state", "-ign_eof", "-crlf"],
+                           input=b"QUIT\n", capture_output=True, timeout=30)
+        both = p.stdout + p.stderr
+        check(b"221 " in both and b"close notify" in both, both[-600:])
 
 
 def main():
