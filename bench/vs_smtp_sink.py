@@ -141,7 +141,7 @@ def ten_thousand(n=10000, senders=1000):
         c.close()
         # one message over each of the first `senders`, pipelined, all at once
         msg = (b"EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-               b"DATA\r\n" + b"x" * 1000 + b"\r\n.\r\nQUIT\r\n")
+               b"DATA\r\n" + b"x" * 998 + b"\r\n.\r\nQUIT\r\n")
         for s in socks[:senders]:
             s.setblocking(True)
             s.sendall(msg)

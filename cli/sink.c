@@ -37,8 +37,8 @@
 #include "cli.h"
 #include "smtpc_posix_server.h"
 
-#define ENVELOPE  4096
-#define MAX_USERS 256
+#define ENVELOPE_MAX 65536 /* octets of envelope text logged per message */
+#define MAX_USERS    256
 
 static const char sink_usage[] =
     "usage: smtpc sink [--host ADDR] [--port PORT] [--unix PATH] [--lmtp] [--maildir DIR]\n"
@@ -86,10 +86,11 @@ struct sink {
 	smtpc_posix_server *srv;
 };
 
-/* the envelope of a session's transaction, for the log */
+/* the envelope of a session's transaction, for the log; grown as needed
+ * (an idle session has none: thousands of them cost nothing here) */
 struct env {
-	char text[ENVELOPE];
-	size_t len, rcpts;
+	char *text;
+	size_t len, cap, rcpts;
 	int truncated;
 };
 
@@ -111,6 +112,24 @@ static void on_signal(int sig)
 
 /* Appends s[0, n) to out, quoted: printable ASCII but " and \ as they are,
  * everything else as \xHH. */
+static int env_room(struct env *e, size_t k)
+{
+	size_t cap = e->cap ? e->cap : 256;
+	char *t;
+
+	if (e->len + k + 1 <= e->cap)
+		return 0;
+	while (cap < e->len + k + 1)
+		cap *= 2;
+	if (cap > ENVELOPE_MAX || (t = realloc(e->text, cap)) == NULL) {
+		e->truncated = 1;
+		return -1;
+	}
+	e->text = t;
+	e->cap = cap;
+	return 0;
+}
+
 static void quote(struct env *e, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -132,10 +151,8 @@ static void quote(struct env *e, const char *s, size_t n)
 				buf[k++] = (char)c;
 			}
 		}
-		if (e->len + k + 1 >= sizeof e->text) {
-			e->truncated = 1;
+		if (env_room(e, k) != 0)
 			return;
-		}
 		memcpy(e->text + e->len, buf, k);
 		e->len += k;
 		e->text[e->len] = '\0';
@@ -146,12 +163,17 @@ static void env_lit(struct env *e, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (e->len + n + 1 >= sizeof e->text) {
-		e->truncated = 1;
+	if (env_room(e, n) != 0)
 		return;
-	}
 	memcpy(e->text + e->len, s, n + 1);
 	e->len += n;
+}
+
+static void env_free(struct env *e)
+{
+	if (e != NULL)
+		free(e->text);
+	free(e);
 }
 
 /* ---- Maildir ----------------------------------------------------------------------------- */
@@ -289,7 +311,6 @@ static void on_session(void *user, smtpc_posix_session *ss, int opened)
 	struct sink *s = user;
 
 	if (opened) {
-		smtpc_posix_session_set_user(ss, calloc(1, sizeof(struct env)));
 		if (s->verbose)
 			fprintf(stderr, "[sink %lu] connected from %s\n",
 				smtpc_posix_session_id(ss), smtpc_posix_session_peer(ss));
@@ -300,7 +321,7 @@ static void on_session(void *user, smtpc_posix_session *ss, int opened)
 		fprintf(stderr, "[sink %lu] closed%s%s\n", smtpc_posix_session_id(ss),
 			e != SMTPC_ERR_OK ? ": " : "", e != SMTPC_ERR_OK ? smtpc_err_desc(e) : "");
 	}
-	free(smtpc_posix_session_user(ss));
+	env_free(smtpc_posix_session_user(ss));
 }
 
 static void on_command(void *user, smtpc_posix_session *ss, const smtpc_command *m,
@@ -318,13 +339,16 @@ static void on_command(void *user, smtpc_posix_session *ss, const smtpc_command 
 		snprintf(a->text, sizeof a->text, "5.7.0 Authentication required");
 		return;
 	}
-	if (e == NULL)
-		return;
+	if (e == NULL) {
+		e = calloc(1, sizeof *e);
+		if (e == NULL)
+			return;
+		smtpc_posix_session_set_user(ss, e);
+	}
 	if (m->cmd == SMTPC_CMD_MAIL) {
 		e->len = 0;
 		e->rcpts = 0;
 		e->truncated = 0;
-		e->text[0] = '\0';
 		env_lit(e, "from=");
 		quote(e, m->arg, m->arg_len);
 		env_lit(e, " to=");
@@ -345,8 +369,8 @@ static void on_reply(void *user, smtpc_posix_session *ss, const char *line, size
 		struct env q;
 		memset(&q, 0, sizeof q);
 		quote(&q, line, len);
-		printf("reply session=%lu %s\n", smtpc_posix_session_id(ss), q.text);
-		fflush(stdout);
+		printf("reply session=%lu %s\n", smtpc_posix_session_id(ss), q.text ? q.text : "");
+		free(q.text);
 	}
 }
 
@@ -355,7 +379,7 @@ static void on_message(void *user, smtpc_posix_session *ss, int ok, smtpc_err wh
 {
 	struct sink *s = user;
 	struct env *e = smtpc_posix_session_user(ss);
-	const char *env = e ? e->text : "";
+	const char *env = e && e->text ? e->text : "";
 
 	if (ok) {
 		printf("accepted session=%lu %s size=%llu id=%s\n", smtpc_posix_session_id(ss), env,
@@ -367,7 +391,6 @@ static void on_message(void *user, smtpc_posix_session *ss, int ok, smtpc_err wh
 		printf("refused session=%lu %s size=%llu: %s\n", smtpc_posix_session_id(ss), env,
 		       size, err ? strerror(err) : smtpc_err_desc(why));
 	}
-	fflush(stdout);
 }
 
 static void on_secure(void *user, smtpc_posix_session *ss)
@@ -376,6 +399,14 @@ static void on_secure(void *user, smtpc_posix_session *ss)
 
 	if (s->verbose)
 		fprintf(stderr, "[sink %lu] TLS is up\n", smtpc_posix_session_id(ss));
+}
+
+/* The log is flushed when the server is about to wait: one write for a
+ * burst of lines. */
+static void on_idle(void *user)
+{
+	(void)user;
+	fflush(stdout);
 }
 
 static void on_accept_error(void *user, int err)
@@ -509,6 +540,7 @@ static smtpc_posix_server *sink_server(struct sink *s, smtpc_posix_tls *tls)
 	o.cb.message = on_message;
 	o.cb.accept_error = on_accept_error;
 	o.cb.secure = on_secure;
+	o.cb.idle = on_idle;
 	s->srv = smtpc_posix_server_new(&o);
 	return s->srv;
 }

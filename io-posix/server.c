@@ -927,6 +927,8 @@ static void step(smtpc_posix_session *s, int rd)
 				if (r > 0) {
 					in_ack(s, (size_t)r);
 					moved = 1;
+					if ((size_t)r < room)
+						rd = 0; /* drained: poll says when more comes */
 				} else if (r == 0) {
 					s->eof = 1;
 					in_eof(s);
@@ -1271,6 +1273,8 @@ static int run_poll(smtpc_posix_server *srv)
 			continue;
 		}
 		t = smtpc_posix_server_timeout(srv);
+		if (srv->o.cb.idle != NULL)
+			srv->o.cb.idle(srv->o.cb.user);
 		if (poll(fds, (nfds_t)n, t > 0x7fffffffL ? 0x7fffffff : (int)t) < 0 &&
 		    errno != EINTR) {
 			int e = errno;
@@ -1319,6 +1323,8 @@ static int run_epoll(smtpc_posix_server *srv)
 			listening = !listening;
 		}
 		t = smtpc_posix_server_timeout(srv);
+		if (srv->o.cb.idle != NULL)
+			srv->o.cb.idle(srv->o.cb.user);
 		n = epoll_wait(srv->epfd, evs, 256, t > 0x7fffffffL ? 0x7fffffff : (int)t);
 		if (n < 0 && errno != EINTR) {
 			int e = errno;

@@ -145,12 +145,16 @@ static void rig_init(struct rig *r, smtpc_posix_server_opts *o)
 	cr_assert(e == 0, "listen: %s", strerror(e));
 }
 
-static int client(const struct rig *r)
+/* rcvbuf nonzero: the client's receive buffer, set before the connect so
+ * that the window is that small */
+static int client_rcvbuf(const struct rig *r, int rcvbuf)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
 	cr_assert(fd >= 0);
+	if (rcvbuf)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((unsigned short)r->port);
@@ -159,6 +163,11 @@ static int client(const struct rig *r)
 	/* small writes go out at once (Nagle would hold them for an ACK) */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return fd;
+}
+
+static int client(const struct rig *r)
+{
+	return client_rcvbuf(r, 0);
 }
 
 /* One round of the caller's loop: poll the server's descriptors (and cfd,
@@ -243,7 +252,8 @@ Test(posix_server, hosted_in_a_caller_poll_loop_stores_then_acknowledges)
 		  memcmp(r.st.last, "Subject: x\r\n\r\n.dot\r\n", r.st.last_len) == 0);
 	/* BDAT in two chunks */
 	expect(&r, fd,
-	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\nde",
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 3\r\nabcBDAT 2 "
+	       "LAST\r\nde",
 	       "250 2.0.0 Ok: queued as m2\r\n");
 	cr_assert(strstr(r.got, "250 2.0.0 3 octets received\r\n") != NULL);
 	cr_assert(r.st.last_len == 5 && memcmp(r.st.last, "abcde", 5) == 0);
@@ -282,8 +292,8 @@ static void failing(int begin, int write_at, int write_err, int end, int bdat, c
 	/* the whole message was read: the session answers the next command */
 	expect(&r, fd, "NOOP\r\n", "250 2.0.0 Ok\r\n");
 	cr_assert(strstr(r.got, "250 2.0.0 Ok: queued") == NULL, "acknowledged:\n%s", r.got);
-	cr_assert(r.st.committed == 0 && r.st.live == 0, "committed %d live %d",
-		  r.st.committed, r.st.live);
+	cr_assert(r.st.committed == 0 && r.st.live == 0, "committed %d live %d", r.st.committed,
+		  r.st.live);
 	/* space is back: the same session stores the next message */
 	r.st.fail_begin = r.st.fail_write_at = r.st.fail_end = 0;
 	expect(&r, fd,
@@ -354,7 +364,8 @@ Test(posix_server, lmtp_over_a_unix_socket_one_reply_per_accepted_recipient)
 	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n"
 	       "DATA\r\nhi\r\n.\r\n",
 	       "354 ");
-	cr_assert(until(&r, fd, "452 4.3.1 Insufficient system storage\r\n452 4.3.1 "), "%s", r.got);
+	cr_assert(until(&r, fd, "452 4.3.1 Insufficient system storage\r\n452 4.3.1 "), "%s",
+		  r.got);
 	cr_assert(r.st.committed == 1 && r.st.live == 0);
 	close(fd);
 	for (i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
@@ -395,7 +406,8 @@ Test(posix_server, command_deadline_is_not_extended_by_trickled_bytes)
 	 * line does not */
 	r.got_len = 0;
 	fd = client(&r);
-	expect(&r, fd, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
+	expect(&r, fd,
+	       "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
 	       "354 ");
 	for (i = 0; i < 3; i++) {
 		say_(fd, "a line\r\n");
@@ -503,8 +515,7 @@ Test(posix_server, a_peer_that_does_not_read_gets_its_input_paused)
 	o.command_timeout = 30000;
 	r.got_len = 0;
 	rig_init(&r, &o);
-	fd = client(&r);
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	fd = client_rcvbuf(&r, sz);
 	for (i = 0; i < 1000; i++)
 		memcpy(noops + 6 * i, "NOOP\r\n", 6);
 	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
