@@ -258,7 +258,7 @@ int smtpc_posix_server_listen(smtpc_posix_server *srv, const char *host, const c
 			      int *bound, char *why, size_t why_len)
 {
 	struct addrinfo hints, *res, *ai;
-	int e, one = 1, opened = 0, err = 0;
+	int e, one = 1, opened = 0, err = 0, got;
 	char portbuf[16];
 
 	if (srv == NULL)
@@ -300,13 +300,13 @@ int smtpc_posix_server_listen(smtpc_posix_server *srv, const char *host, const c
 			break;
 		}
 		opened++;
+		got = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						     : ((struct sockaddr_in *)&ss)->sin_port);
 		if (bound != NULL)
-			*bound =
-			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							   : ((struct sockaddr_in *)&ss)->sin_port);
+			*bound = got;
 		/* port 0: the other addresses of the name take the same port */
-		if (strcmp(port, "0") == 0 && bound != NULL) {
-			snprintf(portbuf, sizeof portbuf, "%d", *bound);
+		if (strcmp(port, "0") == 0) {
+			snprintf(portbuf, sizeof portbuf, "%d", got);
 			port = portbuf;
 			freeaddrinfo(res);
 			if (getaddrinfo(host, port, &hints, &res) != 0)

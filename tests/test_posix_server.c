@@ -549,3 +549,32 @@ Test(posix_server, an_incomplete_storage_is_refused)
 	cr_assert(smtpc_posix_server_new(&o) == NULL);
 	cr_assert(smtpc_posix_server_new(NULL) == NULL);
 }
+
+Test(posix_server, listens_on_ipv6_too)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	struct sockaddr_in6 sa;
+	int port = 0, fd, e;
+
+	smtpc_posix_server_opts_default(&o);
+	r.got_len = 0;
+	rig_init(&r, &o);
+	e = smtpc_posix_server_listen(r.srv, "::1", "0", &port, NULL, 0);
+	if (e == EADDRNOTAVAIL || e == EAFNOSUPPORT) {
+		cr_log_warn("no IPv6 loopback here: not tested");
+		smtpc_posix_server_free(r.srv);
+		return;
+	}
+	cr_assert(e == 0 && port > 0, "listen ::1: %s", strerror(e));
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin6_family = AF_INET6;
+	sa.sin6_port = htons((unsigned short)port);
+	sa.sin6_addr = in6addr_loopback;
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	expect(&r, fd, NULL, "220 localhost ESMTP\r\n");
+	expect(&r, fd, "QUIT\r\n", "221 ");
+	close(fd);
+	smtpc_posix_server_free(r.srv);
+}
