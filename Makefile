@@ -81,7 +81,7 @@ ARM_IMAGE_GOAL := 12288
 ARM_CORE_GOAL := 20480
 ARM_CONN_GOAL := 512
 
-.PHONY: bench bench-vs bench-tls all lib examples cli-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test clean
+.PHONY: bench bench-vs bench-tls all lib examples cli-test tool-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test clean
 .PHONY: bare-metal-check lwip-check footprint
 
 all: lib
@@ -120,7 +120,7 @@ $(B)/io-bearssl/%.o: io-bearssl/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
 
-$(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h
+$(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h cli/config.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Icli -c $< -o $@
 
@@ -139,9 +139,9 @@ $(B)/txn/%.o: txn/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(OPT) $(LTO) $(VFLAGS) -Iinclude $(CFLAGS) -fPIC -c $< -o $@
 
-$(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h
+$(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h cli/config.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests \
+	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests -Icli \
 	  -DSRCDIR='"$(CURDIR)"' -c $< -o $@
 
 $(CORE_LIB): $(CORE_OBJ)
@@ -163,8 +163,10 @@ $(B)/libsmtpc-bearssl.so: $(TLS_OBJ) $(B)/libsmtpc.so
 	$(CC) -shared -Wl,-soname,libsmtpc-bearssl.so.$(SOMAJOR) $(VFLAGS) -o $@ $(TLS_OBJ) \
 	  -L$(B) -lsmtpc $(LIBS)
 
-$(B)/unit: $(TEST_OBJ) $(TLS_LIB) $(POSIX_LIB)
-	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(LINK_ALL) -lcriterion -lpthread
+# the tool's configuration parser is unit-tested with the libraries
+CLI_UNIT_OBJ := $(B)/cli/config.o
+$(B)/unit: $(TEST_OBJ) $(CLI_UNIT_OBJ) $(TLS_LIB) $(POSIX_LIB)
+	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(CLI_UNIT_OBJ) $(LINK_ALL) -lcriterion -lpthread
 
 test-bin: $(B)/unit
 test-run: $(B)/unit
@@ -188,6 +190,7 @@ check: deps
 	$(MAKE) V=asan CC=clang OPT=-O1 VFLAGS='$(SAN)' test-run lib
 	$(MAKE) V=rel lib
 	$(MAKE) cli-test SMTPC_BIN=build/asan/smtpc
+	$(MAKE) tool-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) tls-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) sink-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) sink-load
@@ -207,7 +210,7 @@ check: deps
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
-	  sed -n 's/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tls.log build/sink.log build/load.log \
+	  sed -n 's/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tool.log build/tls.log build/sink.log build/load.log \
 	    build/interop.log build/install.log $$(ls build/bare-metal.log build/lwip.log 2>/dev/null); } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
@@ -226,6 +229,13 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 cli-test:
 	@mkdir -p build
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/cli/test_cli.py $(SMTPC_BIN) | tee build/cli.log; \
+	  exit $${PIPESTATUS[0]}
+
+# the tool as a daily mail client: credentials, AUTH, configuration,
+# sendmail, composing, LMTP
+tool-test:
+	@mkdir -p build
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/cli/test_tool.py $(SMTPC_BIN) | tee build/tool.log; \
 	  exit $${PIPESTATUS[0]}
 
 tls-test:

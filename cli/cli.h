@@ -15,6 +15,8 @@
 #define EX_SOFTWARE_ 70
 #define EX_TEMPFAIL_ 75
 #define EX_PROTOCOL_ 76
+#define EX_NOPERM_ 77
+#define EX_CONFIG_ 78
 
 int cmd_send(int argc, char **argv);
 int cmd_chat(int argc, char **argv);

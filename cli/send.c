@@ -13,16 +13,19 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "smtpc_posix_txn.h"
 
 #define READ_BUF (64u * 1024u)
@@ -32,8 +35,9 @@
 
 static const char send_usage[] =
     "usage: smtpc send --host HOST [--port PORT] --from ADDR --to ADDR [--to ADDR ...]\n"
+    "                  [--config FILE] [--account NAME]\n"
     "                  [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
-    "                  [--auth plain|login|cram-md5|xoauth2 --user U --password P]\n"
+    "                  [--user U [--auth MECH] [--password-file FILE | --passwordeval CMD]]\n"
     "                  [--helo NAME] [--timeout MS] [--file FILE ...] [-v]\n"
     "                  [--dsn-notify never|LIST] [--dsn-return full|hdrs] [--dsn-envid ID]\n"
     "                  [--requiretls] [--no-pipelining] [--no-chunking] [--json] [--progress]\n"
@@ -41,8 +45,12 @@ static const char send_usage[] =
     "Reads each message (headers and body) from FILE, or standard input, and delivers it.\n"
     "Line ends become CRLF, leading dots are doubled, the data ends with one CRLF.CRLF.\n"
     "\n"
-    "  --host HOST       server name or address (required)\n"
-    "  --port PORT       server port, 1 to 65535 (default 25)\n"
+    "  --config FILE     configuration file (default: $SMTPC_CONFIG, else\n"
+    "                    $XDG_CONFIG_HOME/smtpc/config or ~/.config/smtpc/config)\n"
+    "  -a, --account NAME  the account to use (default: the account \"default\");\n"
+    "                    options given here override its settings\n"
+    "  --host HOST       server name or address (required, here or in the account)\n"
+    "  --port PORT       server port, 1 to 65535 (default 25; 465 with --tls)\n"
     "  --from ADDR       envelope sender; \"\" for the null sender (required)\n"
     "  --to ADDR         envelope recipient; repeat for more (at least one)\n"
     "  --tls             implicit TLS (port 465 style)\n"
@@ -51,8 +59,14 @@ static const char send_usage[] =
     "  --tls-name NAME   the name to verify and send as SNI (default: HOST; needed\n"
     "                    when HOST is an IP address)\n"
     "  --insecure        skip certificate checks; allow AUTH without TLS\n"
-    "  --auth MECH       plain, login, cram-md5 or xoauth2 (the password is the token)\n"
-    "  --user U, --password P   credentials for --auth\n"
+    "  --user U          authenticate as U (AUTH, RFC 4954)\n"
+    "  --auth MECH       auto (default with --user: over TLS the first offered of PLAIN,\n"
+    "                    LOGIN, CRAM-MD5; without TLS only CRAM-MD5), off, plain, login,\n"
+    "                    cram-md5 or xoauth2 (the password is the token)\n"
+    "  --password-file FILE   the password is FILE's first line\n"
+    "  --passwordeval CMD     the password is the first line CMD prints\n"
+    "                    (else $SMTPC_PASSWORD, else the account's password)\n"
+    "  --password P      visible to other users in the process list: avoid\n"
     "  --helo NAME       name for EHLO/HELO (default: this host's name, or localhost)\n"
     "  --timeout MS      bound on connecting and on each reply (default 30000)\n"
     "  --file FILE       message file (default: standard input); repeat to send several\n"
@@ -81,15 +95,24 @@ struct msg {
 	int changed; /* they are not the ones measured: never ended on the wire */
 };
 
+enum { AUTH_UNSET, AUTH_OFF, AUTH_AUTO, AUTH_MECH };
+
 struct send {
 	const char *host, *port, *from, *helo, *user, *password, *cafile, *envid, *tls_name;
+	const char *config, *account, *password_file, *passwordeval;
 	const char **to, **files;
 	size_t nto, nfiles;
 	int tls, starttls, insecure, verbose, json, progress, requiretls;
 	int no_pipelining, no_chunking, ret;
 	unsigned notify;
+	int auth_mode; /* AUTH_*; AUTH_MECH: mech */
 	smtpc_mech mech;
 	long timeout;
+	int timeout_set, notify_set;
+	cfg_file conf;      /* the configuration file, when one was read */
+	int have_conf;
+	const cfg_account *acct; /* the account used, within conf */
+	char *secret;  /* a password this program read (scrubbed at the end) */
 	int needs_utf8;
 	/* the messages */
 	struct msg *msgs;
@@ -851,11 +874,56 @@ static int starttls(struct send *s)
 
 static const char *const mech_names[] = {"", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
 
+/* --auth auto: over TLS (or with --insecure) the first offered of PLAIN,
+ * LOGIN, CRAM-MD5; in clear text only CRAM-MD5, which never shows the
+ * password. XOAUTH2 only when asked for. 0: none usable. */
+static smtpc_mech auto_mech(const struct send *s, unsigned offered)
+{
+	int clear_ok = smtpc_is_secure(s->c) || s->insecure;
+
+	if (clear_ok && (offered & SMTPC_AUTH_PLAIN))
+		return SMTPC_MECH_PLAIN;
+	if (clear_ok && (offered & SMTPC_AUTH_LOGIN))
+		return SMTPC_MECH_LOGIN;
+	if (offered & SMTPC_AUTH_CRAM_MD5)
+		return SMTPC_MECH_CRAM_MD5;
+	return (smtpc_mech)0;
+}
+
 static int authenticate(struct send *s)
 {
 	smtpc_reply r;
-	smtpc_err e = smtpc_auth(s->c, s->mech, s->user, s->password);
+	smtpc_err e;
+	const smtpc_caps *k = smtpc_get_caps(s->c);
+	unsigned offered = (k->ext & SMTPC_EXT_AUTH) ? k->auth : 0;
 
+	if (s->auth_mode == AUTH_AUTO) {
+		static const char *const names[] = {"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"};
+		char list[64] = "";
+		unsigned i;
+		s->mech = auto_mech(s, offered);
+		if (s->mech == 0) {
+			for (i = 0; i < 4; i++) {
+				if (offered & (1u << i))
+					snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+						 list[0] ? " " : "", names[i]);
+			}
+			say("a user is set and the server offers no usable AUTH mechanism (it offers: "
+			    "%s)%s; nothing was sent after EHLO",
+			    list[0] ? list : "none",
+			    !smtpc_is_secure(s->c) && (offered & (SMTPC_AUTH_PLAIN | SMTPC_AUTH_LOGIN))
+				? "; without TLS only CRAM-MD5 is used: --starttls or --tls, or "
+				  "--insecure to send the password in clear text"
+				: "");
+			smtpc_posix_close(s->p);
+			return EX_NOPERM_;
+		}
+	} else if (s->mech != SMTPC_MECH_CRAM_MD5 && !smtpc_is_secure(s->c) && !s->insecure) {
+		say("AUTH would send the password in clear text: use --starttls or --tls, "
+		    "or --insecure to allow it");
+		return give_up(s, EX_USAGE_);
+	}
+	e = smtpc_auth(s->c, s->mech, s->user, s->password);
 	if (e == SMTPC_ERR_AUTH_NEEDS_TLS) {
 		say("AUTH would send the password in clear text: use --starttls or --tls, "
 		    "or --insecure to allow it");
@@ -871,7 +939,11 @@ static int authenticate(struct send *s)
 	if (e != SMTPC_ERR_OK)
 		return lib_failure(s, "AUTH", e);
 	if (r.code / 100 != 2) { /* 235 by RFC 4954; some test servers say 250 */
-		say("AUTH refused: %u %s", r.code, r.text);
+		say("AUTH %s refused: %u %s", mech_names[s->mech], r.code, r.text);
+		/* RFC 4954 6: 534 mechanism too weak, 535 credentials invalid,
+		 * 538 encryption required: the credentials or their use */
+		if (r.code == 534 || r.code == 535 || r.code == 538)
+			return give_up(s, EX_NOPERM_);
 		return give_up(s, exit_for_code(r.code));
 	}
 	s->auth_used = mech_names[s->mech];
@@ -982,37 +1054,6 @@ static int valid_port(const char *p)
 	return v >= 1;
 }
 
-/* --dsn-notify: "never", or a list of success, failure, delay. */
-static int parse_notify(const char *v, unsigned *out)
-{
-	static const struct {
-		const char *word;
-		unsigned bit;
-	} words[] = {{"never", SMTPC_NOTIFY_NEVER},
-		     {"success", SMTPC_NOTIFY_SUCCESS},
-		     {"failure", SMTPC_NOTIFY_FAILURE},
-		     {"delay", SMTPC_NOTIFY_DELAY}};
-	unsigned bits = 0;
-
-	while (*v) {
-		size_t n = strcspn(v, ","), i;
-		for (i = 0; i < sizeof words / sizeof words[0]; i++) {
-			if (strlen(words[i].word) == n && strncmp(v, words[i].word, n) == 0)
-				break;
-		}
-		if (i == sizeof words / sizeof words[0] || (bits & words[i].bit))
-			return -1;
-		bits |= words[i].bit;
-		v += n;
-		if (*v == ',' && *++v == '\0')
-			return -1; /* a trailing comma */
-	}
-	if (bits == 0 || ((bits & SMTPC_NOTIFY_NEVER) && bits != SMTPC_NOTIFY_NEVER))
-		return -1; /* RFC 3461 4.1: NEVER stands alone */
-	*out = bits;
-	return 0;
-}
-
 enum {
 	O_DSN_NOTIFY = 256,
 	O_DSN_RETURN,
@@ -1021,8 +1062,41 @@ enum {
 	O_NO_PIPELINING,
 	O_NO_CHUNKING,
 	O_JSON,
-	O_PROGRESS
+	O_PROGRESS,
+	O_CONFIG,
+	O_PASSWORD_FILE,
+	O_PASSWORDEVAL
 };
+
+/* --auth and the configuration's auth: the mode and mechanism; -1 if bad. */
+static int parse_auth(const char *v, int *mode, smtpc_mech *mech)
+{
+	static const struct {
+		const char *name;
+		smtpc_mech mech;
+	} m[] = {{"plain", SMTPC_MECH_PLAIN},
+		 {"login", SMTPC_MECH_LOGIN},
+		 {"cram-md5", SMTPC_MECH_CRAM_MD5},
+		 {"xoauth2", SMTPC_MECH_XOAUTH2}};
+	size_t i;
+
+	if (strcmp(v, "auto") == 0 || cfg_bool(v) == 1) {
+		*mode = AUTH_AUTO;
+		return 0;
+	}
+	if (strcmp(v, "none") == 0 || cfg_bool(v) == 0) {
+		*mode = AUTH_OFF;
+		return 0;
+	}
+	for (i = 0; i < sizeof m / sizeof m[0]; i++) {
+		if (strcmp(v, m[i].name) == 0) {
+			*mode = AUTH_MECH;
+			*mech = m[i].mech;
+			return 0;
+		}
+	}
+	return -1;
+}
 
 static int parse(struct send *s, int argc, char **argv)
 {
@@ -1051,6 +1125,10 @@ static int parse(struct send *s, int argc, char **argv)
 					     {"no-chunking", no_argument, NULL, O_NO_CHUNKING},
 					     {"json", no_argument, NULL, O_JSON},
 					     {"progress", no_argument, NULL, O_PROGRESS},
+					     {"config", required_argument, NULL, O_CONFIG},
+					     {"account", required_argument, NULL, 'A'},
+					     {"password-file", required_argument, NULL, O_PASSWORD_FILE},
+					     {"passwordeval", required_argument, NULL, O_PASSWORDEVAL},
 					     {NULL, 0, NULL, 0}};
 	int ch;
 
@@ -1060,10 +1138,9 @@ static int parse(struct send *s, int argc, char **argv)
 		say("out of memory");
 		return EX_SOFTWARE_;
 	}
-	s->port = "25";
 	s->timeout = 30000;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vhA:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
 			s->host = optarg;
@@ -1098,6 +1175,18 @@ static int parse(struct send *s, int argc, char **argv)
 		case 'P':
 			s->password = optarg;
 			break;
+		case O_PASSWORD_FILE:
+			s->password_file = optarg;
+			break;
+		case O_PASSWORDEVAL:
+			s->passwordeval = optarg;
+			break;
+		case O_CONFIG:
+			s->config = optarg;
+			break;
+		case 'A':
+			s->account = optarg;
+			break;
 		case 'e':
 			s->helo = optarg;
 			break;
@@ -1124,6 +1213,7 @@ static int parse(struct send *s, int argc, char **argv)
 			break;
 		case 'o':
 			s->timeout = parse_ms(optarg);
+			s->timeout_set = 1;
 			if (s->timeout <= 0) {
 				say("--timeout wants a number of milliseconds from 1 to "
 				    "2147483647");
@@ -1131,25 +1221,18 @@ static int parse(struct send *s, int argc, char **argv)
 			}
 			break;
 		case 'a':
-			if (strcmp(optarg, "plain") == 0)
-				s->mech = SMTPC_MECH_PLAIN;
-			else if (strcmp(optarg, "login") == 0)
-				s->mech = SMTPC_MECH_LOGIN;
-			else if (strcmp(optarg, "xoauth2") == 0)
-				s->mech = SMTPC_MECH_XOAUTH2;
-			else if (strcmp(optarg, "cram-md5") == 0)
-				s->mech = SMTPC_MECH_CRAM_MD5;
-			else {
-				say("--auth takes plain, login, cram-md5 or xoauth2");
+			if (parse_auth(optarg, &s->auth_mode, &s->mech) != 0) {
+				say("--auth takes auto, off, plain, login, cram-md5 or xoauth2");
 				return EX_USAGE_;
 			}
 			break;
 		case O_DSN_NOTIFY:
-			if (parse_notify(optarg, &s->notify) != 0) {
+			if (cfg_parse_notify(optarg, &s->notify) != 0) {
 				say("--dsn-notify takes never, or a list of success, failure and "
 				    "delay");
 				return EX_USAGE_;
 			}
+			s->notify_set = 1;
 			break;
 		case O_DSN_RETURN:
 			if (strcmp(optarg, "full") == 0)
@@ -1186,8 +1269,257 @@ static int parse(struct send *s, int argc, char **argv)
 		say("unexpected argument '%s'", argv[optind]);
 		return EX_USAGE_;
 	}
+	return 0;
+}
+
+/* ---- configuration and credentials ------------------------------------------------ */
+
+/* The configuration file (--config, $SMTPC_CONFIG, $XDG_CONFIG_HOME/smtpc/config,
+ * ~/.config/smtpc/config), and the account's settings under the command
+ * line's. */
+static int apply_config(struct send *s)
+{
+	const char *path = s->config, *env = getenv("SMTPC_CONFIG");
+	char buf[1024], err[1200];
+	int named = 1, rc = 1;
+	const cfg_account *a;
+
+	if (path == NULL && env != NULL && *env != '\0')
+		path = env;
+	if (path == NULL) {
+		const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+		named = 0;
+		buf[0] = '\0';
+		if (xdg != NULL && xdg[0] == '/') /* a relative one is ignored */
+			snprintf(buf, sizeof buf, "%s/smtpc/config", xdg);
+		else if (home != NULL && home[0] != '\0')
+			snprintf(buf, sizeof buf, "%s/.config/smtpc/config", home);
+		path = buf[0] ? buf : NULL;
+	}
+	snprintf(err, sizeof err, "no configuration file");
+	if (path != NULL)
+		rc = cfg_load(&s->conf, path, err, sizeof err);
+	if (rc == 1 && !named && s->account == NULL)
+		return 0; /* no file where one is looked for by default: none */
+	if (rc == 1 && !named) {
+		say("--account %s: no configuration file (looked for %s)", s->account,
+		    path ? path : "$XDG_CONFIG_HOME/smtpc/config or ~/.config/smtpc/config");
+		return EX_CONFIG_;
+	}
+	if (rc != 0) {
+		say("configuration: %s", err);
+		return EX_CONFIG_;
+	}
+	s->have_conf = 1;
+	a = cfg_find(&s->conf, s->account ? s->account : "default");
+	if (a == NULL && s->account != NULL) {
+		say("configuration: %s: no account '%s'", path, s->account);
+		return EX_CONFIG_;
+	}
+	s->acct = a = a ? a : &s->conf.defaults;
+#define V(k) (a->val[k])
+	if (s->host == NULL)
+		s->host = V(CK_HOST);
+	if (s->port == NULL)
+		s->port = V(CK_PORT);
+	if (s->from == NULL)
+		s->from = V(CK_FROM);
+	if (s->user == NULL)
+		s->user = V(CK_USER);
+	if (s->helo == NULL)
+		s->helo = V(CK_DOMAIN);
+	if (s->cafile == NULL)
+		s->cafile = V(CK_TLS_TRUST_FILE);
+	if (s->tls_name == NULL)
+		s->tls_name = V(CK_TLS_HOST_OVERRIDE);
+	if (s->auth_mode == AUTH_UNSET && V(CK_AUTH) != NULL)
+		parse_auth(V(CK_AUTH), &s->auth_mode, &s->mech);
+	if (!s->tls && !s->starttls && V(CK_TLS) != NULL && cfg_bool(V(CK_TLS)) == 1) {
+		if (V(CK_TLS_STARTTLS) == NULL || cfg_bool(V(CK_TLS_STARTTLS)) == 1)
+			s->starttls = 1;
+		else
+			s->tls = 1;
+	}
+	if (V(CK_TLS_CERTCHECK) != NULL && cfg_bool(V(CK_TLS_CERTCHECK)) == 0)
+		s->insecure = 1;
+	if (!s->timeout_set && V(CK_TIMEOUT) != NULL)
+		s->timeout = strtol(V(CK_TIMEOUT), NULL, 10) * 1000;
+	if (!s->notify_set && V(CK_DSN_NOTIFY) != NULL)
+		cfg_parse_notify(V(CK_DSN_NOTIFY), &s->notify);
+	if (s->ret == 0 && V(CK_DSN_RETURN) != NULL)
+		s->ret = strcmp(V(CK_DSN_RETURN), "full") == 0 ? SMTPC_RET_FULL : SMTPC_RET_HDRS;
+#undef V
+	return 0;
+}
+
+#define SECRET_MAX 4096
+
+/* The first line of what fd gives (CR LF or LF cut off) into a new
+ * s->secret; what follows is read and dropped. 0, or -1 with why. */
+static int first_line(struct send *s, int fd, const char **why)
+{
+	char *buf = malloc(SECRET_MAX + 2), drop[512];
+	size_t n = 0;
+	ssize_t got;
+	int ended = 0;
+
+	*why = "out of memory";
+	if (buf == NULL)
+		return -1;
+	while (!ended && (got = read(fd, buf + n, SECRET_MAX + 1 - n)) > 0) {
+		char *nl = memchr(buf + n, '\n', (size_t)got);
+		if (nl != NULL) {
+			n = (size_t)(nl - buf);
+			ended = 1;
+		} else {
+			n += (size_t)got;
+		}
+		if (n > SECRET_MAX) {
+			*why = "its first line is longer than 4096 octets";
+			memset(buf, 0, SECRET_MAX + 2);
+			free(buf);
+			return -1;
+		}
+	}
+	while (read(fd, drop, sizeof drop) > 0) /* the rest, so a writer is not cut off */
+		;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || has_ctrl(buf)) {
+		*why = n == 0 ? "it gives an empty first line" : "its first line holds a control octet";
+		memset(buf, 0, SECRET_MAX + 2);
+		free(buf);
+		return -1;
+	}
+	s->secret = buf;
+	s->password = buf;
+	return 0;
+}
+
+static int password_from_file(struct send *s, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOCTTY);
+	const char *why;
+	int rc;
+
+	if (fd < 0) {
+		say("--password-file %s: %s", path, strerror(errno));
+		return EX_NOINPUT_;
+	}
+	rc = first_line(s, fd, &why);
+	close(fd);
+	if (rc != 0) {
+		say("--password-file %s: %s", path, why);
+		return EX_NOINPUT_;
+	}
+	return 0;
+}
+
+/* Runs cmd with /bin/sh (standard input from /dev/null: the message may be
+ * there), its first output line the password. where names the setting. */
+static int password_from_command(struct send *s, const char *cmd, const char *where)
+{
+	int pfd[2], status = 0, rc;
+	const char *why = NULL;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	if (pipe(pfd) != 0) {
+		say("%s: %s", where, strerror(errno));
+		return EX_CONFIG_;
+	}
+	pid = fork();
+	if (pid < 0) {
+		say("%s: %s", where, strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return EX_CONFIG_;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(pfd[1], 1) < 0)
+			_exit(127);
+		close(pfd[0]);
+		close(pfd[1]);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	rc = first_line(s, pfd[0], &why);
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (rc == 0) {
+			memset(s->secret, 0, strlen(s->secret));
+			free(s->secret);
+			s->secret = NULL;
+			s->password = NULL;
+		}
+		if (WIFEXITED(status))
+			say("%s: the command failed (exit status %d)", where, WEXITSTATUS(status));
+		else
+			say("%s: the command failed (killed by signal %d)", where,
+			    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		return EX_CONFIG_;
+	}
+	if (rc != 0) {
+		say("%s: %s", where, why);
+		return EX_CONFIG_;
+	}
+	return 0;
+}
+
+/* The password, when AUTH will want one: --password (said to be visible),
+ * --password-file, --passwordeval, $SMTPC_PASSWORD, then the account's
+ * password or passwordeval. */
+static int get_password(struct send *s)
+{
+	const char *env = getenv("SMTPC_PASSWORD");
+	int given = (s->password != NULL) + (s->password_file != NULL) + (s->passwordeval != NULL);
+	char where[700];
+
+	if (given > 1) {
+		say("--password, --password-file and --passwordeval exclude each other");
+		return EX_USAGE_;
+	}
+	if (s->password != NULL)
+		say("warning: --password is visible to other users (in the process list); "
+		    "--password-file, --passwordeval or $SMTPC_PASSWORD are not");
+	if (s->auth_mode < AUTH_AUTO || s->password != NULL)
+		return 0;
+	if (s->password_file != NULL)
+		return password_from_file(s, s->password_file);
+	if (s->passwordeval != NULL)
+		return password_from_command(s, s->passwordeval, "--passwordeval");
+	if (env != NULL) {
+		s->password = env;
+		return 0;
+	}
+	if (s->acct != NULL && s->acct->val[CK_PASSWORD] != NULL) {
+		s->password = s->acct->val[CK_PASSWORD];
+		return 0;
+	}
+	if (s->acct != NULL && s->acct->val[CK_PASSWORDEVAL] != NULL) {
+		snprintf(where, sizeof where, "%s:%u: passwordeval", s->conf.file,
+			 s->acct->line[CK_PASSWORDEVAL]);
+		return password_from_command(s, s->acct->val[CK_PASSWORDEVAL], where);
+	}
+	say("a user is set for AUTH but no password: --password-file, --passwordeval, "
+	    "$SMTPC_PASSWORD or the account's password or passwordeval");
+	return EX_USAGE_;
+}
+
+/* What must hold once the command line and the configuration are merged. */
+static int check_args(struct send *s)
+{
+	if (s->port == NULL)
+		s->port = s->tls ? "465" : "25";
 	if (s->host == NULL || s->from == NULL || s->nto == 0) {
-		say("send needs --host, --from and at least one --to");
+		say("send needs --host, --from (or an account that gives them) and at least one "
+		    "--to");
 		fputs(send_usage, stderr);
 		return EX_USAGE_;
 	}
@@ -1205,10 +1537,14 @@ static int parse(struct send *s, int argc, char **argv)
 	}
 	if ((s->tls || s->starttls) && tls_name_for(s->host, s->tls_name, s->insecure) == NULL)
 		return EX_USAGE_;
-	if (s->mech != 0 && (s->user == NULL || s->password == NULL)) {
-		say("--auth needs --user and --password");
+	if (s->auth_mode == AUTH_MECH && s->user == NULL) {
+		say("--auth needs --user");
 		return EX_USAGE_;
 	}
+	if (s->user != NULL && s->auth_mode == AUTH_UNSET)
+		s->auth_mode = AUTH_AUTO; /* a user and no --auth: the best offered */
+	if (s->auth_mode == AUTH_AUTO && s->user == NULL)
+		s->auth_mode = AUTH_OFF; /* an account's "auth on" without a user */
 	if (has_ctrl(s->host) || (s->user && has_ctrl(s->user)) ||
 	    (s->password && has_ctrl(s->password)) || (s->helo && has_ctrl(s->helo))) {
 		say("an argument contains a control byte (CR, LF, ...)");
@@ -1216,6 +1552,7 @@ static int parse(struct send *s, int argc, char **argv)
 	}
 	return 0;
 }
+
 
 static void default_helo(struct send *s, char *buf, size_t len)
 {
@@ -1251,7 +1588,7 @@ static int session(struct send *s)
 		return give_up(s, exit_for_code(greeting.code));
 	}
 	if ((rc = hello(s)) != 0 || (s->starttls && (rc = starttls(s)) != 0) ||
-	    (s->mech != 0 && (rc = authenticate(s)) != 0) || (rc = server_checks(s)) != 0)
+	    (s->auth_mode >= AUTH_AUTO && (rc = authenticate(s)) != 0) || (rc = server_checks(s)) != 0)
 		return rc;
 	return transactions(s);
 }
@@ -1270,6 +1607,14 @@ int cmd_send(int argc, char **argv)
 	rc = parse(&s, argc, argv);
 	if (rc != 0) {
 		rc = rc < 0 ? EX_OK_ : rc;
+		goto out;
+	}
+	if ((rc = apply_config(&s)) != 0 || (rc = check_args(&s)) != 0 ||
+	    (rc = get_password(&s)) != 0)
+		goto out;
+	if (s.password != NULL && has_ctrl(s.password)) {
+		say("the password contains a control byte (CR, LF, ...)");
+		rc = EX_USAGE_;
 		goto out;
 	}
 	default_helo(&s, hostname, sizeof hostname);
@@ -1300,7 +1645,10 @@ int cmd_send(int argc, char **argv)
 		goto out;
 
 	smtpc_config_default(&cfg);
-	cfg.allow_plain_auth = s.insecure;
+	/* authenticate() allows PLAIN, LOGIN and XOAUTH2 in clear text only
+	 * with --insecure; CRAM-MD5 never shows the password */
+	cfg.allow_plain_auth =
+	    s.insecure || s.auth_mode == AUTH_AUTO || (s.auth_mode == AUTH_MECH && s.mech == SMTPC_MECH_CRAM_MD5);
 	smtpc_posix_opts_default(&po);
 	po.host = s.host;
 	po.port = s.port;
@@ -1345,5 +1693,12 @@ out:
 	free_messages(&s);
 	free(s.to);
 	free(s.files);
+	if (s.secret != NULL) {
+		volatile char *v = s.secret;
+		while (*v)
+			*v++ = '\0';
+		free(s.secret);
+	}
+	cfg_free(&s.conf);
 	return rc;
 }

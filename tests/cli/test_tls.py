@@ -222,6 +222,29 @@ def auth_cram_md5_uses_the_tls_adapters_digest():
 
 
 @test
+def auto_auth_over_tls_takes_the_first_offered_of_plain_login_cram_md5():
+    import base64
+    for ext, want in ((b"AUTH CRAM-MD5 LOGIN PLAIN XOAUTH2", b"AUTH PLAIN " +
+                       base64.b64encode(b"\0user\0s3cret") + b"\r\n"),
+                      (b"AUTH CRAM-MD5 XOAUTH2 LOGIN", b"AUTH LOGIN\r\n")):
+        script = [("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                  ("send", b"250-fake\r\n250 " + ext + b"\r\n"), ("line",)]
+        if want.startswith(b"AUTH LOGIN"):
+            script += [("send", b"334 VXNlcm5hbWU6\r\n"), ("line",),
+                       ("send", b"334 UGFzc3dvcmQ6\r\n"), ("line",)]
+        script += [("send", b"235 ok\r\n"), ("line",), ("send", b"250 ok\r\n"), ("line",),
+                   ("send", b"250 ok\r\n"), ("line",), ("send", b"354 go\r\n"),
+                   ("until", b"\r\n.\r\n"), ("send", b"250 ok\r\n"), ("line",),
+                   ("send", b"221 bye\r\n")]
+        srv = FakeServer(script)
+        rc, err = send(srv.port, "--tls", "--user", "user", "--password-file",
+                       os.path.join(TMP, "pw"))
+        srv.wait()
+        check(rc == 0, "%r: rc %d %s" % (ext, rc, err))
+        check(b"<TLS>EHLO client.example\r\n" + want in srv.received, repr(srv.received))
+
+
+@test
 def chat_over_implicit_tls():
     srv = FakeServer([("tls", ctx("good")), ("send", b"220 fake ESMTP\r\n"), ("line",),
                       ("send", b"250 ok\r\n"), ("line",), ("send", b"221 bye\r\n")])
@@ -393,6 +416,8 @@ def main():
         print("tls: 0 passed, 1 failed")
         return 1
     make_certs(TMP)
+    with open(os.path.join(TMP, "pw"), "w") as f:
+        f.write("s3cret\n")
     try:
         return runner.run("tls", TESTS, ONLY)
     finally:

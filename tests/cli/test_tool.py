@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""smtpc as a daily mail tool, against scripted servers on 127.0.0.1: the
+credentials (password file, passwordeval, $SMTPC_PASSWORD), automatic AUTH
+and its refusals, the configuration file (accounts, parents, lookup order,
+permissions, errors), the sendmail interface, composed messages and LMTP.
+The bytes on the wire and the exit status are checked in each case.
+
+Usage: test_tool.py [SMTPC_BINARY] [NAME_FILTER]
+"""
+import base64
+import hmac
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
+from fakeserver import FakeServer  # noqa: E402
+
+SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
+ONLY = sys.argv[2] if len(sys.argv) > 2 else ""
+TMP = tempfile.mkdtemp(prefix="smtpc-tool-")
+TESTS = []
+
+GREET = b"220 fake.example ESMTP\r\n"
+MSG = b"Subject: test\r\n\r\nhello\r\n"
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def env(**extra):
+    """A hermetic environment: no configuration or password from the
+    machine's user unless the test gives one."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SMTPC_")}
+    e["HOME"] = os.path.join(TMP, "home")
+    e["XDG_CONFIG_HOME"] = os.path.join(TMP, "xdg-empty")
+    e.update(extra)
+    return {k: v for k, v in e.items() if v is not None}
+
+
+def run(args, msg=MSG, timeout=30, argv0=None, **extra):
+    cmd = [argv0 or SMTPC] + list(args)
+    p = subprocess.run(cmd, input=msg, capture_output=True, timeout=timeout, env=env(**extra))
+    return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1")
+
+
+def send(port, *args, msg=MSG, **extra):
+    base = ["send", "--host", "127.0.0.1", "--port", str(port), "--helo", "client.example",
+            "--timeout", "5000"]
+    if "--from" not in args and "--account" not in args:
+        base += ["--from", "a@example.com"]
+    if "--to" not in args:
+        base += ["--to", "b@example.com"]
+    return run(base + list(args), msg=msg, **extra)
+
+
+def ehlo(*ext):
+    lines = [b"fake.example"] + [x.encode() for x in ext]
+    return b"".join(b"250-" + x + b"\r\n" for x in lines[:-1]) + b"250 " + lines[-1] + b"\r\n"
+
+
+def delivered(after_auth=True):
+    """The rest of a session after AUTH's 235: MAIL, RCPT, DATA, QUIT."""
+    return [("line",), ("send", b"250 ok\r\n"), ("line",), ("send", b"250 ok\r\n"), ("line",),
+            ("send", b"354 go\r\n"), ("until", b"\r\n.\r\n"), ("send", b"250 queued\r\n"),
+            ("line",), ("send", b"221 bye\r\n")]
+
+
+def plain(user, pw):
+    return base64.b64encode(b"\0" + user + b"\0" + pw)
+
+
+def plain_session(ext="AUTH PLAIN"):
+    return [("send", GREET), ("line",), ("send", ehlo(ext)), ("line",),
+            ("send", b"235 2.7.0 ok\r\n")] + delivered()
+
+
+def write(path, text, mode=0o600):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+# ---- automatic AUTH ------------------------------------------------------------------
+
+@test
+def auto_auth_without_tls_uses_only_cram_md5():
+    challenge = b"<42.1@fake.example>"
+    digest = hmac.new(b"pw", challenge, "md5").hexdigest().encode()
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo("AUTH PLAIN LOGIN CRAM-MD5")),
+                      ("line",), ("send", b"334 " + base64.b64encode(challenge) + b"\r\n"),
+                      ("line",), ("send", b"235 ok\r\n")] + delivered())
+    rc, _, err = send(srv.port, "--user", "u", "--password-file",
+                      write(os.path.join(TMP, "pw1"), "pw\n"))
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(b"EHLO client.example\r\nAUTH CRAM-MD5\r\n" +
+                                  base64.b64encode(b"u " + digest) + b"\r\nMAIL FROM:"),
+          repr(srv.received))
+
+
+@test
+def auto_auth_with_nothing_usable_sends_nothing_after_ehlo_and_exits_77():
+    for ext in ("AUTH PLAIN LOGIN", "AUTH XOAUTH2", "SIZE 1000"):
+        srv = FakeServer([("send", GREET), ("line",), ("send", ehlo(ext)), ("sleep", 0.3)])
+        rc, _, err = send(srv.port, "--user", "u", SMTPC_PASSWORD="pw")
+        srv.wait()
+        check(rc == 77, "%s: rc %d %s" % (ext, rc, err))
+        check(srv.received == b"EHLO client.example\r\n", "%s: %r" % (ext, srv.received))
+        check("no usable AUTH mechanism" in err, err)
+
+
+@test
+def auto_auth_with_insecure_prefers_plain_then_login():
+    srv = FakeServer(plain_session("AUTH LOGIN CRAM-MD5 PLAIN"))
+    rc, _, err = send(srv.port, "--user", "u", "--insecure", SMTPC_PASSWORD="s3cret")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"\r\nAUTH PLAIN " + plain(b"u", b"s3cret") + b"\r\nMAIL" in srv.received,
+          repr(srv.received))
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo("AUTH LOGIN XOAUTH2")), ("line",),
+                      ("send", b"334 VXNlcm5hbWU6\r\n"), ("line",),
+                      ("send", b"334 UGFzc3dvcmQ6\r\n"), ("line",),
+                      ("send", b"235 ok\r\n")] + delivered())
+    rc, _, err = send(srv.port, "--user", "u", "--insecure", "--auth", "auto",
+                      SMTPC_PASSWORD="s3cret")
+    srv.wait()
+    check(rc == 0 and b"AUTH LOGIN\r\ndQ==\r\nczNjcmV0\r\nMAIL" in srv.received,
+          "rc %d %r %s" % (rc, srv.received, err))
+
+
+@test
+def auth_off_sends_no_auth_though_a_user_is_set():
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo("AUTH PLAIN"))] + delivered())
+    rc, _, err = send(srv.port, "--user", "u", "--auth", "off")
+    srv.wait()
+    check(rc == 0 and b"AUTH" not in srv.received, "rc %d %r" % (rc, srv.received))
+
+
+@test
+def refused_auth_exits_77_temporary_75():
+    for code, want in ((b"535 5.7.8 bad credentials", 77), (b"534 5.7.9 too weak", 77),
+                       (b"538 5.7.11 encryption required", 77), (b"454 4.7.0 try later", 75),
+                       (b"504 5.5.4 unknown", 69)):
+        srv = FakeServer([("send", GREET), ("line",), ("send", ehlo("AUTH PLAIN")), ("line",),
+                          ("send", code + b"\r\n"), ("line",), ("send", b"221 bye\r\n")])
+        rc, _, err = send(srv.port, "--user", "u", "--insecure", SMTPC_PASSWORD="pw")
+        srv.wait()
+        check(rc == want, "%r: rc %d %s" % (code, rc, err))
+        check(b"MAIL" not in srv.received and srv.received.endswith(b"QUIT\r\n"),
+              repr(srv.received))
+
+
+# ---- where the password comes from ---------------------------------------------------
+
+@test
+def password_file_passwordeval_and_environment():
+    cases = [(["--password-file", write(os.path.join(TMP, "pwf"), "from-file\r\nline 2\n")],
+              {}, b"from-file"),
+             (["--passwordeval", "printf 'from-eval\\nsecond\\n'; cat"], {}, b"from-eval"),
+             ([], {"SMTPC_PASSWORD": "from-env"}, b"from-env"),
+             (["--password", "from-arg"], {"SMTPC_PASSWORD": "from-env"}, b"from-arg")]
+    for args, extra, want in cases:
+        srv = FakeServer(plain_session())
+        rc, _, err = send(srv.port, "--user", "u", "--auth", "plain", "--insecure", *args,
+                          **extra)
+        srv.wait()
+        check(rc == 0, "%r: rc %d %s" % (args, rc, err))
+        check(b"AUTH PLAIN " + plain(b"u", want) + b"\r\n" in srv.received,
+              "%r: %r" % (args, srv.received))
+        check(("visible" in err) == ("--password" in args), "%r: %s" % (args, err))
+        check(want.decode() not in err, err)
+
+
+@test
+def password_sources_that_fail_connect_nowhere():
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    for args, want in ((["--passwordeval", "exit 3"], 78), (["--passwordeval", "true"], 78),
+                       (["--passwordeval", "printf 'a\\001b'"], 78),
+                       (["--passwordeval", "head -c 5000 /dev/zero | tr '\\0' x"], 78),
+                       (["--password-file", os.path.join(TMP, "none")], 66),
+                       (["--password-file", "/dev/null"], 66),
+                       (["--password", "a", "--password-file", "/dev/null"], 64),
+                       ([], 64)):
+        rc, _, err = send(srv.port, "--user", "u", "--auth", "plain", "--insecure", *args)
+        check(rc == want, "%r: rc %d %s" % (args, rc, err))
+    srv.wait()
+    check(not srv.connected, "connected")
+
+
+@test
+def passwordeval_does_not_read_the_message():
+    srv = FakeServer(plain_session())
+    rc, _, err = send(srv.port, "--user", "u", "--auth", "plain", "--insecure",
+                      "--passwordeval", "cat; echo pw", msg=b"Subject: kept\r\n\r\nbody\r\n")
+    srv.wait()
+    check(rc == 0 and b"Subject: kept\r\n\r\nbody\r\n.\r\n" in srv.received,
+          "rc %d %r %s" % (rc, srv.received, err))
+
+
+# ---- the configuration file ----------------------------------------------------------
+
+CONF = """# two accounts and a parent
+defaults
+timeout 5
+domain conf.example
+
+account base
+host 127.0.0.1
+port {port}
+from base@example.com
+user baseuser
+password "pass word#1"
+auth plain
+tls_certcheck off
+
+account other : base
+from other@example.com
+user otheruser
+dsn_notify failure,delay
+dsn_return hdrs
+
+account default : base
+"""
+
+
+def conf_session(*ext):
+    return [("send", GREET), ("line",), ("send", ehlo(*(ext or ("AUTH PLAIN",)))), ("line",),
+            ("send", b"235 ok\r\n")] + delivered()
+
+
+@test
+def configuration_accounts_parents_and_overrides():
+    srv = FakeServer(conf_session("AUTH PLAIN", "DSN"))
+    path = write(os.path.join(TMP, "conf1"), CONF.format(port=srv.port))
+    rc, _, err = run(["send", "--config", path, "--account", "other", "--to", "b@example.com"])
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(
+        b"EHLO conf.example\r\nAUTH PLAIN " + plain(b"otheruser", b"pass word#1") +
+        b"\r\nMAIL FROM:<other@example.com> RET=HDRS\r\n"
+        b"RCPT TO:<b@example.com> NOTIFY=FAILURE,DELAY\r\n"), repr(srv.received))
+    # the default account (through $SMTPC_CONFIG); the command line wins
+    srv = FakeServer(conf_session())
+    path = write(os.path.join(TMP, "conf2"), CONF.format(port=srv.port))
+    rc, _, err = run(["send", "--from", "cli@example.com", "--user", "cliuser", "--to",
+                      "b@example.com", "--helo", "cli.example"], SMTPC_CONFIG=path)
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(
+        b"EHLO cli.example\r\nAUTH PLAIN " + plain(b"cliuser", b"pass word#1") +
+        b"\r\nMAIL FROM:<cli@example.com>\r\n"), repr(srv.received))
+
+
+@test
+def configuration_lookup_order():
+    xdg = os.path.join(TMP, "xdg")
+    home = os.path.join(TMP, "home2")
+    srv = FakeServer(conf_session())
+    write(os.path.join(xdg, "smtpc", "config"), CONF.format(port=srv.port))
+    write(os.path.join(home, ".config", "smtpc", "config"), "account default\nhost nowhere\n")
+    rc, _, err = run(["send", "--to", "b@example.com"], XDG_CONFIG_HOME=xdg, HOME=home)
+    srv.wait()
+    check(rc == 0 and b"MAIL FROM:<base@example.com>" in srv.received,
+          "rc %d %s %r" % (rc, err, srv.received))
+    srv = FakeServer(conf_session())
+    write(os.path.join(home, ".config", "smtpc", "config"), CONF.format(port=srv.port))
+    rc, _, err = run(["send", "--to", "b@example.com"], HOME=home, XDG_CONFIG_HOME=None)
+    srv.wait()
+    check(rc == 0 and b"MAIL FROM:<base@example.com>" in srv.received,
+          "rc %d %s %r" % (rc, err, srv.received))
+    # --config before $SMTPC_CONFIG before XDG
+    rc, _, err = run(["send", "--config", os.path.join(TMP, "missing"), "--to", "b@example.com"],
+                     SMTPC_CONFIG=os.path.join(xdg, "smtpc", "config"))
+    check(rc == 78 and "missing" in err, "rc %d %s" % (rc, err))
+
+
+@test
+def configuration_passwordeval():
+    srv = FakeServer(conf_session())
+    path = write(os.path.join(TMP, "conf3"),
+                 "account default\nhost 127.0.0.1\nport %d\nfrom a@example.com\nuser u\n"
+                 "passwordeval \"echo evaluated; echo more\"\nauth plain\n"
+                 "tls_certcheck off\n" % srv.port, mode=0o644)
+    rc, _, err = run(["send", "--config", path, "--to", "b@example.com"])
+    srv.wait()
+    check(rc == 0 and b"AUTH PLAIN " + plain(b"u", b"evaluated") in srv.received,
+          "rc %d %s %r" % (rc, err, srv.received))
+    path = write(os.path.join(TMP, "conf4"),
+                 "account default\nhost 127.0.0.1\nuser u\nfrom a@example.com\n"
+                 "passwordeval exit 1\n")
+    rc, _, err = run(["send", "--config", path, "--to", "b@example.com"])
+    check(rc == 78 and "conf4:5: passwordeval" in err, "rc %d %s" % (rc, err))
+
+
+@test
+def configuration_errors_exit_78_with_file_and_line():
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    conf = os.path.join(TMP, "conf5")
+    for text, mode, args, want in (
+            ("account a\nhost 127.0.0.1\nbogus x\n", 0o600, [], "conf5:3: unknown keyword"),
+            ("account a\nport 99999\n", 0o600, [], "conf5:2: port"),
+            ("account a\nhost h\n", 0o600, ["--account", "b"], "no account 'b'"),
+            ("account a\nhost h\npassword p\n", 0o640, [], "readable by its group"),
+            ("account a\nhost h\npassword p\n", 0o604, [], "readable by others"),
+            ("account a : nope\n", 0o600, [], "conf5:1: unknown account 'nope'")):
+        write(conf, text, mode)
+        rc, _, err = run(["send", "--config", conf, "--from", "a@example.com", "--to",
+                          "b@example.com", "--port", str(srv.port)] + args)
+        check(rc == 78 and want in err, "%r: rc %d %s" % (text, rc, err))
+    rc, _, err = run(["send", "--account", "x", "--to", "b@example.com"])
+    check(rc == 78 and "no configuration file" in err, "rc %d %s" % (rc, err))
+    srv.wait()
+    check(not srv.connected, "connected")
+
+
+def main():
+    if not os.path.exists(SMTPC):
+        print("no binary at %s" % SMTPC)
+        return 1
+    try:
+        return runner.run("tool", TESTS, ONLY)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
