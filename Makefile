@@ -120,7 +120,7 @@ $(B)/io-bearssl/%.o: io-bearssl/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
 
-$(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h cli/config.h
+$(B)/cli/%.o: cli/%.c $(HDRS) cli/cli.h cli/config.h cli/message.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Icli -c $< -o $@
 
@@ -139,7 +139,7 @@ $(B)/txn/%.o: txn/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(OPT) $(LTO) $(VFLAGS) -Iinclude $(CFLAGS) -fPIC -c $< -o $@
 
-$(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h cli/config.h
+$(B)/tests/%.o: tests/%.c $(HDRS) tests/helpers.h cli/config.h cli/message.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wno-conversion -Wno-missing-prototypes -Wno-strict-prototypes -Itests -Icli \
 	  -DSRCDIR='"$(CURDIR)"' -c $< -o $@
@@ -164,7 +164,7 @@ $(B)/libsmtpc-bearssl.so: $(TLS_OBJ) $(B)/libsmtpc.so
 	  -L$(B) -lsmtpc $(LIBS)
 
 # the tool's configuration parser is unit-tested with the libraries
-CLI_UNIT_OBJ := $(B)/cli/config.o
+CLI_UNIT_OBJ := $(B)/cli/config.o $(B)/cli/message.o
 $(B)/unit: $(TEST_OBJ) $(CLI_UNIT_OBJ) $(TLS_LIB) $(POSIX_LIB)
 	$(CC) $(VFLAGS) -o $@ $(TEST_OBJ) $(CLI_UNIT_OBJ) $(LINK_ALL) -lcriterion -lpthread
 

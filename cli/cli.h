@@ -19,6 +19,15 @@
 #define EX_CONFIG_ 78
 
 int cmd_send(int argc, char **argv);
+/* The sendmail interface: argv as sendmail's (argv[0] is not read). */
+int cmd_sendmail(int argc, char **argv);
+/* What the sendmail interface adds to smtpc send's options. */
+struct sendmail_req {
+	int take_rcpts;	      /* -t */
+	const char *fullname; /* -F */
+};
+/* smtpc send, given send's options; sm: in sendmail mode, else NULL. */
+int send_main(int argc, char **argv, const struct sendmail_req *sm);
 int cmd_chat(int argc, char **argv);
 int cmd_sink(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

@@ -20,6 +20,7 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  send   deliver a message read from a file or standard input\n"
+	"  sendmail  the sendmail command line (also when run under the name sendmail)\n"
 	"  chat   connect, then send command lines typed on standard input\n"
 	"  sink   a local server that accepts every message (and can store it)\n"
 	"  demo   a sink and a client on a loopback port, both sides shown\n"
@@ -27,7 +28,8 @@ static const char usage[] =
 	"\n"
 	"`smtpc COMMAND --help` describes each command's options.\n"
 	"Exit status: 0 delivered, 64 usage, 65 bad message or address, 69 refused (5xx),\n"
-	"75 temporary failure (4xx, timeout, connection), 76 protocol violation.\n";
+	"75 temporary failure (4xx, timeout, connection), 76 protocol violation,\n"
+	"77 authentication refused or impossible, 78 configuration error.\n";
 
 void say(const char *fmt, ...)
 {
@@ -133,6 +135,11 @@ int exit_for_err(smtpc_err e)
 
 int main(int argc, char **argv)
 {
+	const char *base = argc > 0 && argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
+
+	base = base ? base + 1 : argc > 0 && argv[0] != NULL ? argv[0] : "";
+	if (strcmp(base, "sendmail") == 0) /* installed as sendmail (a symlink) */
+		return cmd_sendmail(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EX_USAGE_ : EX_OK_;
@@ -143,6 +150,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "send") == 0)
 		return cmd_send(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sendmail") == 0)
+		return cmd_sendmail(argc - 1, argv + 1);
 	if (strcmp(argv[1], "chat") == 0)
 		return cmd_chat(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sink") == 0)

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +27,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "message.h"
 #include "smtpc_posix_txn.h"
 
 #define READ_BUF (64u * 1024u)
@@ -41,6 +43,7 @@ static const char send_usage[] =
     "                  [--helo NAME] [--timeout MS] [--file FILE ...] [-v]\n"
     "                  [--dsn-notify never|LIST] [--dsn-return full|hdrs] [--dsn-envid ID]\n"
     "                  [--requiretls] [--no-pipelining] [--no-chunking] [--json] [--progress]\n"
+    "                  [--subject TEXT] [--body TEXT|@FILE] [--header 'Name: value' ...]\n"
     "\n"
     "Reads each message (headers and body) from FILE, or standard input, and delivers it.\n"
     "Line ends become CRLF, leading dots are doubled, the data ends with one CRLF.CRLF.\n"
@@ -77,6 +80,9 @@ static const char send_usage[] =
     "  --requiretls      the message must travel over TLS all the way (RFC 8689)\n"
     "  --no-pipelining   one command at a time even when PIPELINING is offered\n"
     "  --no-chunking     DATA even when CHUNKING (BDAT) is offered\n"
+    "  --subject TEXT, --body TEXT|@FILE, --header 'Name: value' (repeatable)\n"
+    "                    build the message from these (From and To from the envelope,\n"
+    "                    Date, Message-ID; MIME headers for UTF-8 text) instead of reading it\n"
     "  --json            after the session, one JSON object on standard output\n"
     "  --progress        octets sent and the rate on standard error\n"
     "  -v                transcript on standard error (C: command, S: reply line)\n";
@@ -109,6 +115,14 @@ struct send {
 	smtpc_mech mech;
 	long timeout;
 	int timeout_set, notify_set;
+	const struct sendmail_req *sm; /* the sendmail interface, else NULL */
+	const char *subject, *body;    /* --subject, --body: a message built here */
+	const char **headers;	       /* --header */
+	size_t nheaders, to_cap;
+	int compose;
+	char **owned; /* recipients taken from headers (-t) */
+	size_t nowned;
+	FILE *prepared; /* the message built or rewritten here, spooled */
 	cfg_file conf;      /* the configuration file, when one was read */
 	int have_conf;
 	const cfg_account *acct; /* the account used, within conf */
@@ -351,7 +365,14 @@ static int setup_messages(struct send *s)
 		struct msg *mm = &s->msgs[i];
 		mm->name = s->nfiles ? s->files[i] : NULL;
 		mm->start_ms = mm->end_ms = -1;
-		if ((rc = open_message(mm)) != 0 || (rc = measure(s, mm)) != 0)
+		if (s->prepared != NULL) {
+			mm->f = s->prepared; /* closed with the messages */
+			s->prepared = NULL;
+			mm->start = 0;
+		} else if ((rc = open_message(mm)) != 0) {
+			return rc;
+		}
+		if ((rc = measure(s, mm)) != 0)
 			return rc;
 		mm->rcpts = calloc(s->nto, sizeof *mm->rcpts);
 		mm->text = malloc(TEXT_ROOM(s->nto));
@@ -1065,7 +1086,10 @@ enum {
 	O_PROGRESS,
 	O_CONFIG,
 	O_PASSWORD_FILE,
-	O_PASSWORDEVAL
+	O_PASSWORDEVAL,
+	O_SUBJECT,
+	O_BODY,
+	O_HEADER
 };
 
 /* --auth and the configuration's auth: the mode and mechanism; -1 if bad. */
@@ -1129,12 +1153,17 @@ static int parse(struct send *s, int argc, char **argv)
 					     {"account", required_argument, NULL, 'A'},
 					     {"password-file", required_argument, NULL, O_PASSWORD_FILE},
 					     {"passwordeval", required_argument, NULL, O_PASSWORDEVAL},
+					     {"subject", required_argument, NULL, O_SUBJECT},
+					     {"body", required_argument, NULL, O_BODY},
+					     {"header", required_argument, NULL, O_HEADER},
 					     {NULL, 0, NULL, 0}};
 	int ch;
 
-	s->to = calloc((size_t)argc + 1, sizeof *s->to);
+	s->to_cap = (size_t)argc + 1;
+	s->to = calloc(s->to_cap, sizeof *s->to);
 	s->files = calloc((size_t)argc + 1, sizeof *s->files);
-	if (s->to == NULL || s->files == NULL) {
+	s->headers = calloc((size_t)argc + 1, sizeof *s->headers);
+	if (s->to == NULL || s->files == NULL || s->headers == NULL) {
 		say("out of memory");
 		return EX_SOFTWARE_;
 	}
@@ -1174,6 +1203,26 @@ static int parse(struct send *s, int argc, char **argv)
 			break;
 		case 'P':
 			s->password = optarg;
+			break;
+		case O_SUBJECT:
+			if (strpbrk(optarg, "\r\n") != NULL) {
+				say("--subject holds a line break");
+				return EX_USAGE_;
+			}
+			s->subject = optarg;
+			s->compose = 1;
+			break;
+		case O_BODY:
+			s->body = optarg;
+			s->compose = 1;
+			break;
+		case O_HEADER:
+			if (!msg_header_ok(optarg)) {
+				say("--header takes 'Name: value' on one line (no CR or LF)");
+				return EX_USAGE_;
+			}
+			s->headers[s->nheaders++] = optarg;
+			s->compose = 1;
 			break;
 		case O_PASSWORD_FILE:
 			s->password_file = optarg;
@@ -1270,6 +1319,122 @@ static int parse(struct send *s, int argc, char **argv)
 		return EX_USAGE_;
 	}
 	return 0;
+}
+
+/* ---- messages built or rewritten here ------------------------------------------------------- */
+
+/* A recipient from a To, Cc or Bcc header (-t); one already there is not
+ * added again. */
+static int add_rcpt(void *user, const char *addr)
+{
+	struct send *s = user;
+	size_t i;
+	char *copy;
+
+	for (i = 0; i < s->nto; i++) {
+		if (strcasecmp(s->to[i], addr) == 0)
+			return 0;
+	}
+	if (s->nowned == MSG_RCPT_MAX)
+		return -1;
+	if (s->nto + 1 >= s->to_cap) {
+		const char **grown = realloc(s->to, (s->to_cap * 2 + 16) * sizeof *s->to);
+		if (grown == NULL)
+			return -1;
+		s->to = grown;
+		s->to_cap = s->to_cap * 2 + 16;
+	}
+	if (s->owned == NULL && (s->owned = calloc(MSG_RCPT_MAX, sizeof *s->owned)) == NULL)
+		return -1;
+	if ((copy = strdup(addr)) == NULL)
+		return -1;
+	s->owned[s->nowned++] = copy;
+	s->to[s->nto++] = copy;
+	return 0;
+}
+
+/* The right side of Message-IDs made here: the sender's domain. */
+static const char *id_domain(const struct send *s)
+{
+	const char *at = s->from ? strrchr(s->from, '@') : NULL;
+
+	if (at != NULL && at[1] != '\0')
+		return at + 1;
+	return s->helo ? s->helo : "localhost";
+}
+
+/* In sendmail mode, the message on standard input as it will be sent (and
+ * with -t its recipients); with --subject, --body or --header, the message
+ * built from them. Spooled to a temporary file. */
+static int prepare_message(struct send *s)
+{
+	const char *why = NULL;
+	FILE *body = NULL;
+	int rc = 0;
+
+	if (s->sm == NULL && !s->compose)
+		return 0;
+	if (s->compose && s->nfiles > 0) {
+		say("--subject, --body and --header build the message: not with --file");
+		return EX_USAGE_;
+	}
+	if (s->sm != NULL && s->host == NULL) {
+		say("sendmail: no server: an account (-a NAME, or one called default) in the "
+		    "configuration file gives its host");
+		return EX_USAGE_;
+	}
+	if (s->from == NULL) {
+		say(s->sm ? "sendmail: no sender: -f ADDR, or the account's from"
+			  : "send needs --from (or an account that gives it)");
+		return EX_USAGE_;
+	}
+	s->prepared = tmpfile();
+	if (s->prepared == NULL) {
+		say("cannot spool the message: %s", strerror(errno));
+		return EX_TEMPFAIL_;
+	}
+	if (s->sm != NULL) {
+		struct msg_sendmail o;
+		memset(&o, 0, sizeof o);
+		o.take_rcpts = s->sm->take_rcpts;
+		o.from = s->from;
+		o.fullname = s->sm->fullname;
+		o.domain = id_domain(s);
+		o.now = time(NULL);
+		if (msg_sendmail_copy(stdin, s->prepared, &o, add_rcpt, s, &why) != 0)
+			rc = EX_DATAERR_;
+	} else {
+		struct msg_compose c;
+		memset(&c, 0, sizeof c);
+		if (s->body != NULL && s->body[0] == '@') {
+			body = fopen(s->body + 1, "rb");
+			if (body == NULL) {
+				say("--body %s: %s", s->body, strerror(errno));
+				return EX_NOINPUT_;
+			}
+		}
+		c.from = s->from;
+		c.to = s->to;
+		c.nto = s->nto;
+		c.subject = s->subject;
+		c.body = s->body;
+		c.body_file = body;
+		c.headers = s->headers;
+		c.nheaders = s->nheaders;
+		c.domain = id_domain(s);
+		c.now = time(NULL);
+		if (msg_compose_write(s->prepared, &c, &why) != 0)
+			rc = EX_DATAERR_;
+		if (body != NULL)
+			fclose(body);
+	}
+	if (rc == 0 && fseeko(s->prepared, 0, SEEK_SET) != 0) {
+		why = "cannot read the spooled message";
+		rc = EX_TEMPFAIL_;
+	}
+	if (rc != 0)
+		say("%s%s", s->sm ? "sendmail: " : "", why);
+	return rc;
 }
 
 /* ---- configuration and credentials ------------------------------------------------ */
@@ -1517,6 +1682,12 @@ static int check_args(struct send *s)
 {
 	if (s->port == NULL)
 		s->port = s->tls ? "465" : "25";
+	if (s->sm != NULL && (s->host == NULL || s->nto == 0)) {
+		say(s->host == NULL ? "sendmail: no server: an account (-a NAME, or one called "
+				      "default) in the configuration file gives its host"
+				    : "sendmail: no recipient (arguments, or -t for To, Cc and Bcc)");
+		return EX_USAGE_;
+	}
 	if (s->host == NULL || s->from == NULL || s->nto == 0) {
 		say("send needs --host, --from (or an account that gives them) and at least one "
 		    "--to");
@@ -1595,6 +1766,11 @@ static int session(struct send *s)
 
 int cmd_send(int argc, char **argv)
 {
+	return send_main(argc, argv, NULL);
+}
+
+int send_main(int argc, char **argv, const struct sendmail_req *sm)
+{
 	struct send s;
 	smtpc_posix_opts po;
 	smtpc_posix_txn_opts to;
@@ -1604,13 +1780,14 @@ int cmd_send(int argc, char **argv)
 	size_t i;
 
 	memset(&s, 0, sizeof s);
+	s.sm = sm;
 	rc = parse(&s, argc, argv);
 	if (rc != 0) {
 		rc = rc < 0 ? EX_OK_ : rc;
 		goto out;
 	}
-	if ((rc = apply_config(&s)) != 0 || (rc = check_args(&s)) != 0 ||
-	    (rc = get_password(&s)) != 0)
+	if ((rc = apply_config(&s)) != 0 || (rc = prepare_message(&s)) != 0 ||
+	    (rc = check_args(&s)) != 0 || (rc = get_password(&s)) != 0)
 		goto out;
 	if (s.password != NULL && has_ctrl(s.password)) {
 		say("the password contains a control byte (CR, LF, ...)");
@@ -1693,6 +1870,12 @@ out:
 	free_messages(&s);
 	free(s.to);
 	free(s.files);
+	free(s.headers);
+	for (i = 0; i < s.nowned; i++)
+		free(s.owned[i]);
+	free(s.owned);
+	if (s.prepared != NULL)
+		fclose(s.prepared);
 	if (s.secret != NULL) {
 		volatile char *v = s.secret;
 		while (*v)

@@ -326,6 +326,175 @@ def configuration_errors_exit_78_with_file_and_line():
     check(not srv.connected, "connected")
 
 
+# ---- the sendmail interface ----------------------------------------------------------
+
+EHLO_PIPE = b"250-fake.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+
+
+def accept_all(nrcpt):
+    """A pipelining server that accepts one message to nrcpt recipients."""
+    return [("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 2 + nrcpt),
+            ("send", b"250 ok\r\n" + b"250 ok\r\n" * nrcpt + b"354 go\r\n"),
+            ("until", b"\r\n.\r\n"), ("send", b"250 queued\r\n"), ("line",),
+            ("send", b"221 bye\r\n")]
+
+
+def sendmail_link():
+    d = os.path.join(TMP, "bin")
+    link = os.path.join(d, "sendmail")
+    if not os.path.exists(link):
+        os.makedirs(d, exist_ok=True)
+        os.symlink(SMTPC, link)
+    return link
+
+
+def account(port, extra=""):
+    return write(os.path.join(TMP, "sm-conf"),
+                 "account default\nhost 127.0.0.1\nport %d\nfrom acct@example.com\n"
+                 "domain client.example\ntimeout 5\n%s" % (port, extra))
+
+
+def data_of(received):
+    i = received.index(b"354") if b"354" in received else received.index(b"DATA\r\n") + 6
+    return received[received.index(b"DATA\r\n") + 6:received.index(b"\r\n.\r\n") + 2]
+
+
+TMSG = (b"From: Me <me@example.com>\n"
+        b"To: \"Doe, John\" <john@example.com>, plain@example.com (a comment, with a comma)\n"
+        b"Cc: team: x@example.com, (nobody) y@example.com;,\n"
+        b"  folded@example.com\n"
+        b"Bcc: hidden@example.com,\n"
+        b"\tsecret@example.com\n"
+        b"Subject: hi\n"
+        b"\n"
+        b"Bcc: this is the body\n")
+
+
+@test
+def sendmail_t_through_a_symlink_removes_bcc_and_adds_date_and_message_id():
+    srv = FakeServer(accept_all(8))
+    rc, _, err = run(["-t", "-i", "-oi", "-odi", "-oem", "-bm", "-oQ/var/spool", "-C",
+                      account(srv.port), "extra@example.com"], msg=TMSG, argv0=sendmail_link())
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    rcpts = [l for l in srv.received.split(b"\r\n") if l.startswith(b"RCPT")]
+    check(rcpts == [b"RCPT TO:<%s@example.com>" % a for a in (
+        b"extra", b"john", b"plain", b"x", b"y", b"folded", b"hidden", b"secret")], repr(rcpts))
+    check(srv.received.startswith(b"EHLO client.example\r\nMAIL FROM:<acct@example.com>"),
+          repr(srv.received))
+    data = data_of(srv.received)
+    head, body = data.split(b"\r\n\r\n", 1)
+    check(b"hidden" not in head and b"secret" not in head and b"Bcc" not in head, repr(head))
+    check(body == b"Bcc: this is the body\r\n", repr(body))
+    lines = head.split(b"\r\n")
+    check(lines[0].startswith(b"Date: ") and lines[1].startswith(b"Message-ID: <") and
+          lines[1].endswith(b"@example.com>") and lines[2] == b"From: Me <me@example.com>",
+          repr(lines))
+    check(b"Cc: team: x@example.com, (nobody) y@example.com;,\r\n  folded@example.com" in head,
+          repr(head))
+
+
+@test
+def sendmail_f_and_F_and_existing_headers_kept():
+    srv = FakeServer(accept_all(1))
+    msg = b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <kept@x>\r\n\r\nbody\r\n"
+    rc, _, err = run(["sendmail", "-C", account(srv.port), "-f", "<env@example.com>", "-F",
+                      "Ann \"A.\" Smith", "-v", "--", "b@example.com"], msg=msg)
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"MAIL FROM:<env@example.com>" in srv.received, repr(srv.received))
+    check(data_of(srv.received) == b"From: \"Ann \\\"A.\\\" Smith\" <env@example.com>\r\n" + msg,
+          repr(data_of(srv.received)))
+    check("C: MAIL FROM:<env@example.com>" in err, err)  # -v
+    # a non-ASCII name is encoded; a message with no header gets the empty line
+    srv = FakeServer(accept_all(1))
+    rc, _, err = run(["sendmail", "-C", account(srv.port), "-FJos\u00e9", "-fa@example.com",
+                      "b@example.com"], msg=b"just a body line\n")
+    srv.wait()
+    data = data_of(srv.received)
+    check(rc == 0 and data.startswith(b"From: =?UTF-8?B?Sm9zw6k=?= <a@example.com>\r\nDate: "),
+          "rc %d %s %r" % (rc, err, data))
+    check(data.endswith(b">\r\n\r\njust a body line\r\n"), repr(data))
+
+
+@test
+def sendmail_refusals_before_connecting():
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    conf = account(srv.port)
+    for args, msg, want, what in (
+            (["-bs"], MSG, 64, "unknown option"),
+            (["-t"], b"To: <open@example.com\n\nx\n", 65, "'<' without"),
+            (["-t"], b"To: \"unterminated@example.com\n\nx\n", 65, "quoted string"),
+            (["-t"], b"To: a@example.com (open\n\nx\n", 65, "comment"),
+            (["-t"], b"To: " + b"a" * 400 + b"@example.com\n\nx\n", 65, "longer than 320"),
+            (["-t"], b"X-Long: " + b"a" * 300000 + b"\n\nx\n", 65, "256 KiB"),
+            (["-t"], b"Subject: none\n\nx\n", 64, "no recipient"),
+            (["-t"], b"To: bad address@example.com\n\nx\n", 65, "angle address"),
+            (["-f"], MSG, 64, "needs a value")):
+        rc, _, err = run(["sendmail", "-C", conf] + args, msg=msg)
+        check(rc == want and what in err, "%r %r: rc %d %s" % (args, msg[:40], rc, err))
+    rc, _, err = run(["sendmail", "b@example.com"])
+    check(rc == 64 and "no server" in err, "rc %d %s" % (rc, err))
+    srv.wait()
+    check(not srv.connected, "connected")
+    many = b"To: " + b",".join(b"r%d@example.com" % i for i in range(1001)) + b"\n\nx\n"
+    rc, _, err = run(["sendmail", "-C", conf, "-t"], msg=many)
+    check(rc == 65 and "too many" in err, "rc %d %s" % (rc, err))
+
+
+# ---- messages built from --subject, --body, --header ----------------------------------
+
+@test
+def composed_message_ascii_and_utf8():
+    srv = FakeServer(accept_all(2))
+    rc, _, err = send(srv.port, "--to", "b@example.com", "--to", "c@example.com", "--subject",
+                      "plain words", "--body", "hello", "--header", "X-Test: yes", msg=b"")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    data = data_of(srv.received)
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    check(lines[:3] == [b"From: a@example.com", b"To: b@example.com, c@example.com",
+                        b"Subject: plain words"], repr(lines))
+    check(lines[3].startswith(b"Date: ") and lines[4].startswith(b"Message-ID: <") and
+          lines[5] == b"X-Test: yes" and len(lines) == 6 and body == b"hello\r\n", repr(data))
+    subject = "Gr\u00fc\u00dfe aus K\u00f6ln, " * 4
+    body_file = write(os.path.join(TMP, "body"), "caf\u00e9\n")
+    srv = FakeServer(accept_all(1))
+    rc, _, err = send(srv.port, "--subject", subject, "--body", "@" + body_file, "--header",
+                      "From: Other <o@example.com>", msg=b"")
+    srv.wait()
+    check(rc == 0, "rc %d %s" % (rc, err))
+    data = data_of(srv.received)
+    head, body = data.split(b"\r\n\r\n", 1)
+    check(b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+          b"Content-Transfer-Encoding: 8bit" in head and body == "caf\u00e9\r\n".encode(),
+          repr(data))
+    check(b"From: Other <o@example.com>" in head and b"From: a@example.com" not in head,
+          repr(head))
+    import email.header
+    sub = head.split(b"Subject: ", 1)[1].split(b"\r\nDate:")[0]
+    check(all(len(w) <= 75 for w in sub.split(b"\r\n ")), repr(sub))
+    decoded = "".join(p.decode(c or "ascii") if isinstance(p, bytes) else p
+                      for p, c in email.header.decode_header(sub.replace(b"\r\n", b"").decode()))
+    check(decoded == subject, repr(decoded))
+
+
+@test
+def composed_message_refuses_header_injection():
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    for args in (["--subject", "a\r\nBcc: x@example.com"], ["--subject", "a\nb"],
+                 ["--header", "X-A: b\r\nBcc: x@example.com"], ["--header", "no colon"],
+                 ["--header", "Bad Name: x"], ["--header", ": empty"],
+                 ["--subject", "s", "--file", "/dev/null"]):
+        rc, _, err = send(srv.port, *args, msg=b"")
+        check(rc == 64, "%r: rc %d %s" % (args, rc, err))
+    rc, _, err = send(srv.port, "--body", "@" + os.path.join(TMP, "missing"), msg=b"")
+    check(rc == 66, "rc %d %s" % (rc, err))
+    srv.wait()
+    check(not srv.connected, "connected")
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
