@@ -37,6 +37,7 @@
 
 static const char send_usage[] =
     "usage: smtpc send --host HOST [--port PORT] --from ADDR --to ADDR [--to ADDR ...]\n"
+    "                  [--lmtp] [--unix PATH]\n"
     "                  [--config FILE] [--account NAME]\n"
     "                  [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
     "                  [--user U [--auth MECH] [--password-file FILE | --passwordeval CMD]]\n"
@@ -56,6 +57,9 @@ static const char send_usage[] =
     "  --port PORT       server port, 1 to 65535 (default 25; 465 with --tls)\n"
     "  --from ADDR       envelope sender; \"\" for the null sender (required)\n"
     "  --to ADDR         envelope recipient; repeat for more (at least one)\n"
+    "  --lmtp            speak LMTP (RFC 2033): LHLO, and after the data one reply per\n"
+    "                    accepted recipient, each reported (default port 24)\n"
+    "  --unix PATH       connect to the Unix-domain socket PATH instead of HOST\n"
     "  --tls             implicit TLS (port 465 style)\n"
     "  --starttls        upgrade with STARTTLS; never falls back to clear text\n"
     "  --cafile FILE     trust anchors for certificate verification\n"
@@ -125,6 +129,8 @@ struct send {
 	FILE *prepared; /* the message built or rewritten here, spooled */
 	cfg_file conf;      /* the configuration file, when one was read */
 	int have_conf;
+	int lmtp, lmtp_set;    /* --lmtp, or the account's protocol */
+	const char *unix_path; /* --unix */
 	const cfg_account *acct; /* the account used, within conf */
 	char *secret;  /* a password this program read (scrubbed at the end) */
 	int needs_utf8;
@@ -576,7 +582,15 @@ static int report(struct send *s)
 		const smtpc_txn_msg *m = &mm->m;
 		char why[1200];
 		int st = msg_status(s, mm);
+		size_t k;
 		rc = worse(rc, st);
+		for (k = 0; s->lmtp && k < m->nrcpts; k++) { /* RFC 2033 4.2: each its own */
+			const smtpc_txn_rcpt *r = &m->rcpts[k];
+			if (r->data.code != 0)
+				say("%s%s<%s>: %u %.*s", s->nmsgs > 1 ? mm->name : "",
+				    s->nmsgs > 1 ? ": " : "", r->addr, r->data.code, (int)r->data.len,
+				    r->data.text);
+		}
 		if (m->status == SMTPC_TXN_ACCEPTED) {
 			if (s->nmsgs > 1)
 				say("%s: accepted: %u %s", mm->name, m->reply.code, m->reply.text);
@@ -841,12 +855,16 @@ static int lib_failure(struct send *s, const char *what, smtpc_err e)
 static int hello(struct send *s)
 {
 	smtpc_reply r;
-	smtpc_err e = smtpc_ehlo(s->c, s->helo);
+	smtpc_err e = s->lmtp ? smtpc_lhlo(s->c, s->helo) : smtpc_ehlo(s->c, s->helo);
 
 	if (e == SMTPC_ERR_OK)
 		e = next_reply(s, &r);
 	if (e != SMTPC_ERR_OK)
-		return lib_failure(s, "EHLO", e);
+		return lib_failure(s, s->lmtp ? "LHLO" : "EHLO", e);
+	if (s->lmtp && r.code / 100 != 2) { /* LMTP has no HELO to fall back to */
+		say("LHLO refused: %u %s", r.code, r.text);
+		return give_up(s, exit_for_code(r.code));
+	}
 	if (r.code == 500 || r.code == 502) {
 		e = smtpc_helo(s->c, s->helo);
 		if (e == SMTPC_ERR_OK)
@@ -1088,6 +1106,8 @@ enum {
 	O_PASSWORD_FILE,
 	O_PASSWORDEVAL,
 	O_SUBJECT,
+	O_LMTP,
+	O_UNIX,
 	O_BODY,
 	O_HEADER
 };
@@ -1154,6 +1174,8 @@ static int parse(struct send *s, int argc, char **argv)
 					     {"password-file", required_argument, NULL, O_PASSWORD_FILE},
 					     {"passwordeval", required_argument, NULL, O_PASSWORDEVAL},
 					     {"subject", required_argument, NULL, O_SUBJECT},
+					     {"lmtp", no_argument, NULL, O_LMTP},
+					     {"unix", required_argument, NULL, O_UNIX},
 					     {"body", required_argument, NULL, O_BODY},
 					     {"header", required_argument, NULL, O_HEADER},
 					     {NULL, 0, NULL, 0}};
@@ -1203,6 +1225,12 @@ static int parse(struct send *s, int argc, char **argv)
 			break;
 		case 'P':
 			s->password = optarg;
+			break;
+		case O_LMTP:
+			s->lmtp = s->lmtp_set = 1;
+			break;
+		case O_UNIX:
+			s->unix_path = optarg;
 			break;
 		case O_SUBJECT:
 			if (strpbrk(optarg, "\r\n") != NULL) {
@@ -1483,9 +1511,9 @@ static int apply_config(struct send *s)
 	}
 	s->acct = a = a ? a : &s->conf.defaults;
 #define V(k) (a->val[k])
-	if (s->host == NULL)
+	if (s->host == NULL && s->unix_path == NULL) /* --unix names the server */
 		s->host = V(CK_HOST);
-	if (s->port == NULL)
+	if (s->port == NULL && s->unix_path == NULL)
 		s->port = V(CK_PORT);
 	if (s->from == NULL)
 		s->from = V(CK_FROM);
@@ -1505,6 +1533,8 @@ static int apply_config(struct send *s)
 		else
 			s->tls = 1;
 	}
+	if (!s->lmtp_set && V(CK_PROTOCOL) != NULL)
+		s->lmtp = strcmp(V(CK_PROTOCOL), "lmtp") == 0;
 	if (V(CK_TLS_CERTCHECK) != NULL && cfg_bool(V(CK_TLS_CERTCHECK)) == 0)
 		s->insecure = 1;
 	if (!s->timeout_set && V(CK_TIMEOUT) != NULL)
@@ -1680,8 +1710,14 @@ static int get_password(struct send *s)
 /* What must hold once the command line and the configuration are merged. */
 static int check_args(struct send *s)
 {
-	if (s->port == NULL)
-		s->port = s->tls ? "465" : "25";
+	if (s->unix_path != NULL && (s->host != NULL || s->port != NULL || s->tls)) {
+		say("--unix names the server: not with --host, --port or --tls");
+		return EX_USAGE_;
+	}
+	if (s->unix_path != NULL)
+		s->host = "localhost"; /* for EHLO's and TLS's messages only */
+	if (s->port == NULL) /* LMTP: 24, the port for private mail systems */
+		s->port = s->tls ? "465" : s->lmtp ? "24" : "25";
 	if (s->sm != NULL && (s->host == NULL || s->nto == 0)) {
 		say(s->host == NULL ? "sendmail: no server: an account (-a NAME, or one called "
 				      "default) in the configuration file gives its host"
@@ -1748,7 +1784,10 @@ static int session(struct send *s)
 	e = smtpc_posix_connect(s->p, &greeting);
 	if (e != SMTPC_ERR_OK) {
 		char what[300];
-		snprintf(what, sizeof what, "cannot talk to %s port %s", s->host, s->port);
+		if (s->unix_path != NULL)
+			snprintf(what, sizeof what, "cannot talk to %s", s->unix_path);
+		else
+			snprintf(what, sizeof what, "cannot talk to %s port %s", s->host, s->port);
 		say_failure(what, e, s->p);
 		return exit_for_err(e);
 	}
@@ -1829,6 +1868,7 @@ int send_main(int argc, char **argv, const struct sendmail_req *sm)
 	smtpc_posix_opts_default(&po);
 	po.host = s.host;
 	po.port = s.port;
+	po.unix_path = s.unix_path;
 	po.config = &cfg;
 	smtpc_posix_set_timeouts(&po.timeouts, s.timeout);
 	po.cb.user = &s;
@@ -1839,6 +1879,7 @@ int send_main(int argc, char **argv, const struct sendmail_req *sm)
 	smtpc_posix_txn_opts_default(&to);
 	to.txn.no_pipelining = s.no_pipelining;
 	to.txn.no_chunking = s.no_chunking;
+	to.txn.lmtp = s.lmtp;
 	to.user = &s;
 	to.body = body;
 	to.start = on_start;

@@ -140,6 +140,11 @@ typedef struct smtpc_posix_opts {
 	/* The clock: milliseconds from any fixed start, never going back;
 	 * called with cb.user. NULL: CLOCK_MONOTONIC. */
 	long long (*now)(void *user);
+	/* Client: the path of a Unix-domain stream socket to connect to
+	 * instead of host and port (an LMTP server's, RFC 2033 5); copied.
+	 * NULL (default): TCP. A path longer than sun_path allows fails with
+	 * SMTPC_ERR_CONNECT. */
+	const char *unix_path;
 } smtpc_posix_opts;
 
 /* Fills *o with the defaults above. */

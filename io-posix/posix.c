@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ struct smtpc_posix {
 	char *host, *port;
 	int fd, state, quitting;
 	struct addrinfo *ai_list, *ai_next;
+	char *unix_path; /* a Unix-domain socket instead of host and port */
 	long long conn_deadline; /* connect attempt, ms */
 	long long wait_start;	 /* the current reply wait began */
 	long long last_io;	 /* for inactivity */
@@ -235,6 +237,7 @@ smtpc_posix *smtpc_posix_new(const smtpc_posix_opts *opts)
 		smtpc_posix_opts_default(&p->o);
 	p->host = dup_str(p->o.host ? p->o.host : "127.0.0.1");
 	p->port = dup_str(p->o.port ? p->o.port : "25");
+	p->unix_path = p->o.unix_path ? dup_str(p->o.unix_path) : NULL;
 	p->rx_len = smtpc_rx_min(p->o.config);
 	p->tx_len = p->o.tx_size ? p->o.tx_size : 256u * 1024u;
 	if (p->tx_len < SMTPC_TX_MIN)
@@ -244,6 +247,7 @@ smtpc_posix *smtpc_posix_new(const smtpc_posix_opts *opts)
 	p->fd = -1;
 	passthrough(p);
 	if (p->host == NULL || p->port == NULL || p->rx == NULL || p->tx == NULL ||
+	    (p->o.unix_path != NULL && p->unix_path == NULL) ||
 	    smtpc_init(&p->core, p->o.config, p->rx, p->rx_len, p->tx, p->tx_len) != SMTPC_ERR_OK) {
 		smtpc_posix_free(p);
 		return NULL;
@@ -251,6 +255,7 @@ smtpc_posix *smtpc_posix_new(const smtpc_posix_opts *opts)
 	p->o.config = NULL; /* copied by the core; the caller's may go away */
 	p->o.host = p->host;
 	p->o.port = p->port;
+	p->o.unix_path = p->unix_path;
 	smtpc_set_command_hook(&p->core, on_command, p);
 	return p;
 }
@@ -267,6 +272,7 @@ void smtpc_posix_free(smtpc_posix *p)
 		p->layer.destroy(p->layer.ctx);
 	free(p->host);
 	free(p->port);
+	free(p->unix_path);
 	free(p->rx);
 	free(p->tx);
 	free(p);
@@ -347,8 +353,10 @@ static void connected(smtpc_posix *p)
 {
 	int one = 1;
 
-	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	freeaddrinfo(p->ai_list);
+	if (p->unix_path == NULL)
+		setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (p->ai_list != NULL)
+		freeaddrinfo(p->ai_list);
 	p->ai_list = p->ai_next = NULL;
 	p->state = P_OPEN;
 	p->last_io = p->wait_start = now_of(p);
@@ -392,6 +400,44 @@ static smtpc_err try_next(smtpc_posix *p, smtpc_err last)
 	return last;
 }
 
+/* A Unix-domain stream socket (LMTP servers listen on one, RFC 2033 5):
+ * one address, so a failure is final. */
+static smtpc_err unix_start(smtpc_posix *p)
+{
+	struct sockaddr_un sa;
+	size_t n = strlen(p->unix_path);
+	int fd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (n == 0 || n >= sizeof sa.sun_path) { /* a path that cannot be named */
+		fail(p, SMTPC_ERR_CONNECT);
+		return p->err;
+	}
+	memcpy(sa.sun_path, p->unix_path, n + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0) {
+		fail(p, SMTPC_ERR_IO);
+		return p->err;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	p->fd = fd;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+		connected(p);
+		return SMTPC_ERR_OK;
+	}
+	if (errno == EINPROGRESS || errno == EAGAIN) {
+		p->state = P_CONNECTING;
+		p->conn_deadline = p->o.timeouts.connect > 0 ? now_of(p) + p->o.timeouts.connect : -1;
+		return SMTPC_ERR_OK;
+	}
+	fail(p, sock_error(errno));
+	close(fd);
+	p->fd = -1;
+	return p->err;
+}
+
 smtpc_err smtpc_posix_start(smtpc_posix *p)
 {
 	struct addrinfo hints;
@@ -402,6 +448,8 @@ smtpc_err smtpc_posix_start(smtpc_posix *p)
 		return SMTPC_ERR_NULL_ARG;
 	if (p->state != P_IDLE)
 		return SMTPC_ERR_STATE;
+	if (p->unix_path != NULL)
+		return unix_start(p);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

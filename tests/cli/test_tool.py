@@ -495,6 +495,116 @@ def composed_message_refuses_header_injection():
     check(not srv.connected, "connected")
 
 
+# ---- LMTP ----------------------------------------------------------------------------
+
+class LmtpServer:
+    """aiosmtpd's LMTP server (tests/cli/lmtp_server.py) on a Unix socket in a
+    temporary directory; stopped by closing its standard input, or by its
+    own PID."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lmtp-", dir=TMP)
+        self.path = os.path.join(self.dir, "s")
+        py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        self.proc = subprocess.Popen([py, os.path.join(os.path.dirname(__file__),
+                                                       "lmtp_server.py"), self.path, self.dir],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            self.stop()
+            raise AssertionError("the LMTP server did not start: %r" % line)
+
+    def stored(self):
+        out = []
+        for i in range(100):
+            base = os.path.join(self.dir, str(i))
+            if not os.path.exists(base + ".env"):
+                break
+            with open(base + ".env") as f, open(base + ".eml", "rb") as g:
+                out.append((f.read().split("\n")[:2], g.read()))
+        return out
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def lmtp_send(srv, *rcpts, extra=()):
+    args = ["send", "--lmtp", "--unix", srv.path, "--from", "a@example.com", "--helo",
+            "client.example", "--timeout", "5000"] + list(extra)
+    for r in rcpts:
+        args += ["--to", r]
+    return run(args, msg=b"Subject: lmtp\r\n\r\nbody\r\n")
+
+
+@test
+def lmtp_over_a_unix_socket_to_aiosmtpd():
+    srv = LmtpServer()
+    try:
+        rc, out, err = lmtp_send(srv, "one@example.com", "two@example.com")
+        check(rc == 0, "rc %d %s" % (rc, err))
+        check("<one@example.com>: 250 2.0.0 <one@example.com> delivered" in err and
+              "<two@example.com>: 250 2.0.0 <two@example.com> delivered" in err, err)
+        # partial: one refused at RCPT, one after the data; reported each
+        rc, out, err = lmtp_send(srv, "ok@example.com", "full@example.com",
+                                 "refuse@example.com", extra=["--json"])
+        check(rc == 69, "rc %d %s" % (rc, err))
+        check("<full@example.com>: 452 4.2.2" in err and "delivered to 1 of 3" in err, err)
+        import json
+        doc = json.loads(out)
+        r = doc["messages"][0]["recipients"]
+        check([x["code"] for x in r] == [250, 452, 550] and
+              doc["messages"][0]["status"] == "partial", out)
+        # only temporary refusals after the data: 75
+        rc, out, err = lmtp_send(srv, "full1@example.com", "full2@example.com")
+        check(rc == 75, "rc %d %s" % (rc, err))
+        # no recipient accepted: no DATA at all
+        rc, out, err = lmtp_send(srv, "refuse1@example.com", "refuse2@example.com")
+        check(rc == 69 and "550" in err, "rc %d %s" % (rc, err))
+        stored = srv.stored()
+        check([s[0] for s in stored] == [
+            ["a@example.com", "one@example.com two@example.com"],
+            ["a@example.com", "ok@example.com full@example.com"],
+            ["a@example.com", "full1@example.com full2@example.com"]], repr(stored))
+        check(stored[0][1] == b"Subject: lmtp\r\n\r\nbody\r\n", repr(stored[0][1]))
+    finally:
+        srv.stop()
+
+
+@test
+def lmtp_wire_and_configuration():
+    # LHLO, no HELO fallback; protocol lmtp from the account
+    srv = FakeServer([("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 4),
+                      ("send", b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+                      ("until", b"\r\n.\r\n"),
+                      ("send", b"250 2.0.0 first\r\n550 5.2.1 second\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    conf = write(os.path.join(TMP, "lmtp-conf"),
+                 "account default\nhost 127.0.0.1\nport %d\nprotocol lmtp\n" % srv.port)
+    rc, _, err = run(["send", "--config", conf, "--from", "a@example.com", "--to",
+                      "b@example.com", "--to", "c@example.com", "--helo", "client.example"])
+    srv.wait()
+    check(rc == 69 and "<c@example.com>: 550 5.2.1 second" in err, "rc %d %s" % (rc, err))
+    check(srv.received.startswith(b"LHLO client.example\r\nMAIL FROM:<a@example.com>"),
+          repr(srv.received))
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"500 what\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    rc, _, err = send(srv.port, "--lmtp")
+    srv.wait()
+    check(rc == 69 and b"HELO" not in srv.received.replace(b"LHLO", b""),
+          "rc %d %r" % (rc, srv.received))
+    rc, _, err = run(["send", "--lmtp", "--unix", "/x", "--host", "h", "--from", "a@example.com",
+                      "--to", "b@example.com"])
+    check(rc == 64, "rc %d %s" % (rc, err))
+    rc, _, err = run(["send", "--lmtp", "--unix", os.path.join(TMP, "no-socket"), "--from",
+                      "a@example.com", "--to", "b@example.com"])
+    check(rc == 75 and "no-socket" in err, "rc %d %s" % (rc, err))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
