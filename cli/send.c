@@ -993,7 +993,17 @@ static int authenticate(struct send *s)
 static int server_checks(struct send *s)
 {
 	const smtpc_caps *k = smtpc_get_caps(s->c);
+	size_t i;
 
+	for (i = 0; i < s->nmsgs && !(k->ext & SMTPC_EXT_8BITMIME); i++) {
+		if (s->msgs[i].m.size.has_8bit) { /* RFC 6152 3: 8-bit data only with 8BITMIME */
+			say("%s holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152): "
+			    "nothing was sent; encode it (quoted-printable or base64) or use a server "
+			    "that offers 8BITMIME",
+			    s->msgs[i].name ? s->msgs[i].name : "the message");
+			return give_up(s, EX_DATAERR_);
+		}
+	}
 	if (s->needs_utf8 && !(k->ext & SMTPC_EXT_SMTPUTF8)) {
 		say("an address needs SMTPUTF8, which the server does not offer");
 		return give_up(s, EX_DATAERR_);

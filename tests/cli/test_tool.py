@@ -495,6 +495,24 @@ def composed_message_refuses_header_injection():
     check(not srv.connected, "connected")
 
 
+# ---- 8-bit data ----------------------------------------------------------------------
+
+@test
+def eight_bit_message_without_8bitmime_is_refused_before_mail():
+    msg = "Subject: x\r\n\r\ncaf\u00e9\r\n".encode()
+    srv = FakeServer([("send", GREET), ("line",), ("send", ehlo("PIPELINING", "SIZE 1000")),
+                      ("line",), ("send", b"221 bye\r\n")])
+    rc, _, err = send(srv.port, msg=msg)
+    srv.wait()
+    check(rc == 65 and "8BITMIME" in err, "rc %d %s" % (rc, err))
+    check(srv.received == b"EHLO client.example\r\nQUIT\r\n", repr(srv.received))
+    srv = FakeServer(accept_all(1))  # offers 8BITMIME: BODY=8BITMIME
+    rc, _, err = send(srv.port, msg=msg)
+    srv.wait()
+    check(rc == 0 and b"MAIL FROM:<a@example.com> BODY=8BITMIME\r\n" in srv.received,
+          "rc %d %r" % (rc, srv.received))
+
+
 # ---- LMTP ----------------------------------------------------------------------------
 
 class LmtpServer:
