@@ -42,6 +42,10 @@ void say(const char *fmt, ...);
 /* What TLS clients share: the trust anchors from cafile (NULL: the system
  * bundle). NULL and a message on failure; the insecure warning on stderr. */
 smtpc_posix_tls *tls_setup(const char *cafile, int insecure);
+/* The same with a client certificate chain and key (cert NULL: none; key
+ * NULL: in cert's file). */
+smtpc_posix_tls *tls_setup_cert(const char *cafile, int insecure, const char *cert,
+				const char *key);
 /* The name to verify the server's certificate against (and send as SNI):
  * tls_name, else host. An IP address host needs tls_name or insecure:
  * NULL and a message then. */

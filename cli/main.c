@@ -44,13 +44,21 @@ void say(const char *fmt, ...)
 
 smtpc_posix_tls *tls_setup(const char *cafile, int insecure)
 {
+	return tls_setup_cert(cafile, insecure, NULL, NULL);
+}
+
+smtpc_posix_tls *tls_setup_cert(const char *cafile, int insecure, const char *cert,
+				const char *key)
+{
 	smtpc_posix_tls_opts o;
 	smtpc_posix_tls *x;
-	char why[300];
+	char why[1200];
 
 	memset(&o, 0, sizeof o);
 	o.cafile = cafile;
 	o.insecure = insecure;
+	o.client_cert_file = cert;
+	o.client_key_file = key;
 	x = smtpc_posix_tls_new(&o, why, sizeof why);
 	if (x == NULL)
 		say("TLS: %s", why);

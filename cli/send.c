@@ -40,6 +40,7 @@ static const char send_usage[] =
     "                  [--lmtp] [--unix PATH]\n"
     "                  [--config FILE] [--account NAME]\n"
     "                  [--tls | --starttls] [--cafile FILE] [--tls-name NAME] [--insecure]\n"
+    "                  [--tls-cert FILE [--tls-key FILE]]\n"
     "                  [--user U [--auth MECH] [--password-file FILE | --passwordeval CMD]]\n"
     "                  [--helo NAME] [--timeout MS] [--file FILE ...] [-v]\n"
     "                  [--dsn-notify never|LIST] [--dsn-return full|hdrs] [--dsn-envid ID]\n"
@@ -66,6 +67,8 @@ static const char send_usage[] =
     "  --tls-name NAME   the name to verify and send as SNI (default: HOST; needed\n"
     "                    when HOST is an IP address)\n"
     "  --insecure        skip certificate checks; allow AUTH without TLS\n"
+    "  --tls-cert FILE   a client certificate chain (PEM) to present when asked\n"
+    "  --tls-key FILE    its private key (default: in the --tls-cert file)\n"
     "  --user U          authenticate as U (AUTH, RFC 4954)\n"
     "  --auth MECH       auto (default with --user: over TLS the first offered of PLAIN,\n"
     "                    LOGIN, CRAM-MD5; without TLS only CRAM-MD5), off, plain, login,\n"
@@ -127,12 +130,14 @@ struct send {
 	char **owned; /* recipients taken from headers (-t) */
 	size_t nowned;
 	FILE *prepared; /* the message built or rewritten here, spooled */
-	cfg_file conf;      /* the configuration file, when one was read */
+	cfg_file conf;	/* the configuration file, when one was read */
 	int have_conf;
-	int lmtp, lmtp_set;    /* --lmtp, or the account's protocol */
-	const char *unix_path; /* --unix */
-	const cfg_account *acct; /* the account used, within conf */
-	char *secret;  /* a password this program read (scrubbed at the end) */
+	int lmtp, lmtp_set;		/* --lmtp, or the account's protocol */
+	const char *unix_path;		/* --unix */
+	const char *tls_cert, *tls_key; /* --tls-cert, --tls-key */
+	const smtpc_bearssl *tl;	/* the TLS layer, for what it negotiated */
+	const cfg_account *acct;	/* the account used, within conf */
+	char *secret;			/* a password this program read (scrubbed at the end) */
 	int needs_utf8;
 	/* the messages */
 	struct msg *msgs;
@@ -332,9 +337,8 @@ static int body(void *user, smtpc_txn_msg *m, const unsigned char **data, size_t
 		return -1;
 	}
 	smtpc_txn_measure_end(&mm->again, &now);
-	if (now.octets != m->size.octets || now.text != m->size.text ||
-	    now.data != m->size.data || now.longest != m->size.longest ||
-	    now.has_8bit != m->size.has_8bit) {
+	if (now.octets != m->size.octets || now.text != m->size.text || now.data != m->size.data ||
+	    now.longest != m->size.longest || now.has_8bit != m->size.has_8bit) {
 		mm->changed = 1;
 		return -1;
 	}
@@ -557,8 +561,9 @@ static void describe(const struct send *s, const struct msg *mm, char *out, size
 			continue;
 		if (r->rcpt.code != 0 && r->rcpt.code / 100 != 2)
 			snprintf(out, len,
-				 r->rcpt.code < 400 ? "RCPT TO:<%s> answered %u %s: not a valid answer"
-						    : "RCPT TO:<%s> refused: %u %s",
+				 r->rcpt.code < 400
+				     ? "RCPT TO:<%s> answered %u %s: not a valid answer"
+				     : "RCPT TO:<%s> refused: %u %s",
 				 r->addr, r->rcpt.code, r->rcpt.text);
 		else if (r->data.code != 0)
 			snprintf(out, len, "message refused for <%s>: %u %s", r->addr, r->data.code,
@@ -588,8 +593,8 @@ static int report(struct send *s)
 			const smtpc_txn_rcpt *r = &m->rcpts[k];
 			if (r->data.code != 0)
 				say("%s%s<%s>: %u %.*s", s->nmsgs > 1 ? mm->name : "",
-				    s->nmsgs > 1 ? ": " : "", r->addr, r->data.code, (int)r->data.len,
-				    r->data.text);
+				    s->nmsgs > 1 ? ": " : "", r->addr, r->data.code,
+				    (int)r->data.len, r->data.text);
 		}
 		if (m->status == SMTPC_TXN_ACCEPTED) {
 			if (s->nmsgs > 1)
@@ -732,10 +737,13 @@ static void json_out(struct send *s, int rc)
 	}
 	fputs("]}, \"tls\": ", stdout);
 	if ((s->tls || s->starttls) && s->p != NULL && smtpc_posix_is_secure(s->p)) {
-		/* the version and cipher are not available from the TLS layer yet */
-		printf(
-		    "{\"mode\": \"%s\", \"version\": null, \"cipher\": null, \"verified_name\": ",
-		    s->tls ? "tls" : "starttls");
+		printf("{\"mode\": \"%s\", \"version\": ", s->tls ? "tls" : "starttls");
+		json_cstr(smtpc_bearssl_version_name(smtpc_bearssl_version(s->tl)));
+		fputs(", \"cipher\": ", stdout);
+		json_cstr(smtpc_bearssl_cipher_name(smtpc_bearssl_cipher(s->tl)));
+		fputs(", \"client_certificate\": ", stdout);
+		json_cstr(s->tls_cert);
+		fputs(", \"verified_name\": ", stdout);
 		json_cstr(s->insecure ? NULL : tls_name_for(s->host, s->tls_name, 0));
 		putchar('}');
 	} else {
@@ -944,13 +952,15 @@ static int authenticate(struct send *s)
 		if (s->mech == 0) {
 			for (i = 0; i < 4; i++) {
 				if (offered & (1u << i))
-					snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-						 list[0] ? " " : "", names[i]);
+					snprintf(list + strlen(list), sizeof list - strlen(list),
+						 "%s%s", list[0] ? " " : "", names[i]);
 			}
-			say("a user is set and the server offers no usable AUTH mechanism (it offers: "
+			say("a user is set and the server offers no usable AUTH mechanism (it "
+			    "offers: "
 			    "%s)%s; nothing was sent after EHLO",
 			    list[0] ? list : "none",
-			    !smtpc_is_secure(s->c) && (offered & (SMTPC_AUTH_PLAIN | SMTPC_AUTH_LOGIN))
+			    !smtpc_is_secure(s->c) &&
+				    (offered & (SMTPC_AUTH_PLAIN | SMTPC_AUTH_LOGIN))
 				? "; without TLS only CRAM-MD5 is used: --starttls or --tls, or "
 				  "--insecure to send the password in clear text"
 				: "");
@@ -997,8 +1007,10 @@ static int server_checks(struct send *s)
 
 	for (i = 0; i < s->nmsgs && !(k->ext & SMTPC_EXT_8BITMIME); i++) {
 		if (s->msgs[i].m.size.has_8bit) { /* RFC 6152 3: 8-bit data only with 8BITMIME */
-			say("%s holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152): "
-			    "nothing was sent; encode it (quoted-printable or base64) or use a server "
+			say("%s holds 8-bit octets and the server does not offer 8BITMIME (RFC "
+			    "6152): "
+			    "nothing was sent; encode it (quoted-printable or base64) or use a "
+			    "server "
 			    "that offers 8BITMIME",
 			    s->msgs[i].name ? s->msgs[i].name : "the message");
 			return give_up(s, EX_DATAERR_);
@@ -1118,6 +1130,8 @@ enum {
 	O_SUBJECT,
 	O_LMTP,
 	O_UNIX,
+	O_TLS_CERT,
+	O_TLS_KEY,
 	O_BODY,
 	O_HEADER
 };
@@ -1154,41 +1168,44 @@ static int parse_auth(const char *v, int *mode, smtpc_mech *mech)
 
 static int parse(struct send *s, int argc, char **argv)
 {
-	static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-					     {"port", required_argument, NULL, 'p'},
-					     {"from", required_argument, NULL, 'f'},
-					     {"to", required_argument, NULL, 't'},
-					     {"tls", no_argument, NULL, 'T'},
-					     {"starttls", no_argument, NULL, 'S'},
-					     {"cafile", required_argument, NULL, 'C'},
-					     {"tls-name", required_argument, NULL, 'N'},
-					     {"insecure", no_argument, NULL, 'k'},
-					     {"auth", required_argument, NULL, 'a'},
-					     {"user", required_argument, NULL, 'u'},
-					     {"password", required_argument, NULL, 'P'},
-					     {"helo", required_argument, NULL, 'e'},
-					     {"timeout", required_argument, NULL, 'o'},
-					     {"file", required_argument, NULL, 'F'},
-					     {"verbose", no_argument, NULL, 'v'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"dsn-notify", required_argument, NULL, O_DSN_NOTIFY},
-					     {"dsn-return", required_argument, NULL, O_DSN_RETURN},
-					     {"dsn-envid", required_argument, NULL, O_DSN_ENVID},
-					     {"requiretls", no_argument, NULL, O_REQUIRETLS},
-					     {"no-pipelining", no_argument, NULL, O_NO_PIPELINING},
-					     {"no-chunking", no_argument, NULL, O_NO_CHUNKING},
-					     {"json", no_argument, NULL, O_JSON},
-					     {"progress", no_argument, NULL, O_PROGRESS},
-					     {"config", required_argument, NULL, O_CONFIG},
-					     {"account", required_argument, NULL, 'A'},
-					     {"password-file", required_argument, NULL, O_PASSWORD_FILE},
-					     {"passwordeval", required_argument, NULL, O_PASSWORDEVAL},
-					     {"subject", required_argument, NULL, O_SUBJECT},
-					     {"lmtp", no_argument, NULL, O_LMTP},
-					     {"unix", required_argument, NULL, O_UNIX},
-					     {"body", required_argument, NULL, O_BODY},
-					     {"header", required_argument, NULL, O_HEADER},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"tls", no_argument, NULL, 'T'},
+	    {"starttls", no_argument, NULL, 'S'},
+	    {"cafile", required_argument, NULL, 'C'},
+	    {"tls-name", required_argument, NULL, 'N'},
+	    {"insecure", no_argument, NULL, 'k'},
+	    {"auth", required_argument, NULL, 'a'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"password", required_argument, NULL, 'P'},
+	    {"helo", required_argument, NULL, 'e'},
+	    {"timeout", required_argument, NULL, 'o'},
+	    {"file", required_argument, NULL, 'F'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"dsn-notify", required_argument, NULL, O_DSN_NOTIFY},
+	    {"dsn-return", required_argument, NULL, O_DSN_RETURN},
+	    {"dsn-envid", required_argument, NULL, O_DSN_ENVID},
+	    {"requiretls", no_argument, NULL, O_REQUIRETLS},
+	    {"no-pipelining", no_argument, NULL, O_NO_PIPELINING},
+	    {"no-chunking", no_argument, NULL, O_NO_CHUNKING},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"progress", no_argument, NULL, O_PROGRESS},
+	    {"config", required_argument, NULL, O_CONFIG},
+	    {"account", required_argument, NULL, 'A'},
+	    {"password-file", required_argument, NULL, O_PASSWORD_FILE},
+	    {"passwordeval", required_argument, NULL, O_PASSWORDEVAL},
+	    {"subject", required_argument, NULL, O_SUBJECT},
+	    {"lmtp", no_argument, NULL, O_LMTP},
+	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+	    {"tls-key", required_argument, NULL, O_TLS_KEY},
+	    {"unix", required_argument, NULL, O_UNIX},
+	    {"body", required_argument, NULL, O_BODY},
+	    {"header", required_argument, NULL, O_HEADER},
+	    {NULL, 0, NULL, 0}};
 	int ch;
 
 	s->to_cap = (size_t)argc + 1;
@@ -1238,6 +1255,12 @@ static int parse(struct send *s, int argc, char **argv)
 			break;
 		case O_LMTP:
 			s->lmtp = s->lmtp_set = 1;
+			break;
+		case O_TLS_CERT:
+			s->tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			s->tls_key = optarg;
 			break;
 		case O_UNIX:
 			s->unix_path = optarg;
@@ -1535,6 +1558,10 @@ static int apply_config(struct send *s)
 		s->cafile = V(CK_TLS_TRUST_FILE);
 	if (s->tls_name == NULL)
 		s->tls_name = V(CK_TLS_HOST_OVERRIDE);
+	if (s->tls_cert == NULL && s->tls_key == NULL) {
+		s->tls_cert = V(CK_TLS_CERT_FILE);
+		s->tls_key = V(CK_TLS_KEY_FILE);
+	}
 	if (s->auth_mode == AUTH_UNSET && V(CK_AUTH) != NULL)
 		parse_auth(V(CK_AUTH), &s->auth_mode, &s->mech);
 	if (!s->tls && !s->starttls && V(CK_TLS) != NULL && cfg_bool(V(CK_TLS)) == 1) {
@@ -1592,7 +1619,8 @@ static int first_line(struct send *s, int fd, const char **why)
 		n--;
 	buf[n] = '\0';
 	if (n == 0 || has_ctrl(buf)) {
-		*why = n == 0 ? "it gives an empty first line" : "its first line holds a control octet";
+		*why = n == 0 ? "it gives an empty first line"
+			      : "its first line holds a control octet";
 		memset(buf, 0, SECRET_MAX + 2);
 		free(buf);
 		return -1;
@@ -1726,12 +1754,13 @@ static int check_args(struct send *s)
 	}
 	if (s->unix_path != NULL)
 		s->host = "localhost"; /* for EHLO's and TLS's messages only */
-	if (s->port == NULL) /* LMTP: 24, the port for private mail systems */
+	if (s->port == NULL)	       /* LMTP: 24, the port for private mail systems */
 		s->port = s->tls ? "465" : s->lmtp ? "24" : "25";
 	if (s->sm != NULL && (s->host == NULL || s->nto == 0)) {
-		say(s->host == NULL ? "sendmail: no server: an account (-a NAME, or one called "
-				      "default) in the configuration file gives its host"
-				    : "sendmail: no recipient (arguments, or -t for To, Cc and Bcc)");
+		say(s->host == NULL
+			? "sendmail: no server: an account (-a NAME, or one called "
+			  "default) in the configuration file gives its host"
+			: "sendmail: no recipient (arguments, or -t for To, Cc and Bcc)");
 		return EX_USAGE_;
 	}
 	if (s->host == NULL || s->from == NULL || s->nto == 0) {
@@ -1748,8 +1777,14 @@ static int check_args(struct send *s)
 		say("--tls and --starttls exclude each other");
 		return EX_USAGE_;
 	}
-	if ((s->cafile != NULL || s->tls_name != NULL) && !s->tls && !s->starttls) {
-		say("--cafile and --tls-name need --tls or --starttls");
+	if ((s->cafile != NULL || s->tls_name != NULL || s->tls_cert != NULL ||
+	     s->tls_key != NULL) &&
+	    !s->tls && !s->starttls) {
+		say("--cafile, --tls-name, --tls-cert and --tls-key need --tls or --starttls");
+		return EX_USAGE_;
+	}
+	if (s->tls_key != NULL && s->tls_cert == NULL) {
+		say("--tls-key needs --tls-cert");
 		return EX_USAGE_;
 	}
 	if ((s->tls || s->starttls) && tls_name_for(s->host, s->tls_name, s->insecure) == NULL)
@@ -1769,7 +1804,6 @@ static int check_args(struct send *s)
 	}
 	return 0;
 }
-
 
 static void default_helo(struct send *s, char *buf, size_t len)
 {
@@ -1808,7 +1842,8 @@ static int session(struct send *s)
 		return give_up(s, exit_for_code(greeting.code));
 	}
 	if ((rc = hello(s)) != 0 || (s->starttls && (rc = starttls(s)) != 0) ||
-	    (s->auth_mode >= AUTH_AUTO && (rc = authenticate(s)) != 0) || (rc = server_checks(s)) != 0)
+	    (s->auth_mode >= AUTH_AUTO && (rc = authenticate(s)) != 0) ||
+	    (rc = server_checks(s)) != 0)
 		return rc;
 	return transactions(s);
 }
@@ -1861,7 +1896,7 @@ int send_main(int argc, char **argv, const struct sendmail_req *sm)
 		goto out;
 	}
 	if (s.tls || s.starttls) {
-		s.tlsx = tls_setup(s.cafile, s.insecure);
+		s.tlsx = tls_setup_cert(s.cafile, s.insecure, s.tls_cert, s.tls_key);
 		if (s.tlsx == NULL) {
 			rc = EX_NOINPUT_;
 			goto out;
@@ -1873,8 +1908,8 @@ int send_main(int argc, char **argv, const struct sendmail_req *sm)
 	smtpc_config_default(&cfg);
 	/* authenticate() allows PLAIN, LOGIN and XOAUTH2 in clear text only
 	 * with --insecure; CRAM-MD5 never shows the password */
-	cfg.allow_plain_auth =
-	    s.insecure || s.auth_mode == AUTH_AUTO || (s.auth_mode == AUTH_MECH && s.mech == SMTPC_MECH_CRAM_MD5);
+	cfg.allow_plain_auth = s.insecure || s.auth_mode == AUTH_AUTO ||
+			       (s.auth_mode == AUTH_MECH && s.mech == SMTPC_MECH_CRAM_MD5);
 	smtpc_posix_opts_default(&po);
 	po.host = s.host;
 	po.port = s.port;
@@ -1905,12 +1940,23 @@ int send_main(int argc, char **argv, const struct sendmail_req *sm)
 	smtpc_set_hmac_md5(s.c, smtpc_bearssl_hmac_md5, NULL);
 	if (s.tlsx != NULL) {
 		char why[300];
-		if (smtpc_posix_use_tls(s.p, s.tlsx, tls_name_for(s.host, s.tls_name, s.insecure),
-		                        s.starttls, why, sizeof why) != SMTPC_ERR_OK) {
+		smtpc_posix_layer l;
+		smtpc_bearssl *t = smtpc_posix_tls_client(
+		    s.tlsx, s.c, tls_name_for(s.host, s.tls_name, s.insecure), s.starttls, why,
+		    sizeof why);
+		if (t == NULL) {
 			say("TLS: %s", why);
 			rc = EX_SOFTWARE_;
 			goto out;
 		}
+		smtpc_posix_tls_layer(&l, t, 1); /* released with s.p */
+		if (smtpc_posix_set_layer(s.p, &l) != SMTPC_ERR_OK) {
+			smtpc_posix_tls_release(t);
+			say("TLS: cannot install the layer");
+			rc = EX_SOFTWARE_;
+			goto out;
+		}
+		s.tl = t;
 	}
 	rc = session(&s);
 	if (s.json)

@@ -295,13 +295,18 @@ typedef struct smtpc_bearssl_client_opts {
 	/* Nonzero: STARTTLS (plaintext until the core's pause after the 220);
 	 * zero: implicit TLS from the first octet (RFC 8314). */
 	int starttls;
+	/* A client certificate chain and its key (RSA or EC), presented when
+	 * the server asks for one; kept by pointer, must stay valid while the
+	 * layer is used. NULL (default): none. */
+	const smtpc_bearssl_creds *creds;
 } smtpc_bearssl_client_opts;
 
 /*
  * A client layer for core (a connection in the client role, set up with
  * smtpc_init), with BearSSL's I/O buffer buf[0, len) (see the sizes above).
  * Returns SMTPC_BEARSSL_ERR_OK, or _NULL_ARG, _BUFFER_SMALL, _NO_NAME,
- * _BAD_NAME, _IP_NAME, _NO_ANCHORS (the layer is then unusable). Give it
+ * _BAD_NAME, _IP_NAME, _NO_ANCHORS, and for o->creds _NO_CERT, _NO_KEY,
+ * _KEY_MISMATCH (the layer is then unusable). Give it
  * entropy, and the time when verifying, before the handshake starts.
  */
 smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
@@ -396,6 +401,16 @@ smtpc_bearssl_err smtpc_bearssl_error(const smtpc_bearssl *t);
 int smtpc_bearssl_br_error(const smtpc_bearssl *t);
 /* Server role: the name the client sent as SNI ("" when none). */
 const char *smtpc_bearssl_sni(const smtpc_bearssl *t);
+/* Once the handshake completed (smtpc_bearssl_is_secure): the protocol
+ * version (BR_TLS10 0x0301 to BR_TLS12 0x0303) and the cipher suite (its
+ * IANA number); 0 before, or after a failure. */
+unsigned smtpc_bearssl_version(const smtpc_bearssl *t);
+unsigned smtpc_bearssl_cipher(const smtpc_bearssl *t);
+/* "TLSv1.2" for BR_TLS12 and so on; NULL for another value. */
+const char *smtpc_bearssl_version_name(unsigned version);
+/* The IANA name of a cipher suite BearSSL negotiates
+ * ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); NULL for another. */
+const char *smtpc_bearssl_cipher_name(unsigned suite);
 
 /* HMAC-MD5 for AUTH CRAM-MD5: give it to smtpc_set_hmac_md5 (ctx unused). */
 int smtpc_bearssl_hmac_md5(void *ctx, const unsigned char *key, size_t key_len,

@@ -43,6 +43,10 @@ typedef struct smtpc_posix_tls_opts {
 	/* Server: the certificate chain (PEM, leaf first) and its RSA or EC
 	 * private key (PEM or DER; NULL: in cert_file too). */
 	const char *cert_file, *key_file;
+	/* Client: a certificate chain (PEM, leaf first) and its RSA or EC
+	 * private key (PEM or DER; NULL: in client_cert_file too) to present
+	 * when the server asks for one. NULL (default): none. */
+	const char *client_cert_file, *client_key_file;
 	/* Each connection's BearSSL buffer; 0: SMTPC_BEARSSL_BUF_BIDI. At
 	 * least SMTPC_BEARSSL_BUF_MIN (see smtpc_bearssl.h). */
 	size_t bufsize;
@@ -51,8 +55,9 @@ typedef struct smtpc_posix_tls_opts {
 typedef struct smtpc_posix_tls smtpc_posix_tls;
 
 /* Reads the files of o (a client's when cert_file is NULL, a server's
- * otherwise). NULL with a reason on failure: a file that cannot be read,
- * malformed PEM, no usable certificate, no key, a key of another type. */
+ * otherwise; a client's certificate and key when client_cert_file is set). NULL with a reason on
+ * failure: a file that cannot be read, malformed PEM, no usable certificate, no key, a key of
+ * another type. */
 smtpc_posix_tls *smtpc_posix_tls_new(const smtpc_posix_tls_opts *o, char *why, size_t why_len);
 void smtpc_posix_tls_free(smtpc_posix_tls *x);
 /* Trust anchors loaded (0 for a server or an insecure client). */

@@ -214,6 +214,24 @@ smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
 	t->eng = &t->u.client.cc.eng;
 	t->u.client.check.vtable = smtpc_bearssl__check_class();
 	br_ssl_engine_set_x509(t->eng, &t->u.client.check.vtable);
+	if (o->creds != NULL) { /* a client certificate (RFC 5246 7.4.6) */
+		const smtpc_bearssl_creds *c = o->creds;
+		if (c->n == 0)
+			return t->err = SMTPC_BEARSSL_ERR_NO_CERT;
+		if (c->key_type == 0)
+			return t->err = SMTPC_BEARSSL_ERR_NO_KEY;
+		if (c->key_type != c->leaf_key_type)
+			return t->err = SMTPC_BEARSSL_ERR_KEY_MISMATCH;
+		if (c->key_type == BR_KEYTYPE_RSA)
+			br_ssl_client_set_single_rsa(&t->u.client.cc, c->chain, c->n, &c->rsa,
+						     br_rsa_pkcs1_sign_get_default());
+		else
+			br_ssl_client_set_single_ec(&t->u.client.cc, c->chain, c->n, &c->ec,
+						    BR_KEYTYPE_SIGN, (unsigned)c->issuer_key_type,
+						    br_ec_get_default(),
+						    br_ecdsa_sign_asn1_get_default());
+		t->creds = c;
+	}
 	if (set_buffer(t, buf, len) != SMTPC_BEARSSL_ERR_OK)
 		return t->err = SMTPC_BEARSSL_ERR_BUFFER_SMALL;
 	t->core = core;
@@ -703,4 +721,101 @@ int smtpc_bearssl_hmac_md5(void *ctx, const unsigned char *key, size_t key_len,
 	br_hmac_update(&hc, msg, msg_len);
 	br_hmac_out(&hc, out);
 	return 0;
+}
+
+/* ---- what was negotiated ------------------------------------------------------------------ */
+
+unsigned smtpc_bearssl_version(const smtpc_bearssl *t)
+{
+	return t != NULL && t->eng != NULL && smtpc_bearssl_is_secure(t) ? t->eng->session.version
+									 : 0u;
+}
+
+unsigned smtpc_bearssl_cipher(const smtpc_bearssl *t)
+{
+	return t != NULL && t->eng != NULL && smtpc_bearssl_is_secure(t)
+		   ? t->eng->session.cipher_suite
+		   : 0u;
+}
+
+const char *smtpc_bearssl_version_name(unsigned version)
+{
+	switch (version) {
+	case BR_TLS10:
+		return "TLSv1.0";
+	case BR_TLS11:
+		return "TLSv1.1";
+	case BR_TLS12:
+		return "TLSv1.2";
+	default:
+		return NULL;
+	}
+}
+
+/* The suites of BearSSL's full client and server profiles. */
+static const struct {
+	uint16_t id;
+	const char *name;
+} suites[] = {
+#define S(x)                                                                                       \
+	{                                                                                          \
+		BR_##x, #x                                                                         \
+	}
+    S(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
+    S(TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    S(TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+    S(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+    S(TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+    S(TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
+    S(TLS_ECDHE_ECDSA_WITH_AES_128_CCM),
+    S(TLS_ECDHE_ECDSA_WITH_AES_256_CCM),
+    S(TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8),
+    S(TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8),
+    S(TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256),
+    S(TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256),
+    S(TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384),
+    S(TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384),
+    S(TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA),
+    S(TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA),
+    S(TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA),
+    S(TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA),
+    S(TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256),
+    S(TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256),
+    S(TLS_ECDH_ECDSA_WITH_AES_256_GCM_SHA384),
+    S(TLS_ECDH_RSA_WITH_AES_256_GCM_SHA384),
+    S(TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256),
+    S(TLS_ECDH_RSA_WITH_AES_128_CBC_SHA256),
+    S(TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA384),
+    S(TLS_ECDH_RSA_WITH_AES_256_CBC_SHA384),
+    S(TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA),
+    S(TLS_ECDH_RSA_WITH_AES_128_CBC_SHA),
+    S(TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA),
+    S(TLS_ECDH_RSA_WITH_AES_256_CBC_SHA),
+    S(TLS_RSA_WITH_AES_128_GCM_SHA256),
+    S(TLS_RSA_WITH_AES_256_GCM_SHA384),
+    S(TLS_RSA_WITH_AES_128_CCM),
+    S(TLS_RSA_WITH_AES_256_CCM),
+    S(TLS_RSA_WITH_AES_128_CCM_8),
+    S(TLS_RSA_WITH_AES_256_CCM_8),
+    S(TLS_RSA_WITH_AES_128_CBC_SHA256),
+    S(TLS_RSA_WITH_AES_256_CBC_SHA256),
+    S(TLS_RSA_WITH_AES_128_CBC_SHA),
+    S(TLS_RSA_WITH_AES_256_CBC_SHA),
+    S(TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA),
+    S(TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA),
+    S(TLS_ECDH_ECDSA_WITH_3DES_EDE_CBC_SHA),
+    S(TLS_ECDH_RSA_WITH_3DES_EDE_CBC_SHA),
+    S(TLS_RSA_WITH_3DES_EDE_CBC_SHA),
+#undef S
+};
+
+const char *smtpc_bearssl_cipher_name(unsigned suite)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+		if (suites[i].id == suite)
+			return suites[i].name;
+	}
+	return NULL;
 }

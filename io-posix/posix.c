@@ -54,7 +54,7 @@ struct smtpc_posix {
 	char *host, *port;
 	int fd, state, quitting;
 	struct addrinfo *ai_list, *ai_next;
-	char *unix_path; /* a Unix-domain socket instead of host and port */
+	char *unix_path;	 /* a Unix-domain socket instead of host and port */
 	long long conn_deadline; /* connect attempt, ms */
 	long long wait_start;	 /* the current reply wait began */
 	long long last_io;	 /* for inactivity */
@@ -429,7 +429,8 @@ static smtpc_err unix_start(smtpc_posix *p)
 	}
 	if (errno == EINPROGRESS || errno == EAGAIN) {
 		p->state = P_CONNECTING;
-		p->conn_deadline = p->o.timeouts.connect > 0 ? now_of(p) + p->o.timeouts.connect : -1;
+		p->conn_deadline =
+		    p->o.timeouts.connect > 0 ? now_of(p) + p->o.timeouts.connect : -1;
 		return SMTPC_ERR_OK;
 	}
 	fail(p, sock_error(errno));

@@ -27,11 +27,11 @@
 #include "smtpc_posix_tls.h"
 
 struct smtpc_posix_tls {
-	int server, insecure;
+	int server, insecure, client_cert;
 	size_t bufsize;
 	smtpc_bearssl_anchors anchors;
-	smtpc_bearssl_creds creds;
-	void *mem;
+	smtpc_bearssl_creds creds; /* a server's, or a client's certificate */
+	void *mem, *cmem;	   /* anchors or a server's creds; a client's creds */
 };
 
 /* One connection's layer, the server name it verifies (a copy: the
@@ -193,7 +193,8 @@ static smtpc_bearssl_err add_files(smtpc_bearssl_creds *c, unsigned char *const 
 	return e;
 }
 
-static int load_creds(smtpc_posix_tls *x, const char *cert, const char *key, char *why, size_t n)
+static int load_creds(smtpc_posix_tls *x, void **mem, const char *cert, const char *key, char *why,
+		      size_t n)
 {
 	unsigned char *data[2] = {NULL, NULL};
 	size_t len[2] = {0, 0};
@@ -215,12 +216,12 @@ static int load_creds(smtpc_posix_tls *x, const char *cert, const char *key, cha
 	smtpc_bearssl_creds_init(&x->creds, NULL, 0);
 	e = add_files(&x->creds, data, len);
 	if (e == SMTPC_BEARSSL_ERR_OK) {
-		x->mem = malloc(x->creds.need);
-		if (x->mem == NULL) {
+		*mem = malloc(x->creds.need);
+		if (*mem == NULL) {
 			say(why, n, "out of memory");
 			goto out;
 		}
-		smtpc_bearssl_creds_init(&x->creds, x->mem, x->creds.need);
+		smtpc_bearssl_creds_init(&x->creds, *mem, x->creds.need);
 		e = add_files(&x->creds, data, len);
 	}
 	if (e != SMTPC_BEARSSL_ERR_OK)
@@ -263,10 +264,17 @@ smtpc_posix_tls *smtpc_posix_tls_new(const smtpc_posix_tls_opts *o, char *why, s
 	x->insecure = o->insecure;
 	if (o->cert_file != NULL) {
 		x->server = 1;
-		rc = load_creds(x, o->cert_file, o->key_file, why, why_len);
-	} else if (!o->insecure) {
-		rc = load_anchors(x, o->cafile != NULL ? o->cafile : SMTPC_POSIX_TLS_SYSTEM_CA, why,
-				  why_len);
+		rc = load_creds(x, &x->mem, o->cert_file, o->key_file, why, why_len);
+	} else {
+		if (!o->insecure)
+			rc = load_anchors(x,
+					  o->cafile != NULL ? o->cafile : SMTPC_POSIX_TLS_SYSTEM_CA,
+					  why, why_len);
+		if (rc == 0 && o->client_cert_file != NULL) {
+			x->client_cert = 1;
+			rc = load_creds(x, &x->cmem, o->client_cert_file, o->client_key_file, why,
+					why_len);
+		}
 	}
 	if (rc != 0) {
 		smtpc_posix_tls_free(x);
@@ -280,6 +288,7 @@ void smtpc_posix_tls_free(smtpc_posix_tls *x)
 	if (x == NULL)
 		return;
 	free(x->mem);
+	free(x->cmem);
 	free(x);
 }
 
@@ -339,6 +348,7 @@ smtpc_bearssl *smtpc_posix_tls_client(const smtpc_posix_tls *x, smtpc_conn *core
 	}
 	o.insecure = x->insecure;
 	o.starttls = starttls;
+	o.creds = x->client_cert ? &x->creds : NULL;
 	e = smtpc_bearssl_client_init(&l->t, core, &o, l->buf, x->bufsize);
 	if (e != SMTPC_BEARSSL_ERR_OK) {
 		say(why, why_len, "%s", smtpc_bearssl_strerror(e));

@@ -516,10 +516,19 @@ Test(tls, implicit_tls_and_an_rsa_key_with_a_chain)
 	p.implicit = 1;
 	p.step = 0;
 	pair_setup(&p, "ca.pem", "good-rsa.pem", "good-rsa.key");
+	cr_assert_eq(smtpc_bearssl_version(&p.cl.t), 0); /* nothing negotiated yet */
+	cr_assert_eq(smtpc_bearssl_cipher(&p.cl.t), 0);
 	run(&p);
 	check_delivered(&p);
 	cr_assert(smtpc_is_secure(&p.cl.c));
 	cr_assert_str_eq(p.body.s, expected_body());
+	/* what was negotiated, the same on both ends; an RSA key: ECDHE_RSA */
+	cr_assert_eq(smtpc_bearssl_version(&p.cl.t), BR_TLS12);
+	cr_assert_str_eq(smtpc_bearssl_version_name(smtpc_bearssl_version(&p.cl.t)), "TLSv1.2");
+	cr_assert_eq(smtpc_bearssl_cipher(&p.cl.t), smtpc_bearssl_cipher(&p.sv.t));
+	cr_assert_not_null(smtpc_bearssl_cipher_name(smtpc_bearssl_cipher(&p.cl.t)));
+	cr_assert(strstr(smtpc_bearssl_cipher_name(smtpc_bearssl_cipher(&p.cl.t)), "ECDHE_RSA") !=
+		  NULL);
 	pair_free(&p);
 
 	pair_defaults(&p); /* leaf and intermediate in one file, a PKCS#8 key */
@@ -778,6 +787,54 @@ Test(tls, server_refuses_a_plaintext_client)
 	cr_assert_eq(smtpc_bearssl_error(&p.sv.t), SMTPC_BEARSSL_ERR_NOT_TLS);
 	cr_assert_eq(smtpc_error(&p.sv.c), SMTPC_ERR_TLS);
 	pair_free(&p);
+}
+
+Test(tls, version_and_cipher_names)
+{
+	cr_assert_str_eq(smtpc_bearssl_version_name(BR_TLS10), "TLSv1.0");
+	cr_assert_str_eq(smtpc_bearssl_version_name(BR_TLS11), "TLSv1.1");
+	cr_assert_null(smtpc_bearssl_version_name(0x0304));
+	cr_assert_str_eq(smtpc_bearssl_cipher_name(0xc02f),
+			 "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+	cr_assert_str_eq(smtpc_bearssl_cipher_name(0xcca9),
+			 "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+	cr_assert_null(smtpc_bearssl_cipher_name(0));
+	cr_assert_eq(smtpc_bearssl_version(NULL), 0);
+	cr_assert_eq(smtpc_bearssl_cipher(NULL), 0);
+}
+
+Test(tls, client_certificate_refusals_at_init)
+{
+	smtpc_bearssl t;
+	smtpc_bearssl_client_opts o;
+	smtpc_bearssl_anchors a;
+	smtpc_bearssl_creds c;
+	struct end e;
+	void *amem, *cmem;
+
+	end_init(&e, 0, SMTPC_BEARSSL_BUF_BIDI);
+	amem = anchors_from(&a, "ca.pem");
+	memset(&o, 0, sizeof o);
+	o.anchors = &a;
+	o.name = "localhost";
+	o.creds = &c;
+	cmem = creds_from(&c, "client.pem", "client.pem"); /* no key */
+	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
+		     SMTPC_BEARSSL_ERR_NO_KEY);
+	free(cmem);
+	cmem = creds_from(&c, "client.pem", "good-rsa.key"); /* an EC certificate, an RSA key */
+	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
+		     SMTPC_BEARSSL_ERR_KEY_MISMATCH);
+	free(cmem);
+	memset(&c, 0, sizeof c);
+	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
+		     SMTPC_BEARSSL_ERR_NO_CERT);
+	cmem = creds_from(&c, "client.pem", "client.key");
+	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
+		     SMTPC_BEARSSL_ERR_OK);
+	free(cmem);
+	free(amem);
+	end_free(&e);
 }
 
 Test(tls, init_refusals)

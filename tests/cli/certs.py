@@ -3,7 +3,8 @@ ca.pem (a test CA), good.pem (localhost, from the CA), expired.pem,
 othername.pem (mail.example.net), untrusted.pem (localhost, from another CA),
 future.pem (localhost, valid from 2030), clientonly.pem (localhost, extended
 key usage clientAuth only), certsignonly.pem (localhost, key usage
-keyCertSign only: no use in a handshake), each with its .key.
+keyCertSign only: no use in a handshake), client-rsa.pem and client-ec.pem
+(client.example, clientAuth, RSA and P-256 keys), each with its .key.
 """
 import os
 import subprocess
@@ -18,8 +19,10 @@ def make_certs(d):
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out",
             "rogue-ca.pem", "-days", "30", "-subj", "/CN=unknown CA")
 
-    def leaf(name, dns, days, ca="ca", ca_key="ca.key", eku=None, ku=None):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+    def leaf(name, dns, days, ca="ca", ca_key="ca.key", eku=None, ku=None, ec=False):
+        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"] if ec else \
+            ["-newkey", "rsa:2048"]
+        openssl("req", *key, "-nodes", "-keyout", name + ".key", "-out",
                 name + ".csr", "-subj", "/CN=" + dns)
         with open(os.path.join(d, name + ".ext"), "w") as f:
             f.write("subjectAltName=DNS:%s\n" % dns)
@@ -37,6 +40,9 @@ def make_certs(d):
     leaf("untrusted", "localhost", 30, ca="rogue-ca", ca_key="rogue.key")
     leaf("certsignonly", "localhost", 30, ku="critical,keyCertSign")
     leaf("clientonly", "localhost", 30, eku="clientAuth")
+    # client certificates for a server that requires one: RSA and EC
+    leaf("client-rsa", "client.example", 30, eku="clientAuth")
+    leaf("client-ec", "client.example", 30, eku="clientAuth", ec=True)
 
     # not yet valid: `openssl ca` can set the start date
     with open(os.path.join(d, "ca.cnf"), "w") as f:

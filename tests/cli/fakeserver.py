@@ -27,6 +27,7 @@ class FakeServer:
         self.error = None
         self.tls_error = None
         self.tls_version = None
+        self.tls_cipher = None
         self.connected = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -116,6 +117,7 @@ class FakeServer:
                         self.tls_error = str(e)
                         return
                     self.tls_version = conn.version()
+                    self.tls_cipher = conn.cipher()[0]
                     self.received += b"<TLS>"
             # drain until the client closes, so everything it sent is kept
             deadline = time.time() + 5

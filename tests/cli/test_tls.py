@@ -101,9 +101,14 @@ def json_names_the_tls_session():
     srv.wait()
     check(p.returncode == 0, "rc %d %s" % (p.returncode, p.stderr))
     doc = json.loads(p.stdout)
-    # the TLS layer does not report the version and cipher yet
-    check(doc["tls"] == {"mode": "starttls", "version": None, "cipher": None,
-                         "verified_name": "localhost"}, p.stdout)
+    tls = doc["tls"]
+    check(tls["mode"] == "starttls" and tls["verified_name"] == "localhost" and
+          tls["client_certificate"] is None, p.stdout)
+    check(tls["version"] == srv.tls_version, "%s, server %s" % (p.stdout, srv.tls_version))
+    # the server's OpenSSL name and the IANA name: the same parts
+    parts = srv.tls_cipher.replace("AES128", "AES_128").replace("AES256", "AES_256").split("-")
+    check(tls["cipher"] is not None and tls["cipher"].startswith("TLS_") and
+          all(x in tls["cipher"] for x in parts), "%s, server %s" % (p.stdout, srv.tls_cipher))
     check("AUTH PLAIN" in doc["server"]["extensions"] and "STARTTLS" not in
           doc["server"]["extensions"], p.stdout)
 
@@ -242,6 +247,75 @@ def auto_auth_over_tls_takes_the_first_offered_of_plain_login_cram_md5():
         srv.wait()
         check(rc == 0, "%r: rc %d %s" % (ext, rc, err))
         check(b"<TLS>EHLO client.example\r\n" + want in srv.received, repr(srv.received))
+
+
+def ctx_client_cert(cert="good"):
+    c = ctx(cert)
+    c.verify_mode = ssl.CERT_REQUIRED
+    c.load_verify_locations(os.path.join(TMP, "ca.pem"))
+    return c
+
+
+@test
+def client_certificate_for_a_server_that_requires_one():
+    import json
+    for kind in ("rsa", "ec"):
+        pem = os.path.join(TMP, "client-%s.pem" % kind)
+        key = os.path.join(TMP, "client-%s.key" % kind)
+        srv = FakeServer([("tls", ctx_client_cert()), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                          ("send", b"250-fake\r\n250 PIPELINING\r\n")] + TAIL)
+        cmd = [SMTPC, "send", "--host", "localhost", "--port", str(srv.port), "--from",
+               "a@example.com", "--to", "b@example.com", "--helo", "client.example",
+               "--timeout", "5000", "--tls", "--cafile", os.path.join(TMP, "ca.pem"),
+               "--tls-cert", pem, "--tls-key", key, "--json"]
+        p = subprocess.run(cmd, input=b"x\r\n", capture_output=True, timeout=30)
+        srv.wait()
+        check(p.returncode == 0 and srv.tls_error is None,
+              "%s: rc %d %s %s" % (kind, p.returncode, p.stderr, srv.tls_error))
+        check(b"<TLS>EHLO client.example\r\nMAIL" in srv.received, repr(srv.received))
+        check(json.loads(p.stdout)["tls"]["client_certificate"] == pem, p.stdout)
+    # the chain and key in one file, from the configuration
+    both = os.path.join(TMP, "client-both.pem")
+    with open(both, "wb") as f:
+        for n in ("client-ec.pem", "client-ec.key"):
+            with open(os.path.join(TMP, n), "rb") as g:
+                f.write(g.read())
+    srv = FakeServer([("tls", ctx_client_cert()), ("send", b"220 fake ESMTP\r\n"), ("line",),
+                      ("send", b"250-fake\r\n250 PIPELINING\r\n")] + TAIL)
+    conf = os.path.join(TMP, "conf-cert")
+    with open(conf, "w") as f:
+        f.write("account default\nhost localhost\nport %d\ntls on\ntls_starttls off\n"
+                "tls_trust_file %s\ntls_cert_file %s\n" % (srv.port, os.path.join(TMP, "ca.pem"),
+                                                          both))
+    p = subprocess.run([SMTPC, "send", "--config", conf, "--from", "a@example.com", "--to",
+                        "b@example.com", "--helo", "client.example"], input=b"x\r\n",
+                       capture_output=True, timeout=30)
+    srv.wait()
+    check(p.returncode == 0, "config: rc %d %s" % (p.returncode, p.stderr))
+    # without one the server ends the handshake: nothing is sent
+    srv = FakeServer([("tls", ctx_client_cert()), ("send", b"220 fake ESMTP\r\n")])
+    rc, err = send(srv.port, "--tls")
+    srv.wait()
+    check(rc == 76 and srv.tls_error is not None and b"EHLO" not in srv.received,
+          "rc %d %s %r" % (rc, err, srv.received))
+    # a key that is not the certificate's, or no key: refused before connecting
+    srv = FakeServer([("send", b"220 x\r\n")], accept_timeout=1.0)
+    for args, want, what in (
+            (["--tls-cert", os.path.join(TMP, "client-rsa.pem"), "--tls-key",
+              os.path.join(TMP, "client-ec.key")], 66, "TLS: "),
+            (["--tls-cert", os.path.join(TMP, "client-rsa.pem")], 66, "no private key"),
+            (["--tls-cert", os.path.join(TMP, "missing.pem")], 66, "cannot read"),
+            (["--tls-key", os.path.join(TMP, "client-rsa.key")], 64, "--tls-key needs"),
+            (["--tls-cert", os.path.join(TMP, "client-rsa.pem")][:1] + ["x", "--no-tls"], 64,
+             "")):
+        if "--no-tls" in args:  # --tls-cert without --tls or --starttls
+            rc, err = send(srv.port, "--tls-cert", os.path.join(TMP, "client-rsa.pem"))
+            check(rc == 64 and "need --tls" in err, "rc %d %s" % (rc, err))
+            continue
+        rc, err = send(srv.port, "--tls", *args)
+        check(rc == want and what in err, "%r: rc %d %s" % (args, rc, err))
+    srv.wait()
+    check(not srv.connected, "connected")
 
 
 @test
