@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1128,6 +1127,7 @@ enum {
 	O_PASSWORD_FILE,
 	O_PASSWORDEVAL,
 	O_SUBJECT,
+	O_AUTH,
 	O_LMTP,
 	O_UNIX,
 	O_TLS_CERT,
@@ -1178,7 +1178,7 @@ static int parse(struct send *s, int argc, char **argv)
 	    {"cafile", required_argument, NULL, 'C'},
 	    {"tls-name", required_argument, NULL, 'N'},
 	    {"insecure", no_argument, NULL, 'k'},
-	    {"auth", required_argument, NULL, 'a'},
+	    {"auth", required_argument, NULL, O_AUTH},
 	    {"user", required_argument, NULL, 'u'},
 	    {"password", required_argument, NULL, 'P'},
 	    {"helo", required_argument, NULL, 'e'},
@@ -1195,7 +1195,7 @@ static int parse(struct send *s, int argc, char **argv)
 	    {"json", no_argument, NULL, O_JSON},
 	    {"progress", no_argument, NULL, O_PROGRESS},
 	    {"config", required_argument, NULL, O_CONFIG},
-	    {"account", required_argument, NULL, 'A'},
+	    {"account", required_argument, NULL, 'a'},
 	    {"password-file", required_argument, NULL, O_PASSWORD_FILE},
 	    {"passwordeval", required_argument, NULL, O_PASSWORDEVAL},
 	    {"subject", required_argument, NULL, O_SUBJECT},
@@ -1218,7 +1218,7 @@ static int parse(struct send *s, int argc, char **argv)
 	}
 	s->timeout = 30000;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "vhA:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vha:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
 			s->host = optarg;
@@ -1294,7 +1294,7 @@ static int parse(struct send *s, int argc, char **argv)
 		case O_CONFIG:
 			s->config = optarg;
 			break;
-		case 'A':
+		case 'a':
 			s->account = optarg;
 			break;
 		case 'e':
@@ -1330,7 +1330,7 @@ static int parse(struct send *s, int argc, char **argv)
 				return EX_USAGE_;
 			}
 			break;
-		case 'a':
+		case O_AUTH:
 			if (parse_auth(optarg, &s->auth_mode, &s->mech) != 0) {
 				say("--auth takes auto, off, plain, login, cram-md5 or xoauth2");
 				return EX_USAGE_;
@@ -1393,7 +1393,7 @@ static int add_rcpt(void *user, const char *addr)
 	char *copy;
 
 	for (i = 0; i < s->nto; i++) {
-		if (strcasecmp(s->to[i], addr) == 0)
+		if (strcmp(s->to[i], addr) == 0) /* exactly: a local part may mind case */
 			return 0;
 	}
 	if (s->nowned == MSG_RCPT_MAX)

@@ -245,7 +245,7 @@ def conf_session(*ext):
 def configuration_accounts_parents_and_overrides():
     srv = FakeServer(conf_session("AUTH PLAIN", "DSN"))
     path = write(os.path.join(TMP, "conf1"), CONF.format(port=srv.port))
-    rc, _, err = run(["send", "--config", path, "--account", "other", "--to", "b@example.com"])
+    rc, _, err = run(["send", "--config", path, "-a", "other", "--to", "b@example.com"])
     srv.wait()
     check(rc == 0, "rc %d %s" % (rc, err))
     check(srv.received.startswith(

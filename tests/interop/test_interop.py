@@ -406,6 +406,126 @@ def postfix_tests():
             ("postfix: implicit TLS, verified certificate", deliver("--tls"))]
 
 
+class Sink:
+    """smtpc sink --maildir on a free loopback port, looked at from outside:
+    the files it stores. Stopped by its own PID."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="smtpc-sm-")
+        self.maildir = os.path.join(self.dir, "maildir")
+        self.port = free_port()
+        self.proc = subprocess.Popen([SMTPC, "sink", "--host", "127.0.0.1", "--port",
+                                      str(self.port), "--maildir", self.maildir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(self.port):
+            self.__exit__()
+            raise AssertionError("the sink did not listen")
+        bindir = os.path.join(self.dir, "bin")
+        os.makedirs(bindir)
+        self.sendmail = os.path.join(bindir, "sendmail")
+        os.symlink(SMTPC, self.sendmail)
+        self.config = os.path.join(self.dir, "config")
+        with open(self.config, "w") as f:
+            f.write("account default\nhost 127.0.0.1\nport %d\nfrom cron@example.com\n"
+                    "domain client.example\ntimeout 10\n" % self.port)
+        os.chmod(self.config, 0o600)
+        self.env = {"PATH": bindir + ":" + os.environ.get("PATH", "/usr/bin:/bin"),
+                    "HOME": self.dir, "SMTPC_CONFIG": self.config, "LC_ALL": "C"}
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()  # our own child, by its own pid
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stored(self, n=1):
+        new = os.path.join(self.maildir, "new")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            names = sorted(os.listdir(new)) if os.path.isdir(new) else []
+            if len(names) >= n:
+                out = []
+                for name in names:
+                    with open(os.path.join(new, name), "rb") as f:
+                        out.append(f.read())
+                return out
+            time.sleep(0.05)
+        raise AssertionError("nothing stored in %s" % new)
+
+
+def header_section(msg):
+    return msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+
+
+def tool_extra():
+    def sendmail_t():
+        with Sink() as s:
+            p = subprocess.run(
+                ["sh", "-c", "printf 'To: Ann <ann@example.com>\\nCc: bob@example.com\\n"
+                 "Bcc: hidden@example.com\\nSubject: nightly\\n\\nall done\\n' | "
+                 "sendmail -t -oi -odi -oem"], env=s.env, capture_output=True, timeout=60)
+            assert p.returncode == 0, "rc %d %s" % (p.returncode, p.stderr)
+            msg, = s.stored()
+            head = header_section(msg)
+            assert b"Subject: nightly" in head and b"To: Ann <ann@example.com>" in head, msg
+            assert b"\nDate: " in b"\n" + head and b"\nMessage-ID: <" in b"\n" + head, msg
+            assert b"From: cron@example.com" in head, msg
+            assert b"Bcc" not in head and b"hidden" not in msg, msg
+            assert msg.replace(b"\r\n", b"\n").endswith(b"\n\nall done\n"), msg
+
+    def cron_style():
+        # what cron runs: -FCronDaemon -i -B8BITMIME -oem RECIPIENT, output on stdin
+        with Sink() as s:
+            p = subprocess.run(["sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem",
+                                "me@example.com"], input=b"Subject: Cron <me@host> job\n\n"
+                               b"output\n", env=s.env, capture_output=True, timeout=60)
+            assert p.returncode == 0, "rc %d %s" % (p.returncode, p.stderr)
+            msg, = s.stored()
+            assert b"From: CronDaemon <cron@example.com>" in header_section(msg), msg
+
+    def git_send_email():
+        with Sink() as s:
+            repo = os.path.join(s.dir, "repo")
+            git = ["git", "-C", repo, "-c", "user.name=Dev Eloper", "-c",
+                   "user.email=dev@example.com"]
+            env = dict(s.env, GIT_CONFIG_NOSYSTEM="1")
+            subprocess.run(["git", "init", "-q", repo], env=env, check=True)
+            with open(os.path.join(repo, "file.txt"), "w") as f:
+                f.write("content\n")
+            subprocess.run(git + ["add", "file.txt"], env=env, check=True)
+            subprocess.run(git + ["commit", "-q", "-m", "Add a file\n\nWith a body."],
+                           env=env, check=True)
+            out = os.path.join(s.dir, "patches")
+            subprocess.run(git + ["format-patch", "-q", "-1", "-o", out], env=env, check=True)
+            patch = os.path.join(out, sorted(os.listdir(out))[0])
+            p = subprocess.run(git + ["-c", "sendemail.sendmailcmd=" + s.sendmail,
+                                      "send-email", "--to", "list@example.com", "--cc",
+                                      "reviewer@example.com", "--confirm=never",
+                                      "--suppress-cc=self", "--no-chain-reply-to", patch],
+                               env=env, capture_output=True, timeout=120)
+            assert p.returncode == 0, "rc %d %s %s" % (p.returncode, p.stdout, p.stderr)
+            msg, = s.stored()
+            head = header_section(msg)
+            assert b"Subject: [PATCH] Add a file" in head, msg
+            assert b"From: Dev Eloper <dev@example.com>" in head, msg
+            assert b"Message-ID: <" in head or b"Message-Id: <" in head, msg
+            assert b"+content" in msg, msg
+
+    tests = [("sendmail -t through a symlink into smtpc sink --maildir", sendmail_t),
+             ("sendmail as cron calls it", cron_style)]
+    exec_path = subprocess.run(["git", "--exec-path"], capture_output=True).stdout.strip() \
+        if shutil.which("git") else b""
+    if exec_path and os.path.exists(os.path.join(exec_path.decode(), "git-send-email")):
+        tests.append(("git send-email through sendemail.sendmailcmd", git_send_email))
+    else:
+        tests.append(("git send-email: missing (package git-email)", lambda: 1 / 0))
+    return tests
+
+
 def main():
     missing = []
     if not os.path.exists(SMTPC):
@@ -418,7 +538,8 @@ def main():
         print("interop: missing %s" % ", ".join(missing))
         print("interop: 0 passed, 1 failed")
         return 1
-    tests = make_tests(Aiosmtpd) + aiosmtpd_extra() + make_tests(SmtpSink) + sink_extra()
+    tests = make_tests(Aiosmtpd) + aiosmtpd_extra() + make_tests(SmtpSink) + sink_extra() + \
+        tool_extra()
     if os.geteuid() == 0 and shutil.which("postfix"):
         tests += postfix_tests()
     else:
