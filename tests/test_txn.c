@@ -1333,9 +1333,9 @@ Test(txn, reply_text_area_too_small_truncates_never_overflows)
 
 Test(txn, lmtp_replies_per_recipient_after_the_data)
 {
-	/* The core does not speak LMTP yet: the replies after the end of data
-	 * are handed to the layer as the core will deliver them (DATA_END, index
-	 * the recipient's RCPT number). */
+	/* The replies after the end of data handed to the layer directly, as
+	 * the core delivers them (DATA_END, index the recipient's RCPT number),
+	 * in an order the core would not give: the index decides. */
 	smtpc_conn *c = client("PIPELINING\nENHANCEDSTATUSCODES", 0);
 	smtpc_txn_config cfg = {.lmtp = 1};
 	smtpc_txn t;
@@ -1404,6 +1404,109 @@ Test(txn, lmtp_replies_per_recipient_after_the_data)
 	cr_assert_eq(m.reply.code, 452); /* the refusal after the data */
 	cr_assert_eq(m.stage, SMTPC_CMD_DATA_END);
 	cr_assert_eq(m.method, SMTPC_CMD_DATA); /* LMTP: DATA */
+	tc_free(c);
+}
+
+/* A client connection past LHLO: the core speaks LMTP. */
+static smtpc_conn *lmtp_client(void)
+{
+	smtpc_conn *c = tc_new(NULL, 4096);
+
+	feed_ok(c, "220 lmtp.example.net LMTP\r\n");
+	OK(smtpc_lhlo(c, "client.example"));
+	cr_assert_str_eq(tx_take(c), "LHLO client.example\r\n");
+	feed_ok(c, "250-lmtp.example.net\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n");
+	cr_assert(smtpc_is_greeted(c));
+	return c;
+}
+
+Test(txn, lmtp_through_the_core_each_accepted_recipient_its_reply)
+{
+	/* The core numbers each reply after the end of data by its recipient;
+	 * the layer records it there, and the message is done after the last */
+	smtpc_conn *c = lmtp_client();
+	smtpc_txn_config cfg = {.lmtp = 1};
+	smtpc_txn t;
+	smtpc_txn_msg m, *mm = NULL;
+	smtpc_txn_rcpt r[3];
+	char text[1024];
+
+	OK(smtpc_txn_init(&t, c, &cfg, NULL, 0));
+	memset(&m, 0, sizeof m);
+	memset(r, 0, sizeof r);
+	r[0].addr = "a@example.org";
+	r[1].addr = "b@example.org";
+	r[2].addr = "c@example.org";
+	m.from = "s@example.org";
+	m.rcpts = r;
+	m.nrcpts = 3;
+	m.text = text;
+	m.text_size = sizeof text;
+	OK(smtpc_txn_add(&t, &m));
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_START);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	cr_assert_str_eq(tx_take(c), "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.org>\r\n"
+				     "RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n");
+	feed_txn(c, &t, "250 ok\r\n250 ok a\r\n550 5.1.1 no b\r\n250 ok c\r\n354 go\r\n");
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_BODY);
+	cr_assert_eq(smtpc_txn_write(&t, "hi\n", 3), 3);
+	OK(smtpc_txn_end(&t));
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	cr_assert_str_eq(tx_take(c), "hi\r\n.\r\n");
+	feed_txn(c, &t, "250 2.0.0 a delivered\r\n");
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ); /* c's is still due */
+	cr_assert_eq(m.status, SMTPC_TXN_PENDING);
+	feed_txn(c, &t, "452 4.2.2 c over quota\r\n");
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_DONE);
+	cr_assert_eq(mm, &m);
+	cr_assert_eq(m.status, SMTPC_TXN_PARTIAL);
+	cr_assert_eq(m.accepted, 1);
+	cr_assert_eq(r[0].status, SMTPC_TXN_ACCEPTED);
+	cr_assert_eq(r[0].data.code, 250);
+	cr_assert_str_eq(r[0].data.text, "2.0.0 a delivered");
+	cr_assert_eq(r[1].status, SMTPC_TXN_REFUSED);
+	cr_assert_eq(r[1].rcpt.code, 550);
+	cr_assert_eq(r[1].data.code, 0);
+	cr_assert_eq(r[2].status, SMTPC_TXN_REFUSED);
+	cr_assert_eq(r[2].data.code, 452);
+	cr_assert_eq(r[2].data.esc.cls, 4);
+	cr_assert_eq(m.method, SMTPC_CMD_DATA);
+	tc_free(c);
+}
+
+Test(txn, lmtp_through_the_core_no_recipient_accepted_no_data)
+{
+	smtpc_conn *c = lmtp_client();
+	smtpc_txn_config cfg = {.lmtp = 1};
+	smtpc_txn t;
+	smtpc_txn_msg m, *mm = NULL;
+	smtpc_txn_rcpt r[2];
+	char text[512];
+
+	OK(smtpc_txn_init(&t, c, &cfg, NULL, 0));
+	memset(&m, 0, sizeof m);
+	memset(r, 0, sizeof r);
+	r[0].addr = "a@example.org";
+	r[1].addr = "b@example.org";
+	m.from = "s@example.org";
+	m.rcpts = r;
+	m.nrcpts = 2;
+	m.text = text;
+	m.text_size = sizeof text;
+	OK(smtpc_txn_add(&t, &m));
+	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_START);
+	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
+	tx_take(c);
+	/* the pipelined DATA gets 503 (no valid recipient): no data goes out */
+	feed_txn(c, &t, "250 ok\r\n550 no a\r\n550 no b\r\n503 5.5.1 no recipients\r\n");
+	while (smtpc_txn_next(&t, &mm) != SMTPC_TXN_DONE)
+		;
+	cr_assert_eq(m.status, SMTPC_TXN_REFUSED);
+	cr_assert_eq(m.accepted, 0);
+	cr_assert_eq(r[0].rcpt.code, 550);
+	cr_assert_eq(r[1].rcpt.code, 550);
+	cr_assert_eq(m.sent, 0);
+	cr_assert(strstr(tx_take(c), "\r\n.\r\n") == NULL);
 	tc_free(c);
 }
 
