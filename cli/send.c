@@ -1684,22 +1684,20 @@ static int password_from_command(struct send *s, const char *cmd, const char *wh
 	close(pfd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (rc != 0) { /* said first: a cut-off reader can make the command fail */
+		say("%s: %s", where, why);
+		return EX_CONFIG_;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (rc == 0) {
-			memset(s->secret, 0, strlen(s->secret));
-			free(s->secret);
-			s->secret = NULL;
-			s->password = NULL;
-		}
+		memset(s->secret, 0, strlen(s->secret));
+		free(s->secret);
+		s->secret = NULL;
+		s->password = NULL;
 		if (WIFEXITED(status))
 			say("%s: the command failed (exit status %d)", where, WEXITSTATUS(status));
 		else
 			say("%s: the command failed (killed by signal %d)", where,
 			    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		return EX_CONFIG_;
-	}
-	if (rc != 0) {
-		say("%s: %s", where, why);
 		return EX_CONFIG_;
 	}
 	return 0;

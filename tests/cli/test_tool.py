@@ -189,6 +189,7 @@ def password_sources_that_fail_connect_nowhere():
     srv = FakeServer([("send", GREET)], accept_timeout=1.0)
     for args, want in ((["--passwordeval", "exit 3"], 78), (["--passwordeval", "true"], 78),
                        (["--passwordeval", "printf 'a\\001b'"], 78),
+                       (["--passwordeval", "echo pw; exit 1"], 78),
                        (["--passwordeval", "head -c 5000 /dev/zero | tr '\\0' x"], 78),
                        (["--password-file", os.path.join(TMP, "none")], 66),
                        (["--password-file", "/dev/null"], 66),
@@ -196,6 +197,8 @@ def password_sources_that_fail_connect_nowhere():
                        ([], 64)):
         rc, _, err = send(srv.port, "--user", "u", "--auth", "plain", "--insecure", *args)
         check(rc == want, "%r: rc %d %s" % (args, rc, err))
+        check("5000" not in " ".join(args) or "longer than 4096" in err, err)
+        check("exit 1" not in " ".join(args) or "exit status 1" in err, err)
     srv.wait()
     check(not srv.connected, "connected")
 
