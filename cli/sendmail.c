@@ -38,6 +38,7 @@ int cmd_sendmail(int argc, char **argv)
 {
 	char **av = calloc((size_t)argc * 2 + 8, sizeof *av);
 	struct sendmail_req req;
+	char *bare = NULL; /* -f <addr>: the address without its brackets */
 	int n = 0, i, rc;
 
 	if (av == NULL) {
@@ -57,6 +58,7 @@ int cmd_sendmail(int argc, char **argv)
 		if (strcmp(a, "--help") == 0) {
 			fputs(sendmail_usage, stdout);
 			free(av);
+			free(bare);
 			return EX_OK_;
 		}
 		if (strcmp(a, "--account") == 0 || strcmp(a, "--config") == 0) {
@@ -98,6 +100,7 @@ int cmd_sendmail(int argc, char **argv)
 			needs_value:
 				say("sendmail: %s needs a value", argv[i]);
 				free(av);
+				free(bare);
 				return EX_USAGE_;
 			}
 			switch (*a) {
@@ -107,14 +110,15 @@ int cmd_sendmail(int argc, char **argv)
 				av[n++] = "--from";
 				if (len >= 2 && v[0] == '<' &&
 				    v[len - 1] == '>') { /* -f '<a@b>', -f '<>' */
-					char *bare = strdup(v + 1);
+					free(bare);	 /* a second -f: the last one counts */
+					bare = strdup(v + 1);
 					if (bare == NULL) {
 						say("out of memory");
 						free(av);
 						return EX_SOFTWARE_;
 					}
 					bare[len - 2] = '\0';
-					av[n++] = bare; /* lives as long as the program */
+					av[n++] = bare;
 				} else {
 					av[n++] = v;
 				}
@@ -124,6 +128,7 @@ int cmd_sendmail(int argc, char **argv)
 				if (strpbrk(v, "\r\n") != NULL) {
 					say("sendmail: -F holds a line break");
 					free(av);
+					free(bare);
 					return EX_USAGE_;
 				}
 				req.fullname = v;
@@ -160,10 +165,12 @@ int cmd_sendmail(int argc, char **argv)
 	}
 	rc = send_main(n, av, &req);
 	free(av);
+	free(bare);
 	return rc;
 unknown:
 	say("sendmail: unknown option '%s'", argv[i]);
 	fputs(sendmail_usage, stderr);
 	free(av);
+	free(bare);
 	return EX_USAGE_;
 }
