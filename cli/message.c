@@ -351,7 +351,7 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 
 	if (hdr == NULL) {
 		*why = "out of memory";
-		return -1;
+		return MSG_ERR_SPOOL;
 	}
 	/* the header section: up to the first empty line, or the first line
 	 * that is neither a field nor a field's continuation (kept: it is the
@@ -380,7 +380,7 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 	if (ferror(in)) {
 		*why = "cannot read the message";
 		free(hdr);
-		return -1;
+		return MSG_ERR_READ;
 	}
 	end = hdr + len;
 	p = hdr;
@@ -456,9 +456,13 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 	free(hdr);
 	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
 		fwrite(buf, 1, n, out);
-	if (ferror(in) || fflush(out) != 0 || ferror(out)) {
-		*why = ferror(in) ? "cannot read the message" : "cannot spool the message";
-		return -1;
+	if (ferror(in)) {
+		*why = "cannot read the message";
+		return MSG_ERR_READ;
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		*why = "cannot spool the message (disk full?)";
+		return MSG_ERR_SPOOL;
 	}
 	return 0;
 }
@@ -510,7 +514,7 @@ int msg_compose_write(FILE *out, const struct msg_compose *c, const char **why)
 			ascii &= is_ascii(buf, n);
 		if (ferror(c->body_file) || fseek(c->body_file, 0, SEEK_SET) != 0) {
 			*why = "cannot read the --body file";
-			return -1;
+			return MSG_ERR_READ;
 		}
 	} else if (c->body != NULL) {
 		ascii &= is_ascii(c->body, strlen(c->body));
@@ -565,7 +569,7 @@ int msg_compose_write(FILE *out, const struct msg_compose *c, const char **why)
 			fwrite(buf, 1, n, out);
 		if (ferror(c->body_file)) {
 			*why = "cannot read the --body file";
-			return -1;
+			return MSG_ERR_READ;
 		}
 	} else if (c->body != NULL) {
 		n = strlen(c->body);
@@ -574,8 +578,8 @@ int msg_compose_write(FILE *out, const struct msg_compose *c, const char **why)
 			fputs("\n", out);
 	}
 	if (fflush(out) != 0 || ferror(out)) {
-		*why = "cannot spool the message";
-		return -1;
+		*why = "cannot spool the message (disk full?)";
+		return MSG_ERR_SPOOL;
 	}
 	return 0;
 }

@@ -19,6 +19,12 @@
 #define MSG_ADDR_MAX	  320
 #define MSG_COMMENT_DEPTH 32
 
+/* What msg_sendmail_copy and msg_compose_write return on failure: -1 the
+ * message or an argument is bad, MSG_ERR_READ the input cannot be read,
+ * MSG_ERR_SPOOL the output cannot be written (or no memory). */
+#define MSG_ERR_READ  (-2)
+#define MSG_ERR_SPOOL (-3)
+
 /* Calls add(ctx, addr) for each mailbox of an RFC 5322 address-list
  * (value: the field's body, len octets, folded or not): display names,
  * comments, quoted strings, angle addresses, groups ("team: a@x, b@y;").
@@ -38,8 +44,9 @@ struct msg_sendmail {
 /* Copies the message on in to out: the header section with Bcc fields
  * dropped and Date, Message-ID (and From) added at its top when missing,
  * never changing a header that is there; then the body as it is. With
- * take_rcpts each address of To, Cc and Bcc goes to add(). Returns 0, or -1
- * with *why (bad header section, over a limit, a read or write error). */
+ * take_rcpts each address of To, Cc and Bcc goes to add(). Returns 0; or -1
+ * (a bad header section, over a limit), MSG_ERR_READ or MSG_ERR_SPOOL, with
+ * *why. */
 int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 		      int (*add)(void *ctx, const char *addr), void *ctx, const char **why);
 
@@ -63,8 +70,8 @@ int msg_header_ok(const char *h);
 /* Writes a message built from c: From and To from the envelope, Subject
  * (RFC 2047 encoded when not ASCII), Date, Message-ID, the extra headers
  * (one named like a generated one replaces it), and MIME-Version with a
- * UTF-8 text/plain Content-Type when any of it is not ASCII. 0, or -1 with
- * *why. */
+ * UTF-8 text/plain Content-Type when any of it is not ASCII. 0; or -1 (a bad
+ * argument), MSG_ERR_READ (the body file) or MSG_ERR_SPOOL, with *why. */
 int msg_compose_write(FILE *out, const struct msg_compose *c, const char **why);
 
 /* "Date: " value as RFC 5322 3.3 (local time with its offset). */

@@ -1414,6 +1414,17 @@ static int add_rcpt(void *user, const char *addr)
 	return 0;
 }
 
+/* The exit status for what msg_sendmail_copy or msg_compose_write
+ * returned: a bad message 65, unreadable input 66, no room to spool it 75
+ * (try again later). */
+static int msg_status_of(int r)
+{
+	return r == 0		    ? 0
+	       : r == MSG_ERR_READ  ? EX_NOINPUT_
+	       : r == MSG_ERR_SPOOL ? EX_TEMPFAIL_
+				    : EX_DATAERR_;
+}
+
 /* The right side of Message-IDs made here: the sender's domain. */
 static const char *id_domain(const struct send *s)
 {
@@ -1462,8 +1473,7 @@ static int prepare_message(struct send *s)
 		o.fullname = s->sm->fullname;
 		o.domain = id_domain(s);
 		o.now = time(NULL);
-		if (msg_sendmail_copy(stdin, s->prepared, &o, add_rcpt, s, &why) != 0)
-			rc = EX_DATAERR_;
+		rc = msg_status_of(msg_sendmail_copy(stdin, s->prepared, &o, add_rcpt, s, &why));
 	} else {
 		struct msg_compose c;
 		memset(&c, 0, sizeof c);
@@ -1484,8 +1494,7 @@ static int prepare_message(struct send *s)
 		c.nheaders = s->nheaders;
 		c.domain = id_domain(s);
 		c.now = time(NULL);
-		if (msg_compose_write(s->prepared, &c, &why) != 0)
-			rc = EX_DATAERR_;
+		rc = msg_status_of(msg_compose_write(s->prepared, &c, &why));
 		if (body != NULL)
 			fclose(body);
 	}
@@ -1725,7 +1734,7 @@ static int get_password(struct send *s)
 		return password_from_file(s, s->password_file);
 	if (s->passwordeval != NULL)
 		return password_from_command(s, s->passwordeval, "--passwordeval");
-	if (env != NULL) {
+	if (env != NULL && env[0] != '\0') { /* an empty one is unset */
 		s->password = env;
 		return 0;
 	}

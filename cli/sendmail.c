@@ -32,7 +32,7 @@ static const char sendmail_usage[] =
     "Date and Message-ID are added when missing; no header is ever rewritten.\n";
 
 /* sendmail's letters that take a value, attached or as the next argument */
-static const char with_value[] = "fFaCNRVrBhLXO";
+static const char with_value[] = "fFaCNRVrABhLXO";
 
 int cmd_sendmail(int argc, char **argv)
 {
@@ -153,7 +153,7 @@ int cmd_sendmail(int argc, char **argv)
 				av[n++] = "--dsn-envid";
 				av[n++] = v;
 				break;
-			default: /* -B type, -h hops, -L tag, -X log, -O opt, -q: ignored */
+			default: /* -A, -B type, -h hops, -L tag, -X log, -O opt: ignored */
 				break;
 			}
 			break; /* the value ended this argument */

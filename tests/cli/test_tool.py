@@ -440,6 +440,17 @@ def sendmail_refusals_before_connecting():
     check(rc == 64 and "no server" in err, "rc %d %s" % (rc, err))
     srv.wait()
     check(not srv.connected, "connected")
+    # a message that cannot be read: 66
+    fd = os.open(TMP, os.O_RDONLY)
+    try:
+        p = subprocess.run([SMTPC, "sendmail", "-C", conf, "b@example.com"], stdin=fd,
+                           capture_output=True, timeout=30, env=env())
+    finally:
+        os.close(fd)
+    check(p.returncode == 66 and b"cannot read" in p.stderr, "rc %d %s" % (p.returncode, p.stderr))
+    rc, _, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                      "a@example.com", "--to", "b@example.com", "--body", "@" + TMP])
+    check(rc == 66 and "--body" in err, "rc %d %s" % (rc, err))
     many = b"To: " + b",".join(b"r%d@example.com" % i for i in range(1001)) + b"\n\nx\n"
     rc, _, err = run(["sendmail", "-C", conf, "-t"], msg=many)
     check(rc == 65 and "too many" in err, "rc %d %s" % (rc, err))
