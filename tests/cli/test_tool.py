@@ -637,6 +637,18 @@ def lmtp_wire_and_configuration():
     check(rc == 75 and "no-socket" in err, "rc %d %s" % (rc, err))
 
 
+@test
+def version_and_help():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "include", "smtpc.h")) as f:
+        version = [l.split('"')[1] for l in f if l.startswith("#define SMTPC_VERSION ")][0]
+    rc, out, err = run(["--version"])
+    check(rc == 0 and out == "smtpc %s\n" % version, "rc %d %r" % (rc, out))
+    rc, out, err = run(["sendmail", "--help"])
+    check(rc == 0 and "-t" in out and "Bcc" in out, "rc %d %s" % (rc, out))
+    rc, out, err = run(["--help"])
+    check(rc == 0 and "sendmail" in out and "77" in out and "78" in out, out)
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
