@@ -52,7 +52,7 @@ PTLS_SRC := io-posix/tls.c
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509 fuzz_txn
+FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509 fuzz_txn fuzz_cli
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC)) \
             $(patsubst txn/%.c,$(B)/txn/%.o,$(TXN_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
@@ -176,6 +176,11 @@ test-run: $(B)/unit
 # ---- fuzz replay (gcc, sanitizers): every corpus file through every target
 $(B)/replay_%: fuzz/%.c fuzz/replay.c $(TLS_LIB) $(POSIX_LIB)
 	$(CC) $(CFLAGS_ALL) -Wno-conversion -Ifuzz -o $@ fuzz/$*.c fuzz/replay.c $(LINK_ALL)
+
+# the tool's parsers (configuration, addresses, the sendmail header pass)
+$(B)/replay_fuzz_cli: fuzz/fuzz_cli.c fuzz/replay.c cli/config.c cli/message.c cli/config.h cli/message.h $(CORE_LIB)
+	$(CC) $(CFLAGS_ALL) -Wno-conversion -Icli -o $@ fuzz/fuzz_cli.c fuzz/replay.c cli/config.c cli/message.c \
+	  $(CORE_LIB)
 
 replay: $(patsubst %,$(B)/replay_%,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
@@ -391,6 +396,11 @@ cov:
 
 # ---- libFuzzer
 fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
+
+build/fuzz/fuzz_cli: fuzz/fuzz_cli.c cli/config.c cli/message.c cli/config.h cli/message.h $(CORE_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	clang $(WARN) -Wno-conversion -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Icore -Icli -o $@ $< cli/config.c cli/message.c $(CORE_SRC)
 
 build/fuzz/%: fuzz/%.c $(CORE_SRC) $(TXN_SRC) $(BEARSSL_SRC) $(HDRS)
 	@mkdir -p $(@D)

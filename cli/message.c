@@ -346,7 +346,7 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 	char *hdr = malloc(MSG_HEADER_MAX + 1), buf[65536], date[64], id[400];
 	size_t len = 0, n;
 	size_t ls = 0;
-	int ch, has_date = 0, has_id = 0, has_from = 0, blank = 0;
+	int ch, has_date = 0, has_id = 0, has_from = 0;
 	const char *p, *end, *body = NULL;
 
 	if (hdr == NULL) {
@@ -368,10 +368,8 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 		if (ch != '\n')
 			continue;
 		ll = len - ls;
-		if (ll == 1 || (ll == 2 && l[0] == '\r')) {
-			blank = 1;
-			break;
-		}
+		if (ll == 1 || (ll == 2 && l[0] == '\r'))
+			break; /* the empty line */
 		if (l[0] != ' ' && l[0] != '\t' && field_name(l, ll) == 0 &&
 		    !(ls == 0 && ll >= 5 && memcmp(l, "From ", 5) == 0))
 			break;
@@ -450,8 +448,10 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 	}
 	if (body == end && end > hdr && end[-1] != '\n')
 		fputs("\n", out); /* the last field, cut by the end of the input */
-	if (!blank && body < end)
-		fputs("\n", out); /* the empty line before a body that had none */
+	/* the empty line before a body that has none: whatever the first line
+	 * that is no field was (a stray continuation line, text), it is body */
+	if (body < end && *body != '\n' && !(*body == '\r' && body + 1 < end && body[1] == '\n'))
+		fputs("\n", out);
 	fwrite(body, 1, (size_t)(end - body), out);
 	free(hdr);
 	while ((n = fread(buf, 1, sizeof buf, in)) > 0)

@@ -239,6 +239,16 @@ Test(message, sendmail_copy)
 	/* an mbox From line is dropped; a body line right after the headers */
 	out = copy("From someone Mon Jan 1\nSubject: s\nnot a header\n", 0, NULL, NULL, &rc);
 	cr_assert_str_eq(stable(out), "From: env@example.com\nSubject: s\n\nnot a header\n");
+	/* a continuation line with no field before it is body, and so is all
+	 * after it: a Bcc there must not become a header (found by fuzz_cli) */
+	out = copy("From x Mon\n e;\nBcc: d@example.com\nSubject: s\n\nbody\n", 1, NULL, &g, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(g.n, 0);
+	cr_assert_str_eq(stable(out), "From: env@example.com\n\n e;\nBcc: d@example.com\nSubject: "
+				      "s\n\nbody\n");
+	out = copy(" lead\nTo: a@example.com\n\nx\n", 1, NULL, &g, &rc);
+	cr_assert_eq(g.n, 0);
+	cr_assert_str_eq(stable(out), "From: env@example.com\n\n lead\nTo: a@example.com\n\nx\n");
 	/* an empty message */
 	out = copy("", 0, NULL, NULL, &rc);
 	cr_assert_eq(rc, 0);
