@@ -43,13 +43,13 @@ typedef struct smtpc_posix_tls_opts {
 	/* Server: the certificate chain (PEM, leaf first) and its RSA or EC
 	 * private key (PEM or DER; NULL: in cert_file too). */
 	const char *cert_file, *key_file;
+	/* Each connection's BearSSL buffer; 0: SMTPC_BEARSSL_BUF_BIDI. At
+	 * least SMTPC_BEARSSL_BUF_MIN (see smtpc_bearssl.h). */
+	size_t bufsize;
 	/* Client: a certificate chain (PEM, leaf first) and its RSA or EC
 	 * private key (PEM or DER; NULL: in client_cert_file too) to present
 	 * when the server asks for one. NULL (default): none. */
 	const char *client_cert_file, *client_key_file;
-	/* Each connection's BearSSL buffer; 0: SMTPC_BEARSSL_BUF_BIDI. At
-	 * least SMTPC_BEARSSL_BUF_MIN (see smtpc_bearssl.h). */
-	size_t bufsize;
 } smtpc_posix_tls_opts;
 
 typedef struct smtpc_posix_tls smtpc_posix_tls;
