@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
@@ -605,6 +606,38 @@ def lmtp_over_a_unix_socket_to_aiosmtpd():
         check(stored[0][1] == b"Subject: lmtp\r\n\r\nbody\r\n", repr(stored[0][1]))
     finally:
         srv.stop()
+
+
+@test
+def lmtp_to_smtpc_sink_over_a_unix_socket():
+    d = tempfile.mkdtemp(prefix="sink-", dir=TMP)
+    path, maildir = os.path.join(d, "lmtp"), os.path.join(d, "maildir")
+    sink = subprocess.Popen([SMTPC, "sink", "--lmtp", "--unix", path, "--maildir", maildir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.02)
+        check(os.path.exists(path), "the sink did not listen")
+        rc, out, err = run(["send", "--lmtp", "--unix", path, "--from", "a@example.com",
+                            "--to", "b@example.com", "--to", "c@example.com", "--helo",
+                            "client.example", "--json"], msg=b"Subject: to the sink\r\n\r\nx\r\n")
+        check(rc == 0, "rc %d %s" % (rc, err))
+        check("<b@example.com>: 2" in err and "<c@example.com>: 2" in err, err)
+        import json
+        r = json.loads(out)["messages"][0]["recipients"]
+        check([x["data_reply"]["code"] // 100 for x in r] == [2, 2], out)
+        new = os.path.join(maildir, "new")
+        check(len(os.listdir(new)) >= 1, "nothing stored")
+        with open(os.path.join(new, os.listdir(new)[0]), "rb") as f:
+            check(b"Subject: to the sink" in f.read(), "stored message")
+    finally:
+        sink.terminate()  # our own child, by its own pid
+        try:
+            sink.wait(10)
+        except subprocess.TimeoutExpired:
+            sink.kill()
+            sink.wait()
 
 
 @test
