@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""smtpc as a daily mail tool under attack: hostile messages handed to the
+sendmail interface (headers that try to keep a Bcc visible or to hide
+recipients), hostile passwordeval commands and configuration files, against
+scripted servers on 127.0.0.1. Each case checks the bytes on the wire and the
+exit status; none may hang.
+
+Usage: test_attack.py [SMTPC_BINARY] [NAME_FILTER]
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
+from fakeserver import FakeServer  # noqa: E402
+
+SMTPC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/smtpc")
+ONLY = sys.argv[2] if len(sys.argv) > 2 else ""
+TMP = tempfile.mkdtemp(prefix="smtpc-attack-")
+TESTS = []
+
+GREET = b"220 fake.example ESMTP\r\n"
+EHLO_PIPE = b"250-fake.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def env(**extra):
+    """No configuration or password from the machine's user."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SMTPC_")}
+    e["HOME"] = os.path.join(TMP, "home")
+    e["XDG_CONFIG_HOME"] = os.path.join(TMP, "xdg-empty")
+    e.update(extra)
+    return e
+
+
+def run(args, msg=b"", timeout=30, **extra):
+    p = subprocess.run([SMTPC] + list(args), input=msg, capture_output=True, timeout=timeout,
+                       env=env(**extra))
+    return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1")
+
+
+def write(name, text, mode=0o600):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def accept_all(nrcpt):
+    """A pipelining server that accepts one message to nrcpt recipients."""
+    return [("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 2 + nrcpt),
+            ("send", b"250 ok\r\n" + b"250 ok\r\n" * nrcpt + b"354 go\r\n"),
+            ("until", b"\r\n.\r\n"), ("send", b"250 queued\r\n"), ("line",),
+            ("send", b"221 bye\r\n")]
+
+
+def account(port):
+    return write("sm-conf", "account default\nhost 127.0.0.1\nport %d\nfrom acct@example.com\n"
+                 "domain client.example\ntimeout 5\n" % port)
+
+
+def sendmail(msg, *args, nrcpt=1):
+    """The message through smtpc sendmail to a server that accepts it:
+    (exit status, stderr, RCPT addresses, header section, body)."""
+    srv = FakeServer(accept_all(nrcpt))
+    rc, _, err = run(["sendmail", "-C", account(srv.port)] + list(args), msg=msg)
+    srv.wait()
+    got = srv.received
+    rcpts = [line[9:-1] for line in got.split(b"\r\n") if line.startswith(b"RCPT TO:<")]
+    if b"DATA\r\n" not in got:
+        return rc, err, rcpts, None, None
+    data = got[got.index(b"DATA\r\n") + 6:got.index(b"\r\n.\r\n") + 2]
+    head, _, body = data.partition(b"\r\n\r\n")
+    return rc, err, rcpts, head, body
+
+
+# ---- the sendmail interface: Bcc and recipients ---------------------------------------
+
+@test
+def sendmail_header_section_starting_with_white_space_is_body_not_a_hidden_bcc():
+    # a first line that starts with white space continues no field: there
+    # is no header section, so the text is the body, after an empty line
+    # (without one, the Bcc line below became a field of what was sent)
+    for eol in (b"\n", b"\r\n"):
+        msg = eol.join([b" x", b"Bcc: hidden@example.com", b"To: a@example.com", b"",
+                        b"body", b""])
+        rc, err, rcpts, head, body = sendmail(msg, "-t", "extra@example.com")
+        check(rc == 0, "rc %d %s" % (rc, err))
+        check(rcpts == [b"extra@example.com"], repr(rcpts))
+        check(b"Bcc" not in head and b"hidden" not in head, repr(head))
+        check([f.split(b":")[0] for f in head.split(b"\r\n")] == [b"From", b"Date", b"Message-ID"],
+              repr(head))
+        check(body.startswith(b" x\r\nBcc: hidden@example.com\r\n"), repr(body))
+
+
+def main():
+    if not os.path.exists(SMTPC):
+        print("no binary at %s" % SMTPC)
+        return 1
+    try:
+        return runner.run("attack", TESTS, ONLY)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
