@@ -313,19 +313,30 @@ static void put_phrase(FILE *out, const char *name)
 /* ---- the sendmail interface -------------------------------------------------------------------
  */
 
-/* Length of the field name at s (before ':'), 0 if the line is no field. */
-static size_t field_name(const char *s, size_t n)
+/* The offset of the ':' that ends the field name at s, 0 if the line is no
+ * field; the name's length in *name_len (may be NULL). RFC 5322 2.2: the
+ * name is printable ASCII but ':', no space; 4.5 (obsolete syntax, still
+ * read): white space may come between the name and the colon. */
+static size_t field_name(const char *s, size_t n, size_t *name_len)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if (ch == ':')
-			return i;
+			break;
 		if (ch <= 32 || ch >= 127)
-			return 0; /* RFC 5322 2.2: printable, no space */
+			break;
 	}
-	return 0;
+	if (i == 0 || i == n)
+		return 0;
+	for (k = i; k < n && (s[k] == ' ' || s[k] == '\t'); k++)
+		;
+	if (k == n || s[k] != ':')
+		return 0;
+	if (name_len != NULL)
+		*name_len = i;
+	return k;
 }
 
 static int named(const char *s, size_t n, const char *name)
@@ -370,7 +381,7 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 		ll = len - ls;
 		if (ll == 1 || (ll == 2 && l[0] == '\r'))
 			break; /* the empty line */
-		if (l[0] != ' ' && l[0] != '\t' && field_name(l, ll) == 0 &&
+		if (l[0] != ' ' && l[0] != '\t' && field_name(l, ll, NULL) == 0 &&
 		    !(ls == 0 && ll >= 5 && memcmp(l, "From ", 5) == 0))
 			break;
 		ls = len;
@@ -389,7 +400,7 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 		const char *q = p;
 		while (q < end) {
 			const char *f = q, *fe;
-			size_t nl = field_name(q, (size_t)(end - q));
+			size_t nn = 0, nl = field_name(q, (size_t)(end - q), &nn);
 			if (*q == '\r' || *q == '\n') { /* the empty line */
 				body = q;
 				break;
@@ -401,14 +412,14 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 			fe = line_end(q, end);
 			while (fe < end && (*fe == ' ' || *fe == '\t'))
 				fe = line_end(fe, end);
-			if (named(f, nl, "Date"))
+			if (named(f, nn, "Date"))
 				has_date = 1;
-			else if (named(f, nl, "Message-ID"))
+			else if (named(f, nn, "Message-ID"))
 				has_id = 1;
-			else if (named(f, nl, "From"))
+			else if (named(f, nn, "From"))
 				has_from = 1;
 			if (o->take_rcpts &&
-			    (named(f, nl, "To") || named(f, nl, "Cc") || named(f, nl, "Bcc")) &&
+			    (named(f, nn, "To") || named(f, nn, "Cc") || named(f, nn, "Bcc")) &&
 			    msg_addresses(f + nl + 1, (size_t)(fe - f - nl - 1), add, ctx, why) <
 				0) {
 				free(hdr);
@@ -438,11 +449,12 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 	}
 	/* the fields as they came, but Bcc */
 	while (p < body) {
-		size_t nl = field_name(p, (size_t)(body - p));
+		size_t nn = 0;
 		const char *fe = line_end(p, body);
+		field_name(p, (size_t)(body - p), &nn);
 		while (fe < body && (*fe == ' ' || *fe == '\t'))
 			fe = line_end(fe, body);
-		if (!named(p, nl, "Bcc"))
+		if (!named(p, nn, "Bcc"))
 			fwrite(p, 1, (size_t)(fe - p), out);
 		p = fe;
 	}
@@ -472,10 +484,10 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 int msg_header_ok(const char *h)
 {
 	const char *colon = strchr(h, ':');
-	size_t nl = colon ? (size_t)(colon - h) : 0;
+	size_t nl = colon ? (size_t)(colon - h) : 0, nn = 0;
 
-	if (nl == 0 || field_name(h, strlen(h)) != nl)
-		return 0;
+	if (nl == 0 || field_name(h, strlen(h), &nn) != nl || nn != nl)
+		return 0; /* no white space before the colon here */
 	return strpbrk(h, "\r\n") == NULL;
 }
 

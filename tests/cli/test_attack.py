@@ -107,6 +107,21 @@ def sendmail_header_section_starting_with_white_space_is_body_not_a_hidden_bcc()
         check(body.startswith(b" x\r\nBcc: hidden@example.com\r\n"), repr(body))
 
 
+@test
+def sendmail_obsolete_white_space_before_the_colon_is_still_a_bcc():
+    # RFC 5322 4.5: white space may come before a field's colon; "Bcc :"
+    # is a Bcc (it ended the header section and went out in the body)
+    msg = (b"To: a@example.com\nBCC\t : hidden@example.com,\n second@example.com\n"
+           b"Cc : c@example.com\nSubject: s\n\nbody\n")
+    rc, err, rcpts, head, body = sendmail(msg, "-t", nrcpt=4)
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(rcpts == [b"a@example.com", b"hidden@example.com", b"second@example.com",
+                    b"c@example.com"], repr(rcpts))
+    check(b"hidden" not in head + body and b"second" not in head + body, repr(head + body))
+    check(b"\r\nCc : c@example.com\r\nSubject: s" in head and body == b"body\r\n",
+          repr(head + body))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
