@@ -344,6 +344,19 @@ static int named(const char *s, size_t n, const char *name)
 	return strlen(name) == n && strncasecmp(s, name, n) == 0;
 }
 
+/* Whether the field named s (n octets) gives recipients: To, Cc, Bcc; or
+ * with resent Resent-To, Resent-Cc, Resent-Bcc. */
+static int rcpt_field(const char *s, size_t n, int resent)
+{
+	if (resent) {
+		if (n < 7 || strncasecmp(s, "Resent-", 7) != 0)
+			return 0;
+		s += 7;
+		n -= 7;
+	}
+	return named(s, n, "To") || named(s, n, "Cc") || named(s, n, "Bcc");
+}
+
 /* The end of the line that starts at p (after its LF), or end. */
 static const char *line_end(const char *p, const char *end)
 {
@@ -357,8 +370,8 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 	char *hdr = malloc(MSG_HEADER_MAX + 1), buf[65536], date[64], id[400];
 	size_t len = 0, n;
 	size_t ls = 0;
-	int ch, has_date = 0, has_id = 0, has_from = 0;
-	const char *p, *end, *body = NULL;
+	int ch, has_date = 0, has_id = 0, has_from = 0, resent = 0;
+	const char *p, *q, *end, *body = NULL;
 
 	if (hdr == NULL) {
 		*why = "out of memory";
@@ -397,7 +410,7 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 		p = line_end(p, end); /* an mbox separator line is no header */
 	/* the fields: a name and ':', continued by lines that start with white space */
 	{
-		const char *q = p;
+		q = p;
 		while (q < end) {
 			const char *f = q, *fe;
 			size_t nn = 0, nl = field_name(q, (size_t)(end - q), &nn);
@@ -418,17 +431,26 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 				has_id = 1;
 			else if (named(f, nn, "From"))
 				has_from = 1;
-			if (o->take_rcpts &&
-			    (named(f, nn, "To") || named(f, nn, "Cc") || named(f, nn, "Bcc")) &&
-			    msg_addresses(f + nl + 1, (size_t)(fe - f - nl - 1), add, ctx, why) <
-				0) {
-				free(hdr);
-				return -1;
-			}
+			else if (rcpt_field(f, nn, 1))
+				resent = 1;
 			q = fe;
 		}
 		if (body == NULL)
 			body = end;
+	}
+	/* -t: the recipients of To, Cc and Bcc; of a message sent on again
+	 * (RFC 5322 3.6.6: Resent- fields), those of Resent-To, -Cc, -Bcc */
+	for (q = p; o->take_rcpts && q < body;) {
+		size_t nn = 0, nl = field_name(q, (size_t)(body - q), &nn);
+		const char *fe = line_end(q, body);
+		while (fe < body && (*fe == ' ' || *fe == '\t'))
+			fe = line_end(fe, body);
+		if (rcpt_field(q, nn, resent) &&
+		    msg_addresses(q + nl + 1, (size_t)(fe - q - nl - 1), add, ctx, why) < 0) {
+			free(hdr);
+			return -1;
+		}
+		q = fe;
 	}
 	if (!has_from && o->from != NULL && o->from[0] != '\0') {
 		fputs("From: ", out);
@@ -447,14 +469,14 @@ int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,
 		msg_id(id, sizeof id, o->domain, o->now);
 		fprintf(out, "Message-ID: %s\n", id);
 	}
-	/* the fields as they came, but Bcc */
+	/* the fields as they came, but Bcc and Resent-Bcc (RFC 5322 3.6.3, 3.6.6) */
 	while (p < body) {
 		size_t nn = 0;
 		const char *fe = line_end(p, body);
 		field_name(p, (size_t)(body - p), &nn);
 		while (fe < body && (*fe == ' ' || *fe == '\t'))
 			fe = line_end(fe, body);
-		if (!named(p, nn, "Bcc"))
+		if (!named(p, nn, "Bcc") && !named(p, nn, "Resent-Bcc"))
 			fwrite(p, 1, (size_t)(fe - p), out);
 		p = fe;
 	}

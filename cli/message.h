@@ -41,10 +41,12 @@ struct msg_sendmail {
 	time_t now;
 };
 
-/* Copies the message on in to out: the header section with Bcc fields
- * dropped and Date, Message-ID (and From) added at its top when missing,
- * never changing a header that is there; then the body as it is. With
- * take_rcpts each address of To, Cc and Bcc goes to add(). Returns 0; or -1
+/* Copies the message on in to out: the header section with Bcc and
+ * Resent-Bcc fields dropped and Date, Message-ID (and From) added at its top
+ * when missing, never changing a header that is there; then the body as it
+ * is (after an empty line). With take_rcpts each address of To, Cc and Bcc
+ * goes to add(), or of Resent-To, Resent-Cc and Resent-Bcc when the message
+ * has any of those. Returns 0; or -1
  * (a bad header section, over a limit), MSG_ERR_READ or MSG_ERR_SPOOL, with
  * *why. */
 int msg_sendmail_copy(FILE *in, FILE *out, const struct msg_sendmail *o,

@@ -122,6 +122,28 @@ def sendmail_obsolete_white_space_before_the_colon_is_still_a_bcc():
           repr(head + body))
 
 
+@test
+def sendmail_resent_bcc_is_removed_and_resent_fields_give_the_recipients():
+    # a message sent on again (RFC 5322 3.6.6): Resent-Bcc is as blind as
+    # Bcc, and with -t the Resent- fields name the recipients, not the
+    # original To and Cc (the message had gone back to them)
+    msg = (b"From: o@example.com\nTo: original@example.com\nCc: occ@example.com\n"
+           b"Bcc: obcc@example.com\nResent-From: me@example.com\n"
+           b"resent-to: new@example.com\nResent-Cc: ncc@example.com\n"
+           b"Resent-Bcc: nbcc@example.com,\n\tnbcc2@example.com\n\nbody\n")
+    rc, err, rcpts, head, body = sendmail(msg, "-t", nrcpt=4)
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(rcpts == [b"new@example.com", b"ncc@example.com", b"nbcc@example.com",
+                    b"nbcc2@example.com"], repr(rcpts))
+    check(b"bcc@" not in head and b"bcc2@" not in head and b"Bcc" not in head, repr(head))
+    check(b"To: original@example.com\r\nCc: occ@example.com\r\nResent-From: me@example.com"
+          b"\r\nresent-to: new@example.com\r\nResent-Cc: ncc@example.com" in head, repr(head))
+    # without -t too, nothing blind is shown
+    rc, err, rcpts, head, body = sendmail(msg, "x@example.com")
+    check(rc == 0 and rcpts == [b"x@example.com"], "rc %d %s %r" % (rc, err, rcpts))
+    check(b"Bcc" not in head and b"bcc" not in head, repr(head))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
