@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +75,8 @@ static const char send_usage[] =
     "                    LOGIN, CRAM-MD5; without TLS only CRAM-MD5), off, plain, login,\n"
     "                    cram-md5 or xoauth2 (the password is the token)\n"
     "  --password-file FILE   the password is FILE's first line\n"
-    "  --passwordeval CMD     the password is the first line CMD prints\n"
+    "  --passwordeval CMD     the password is the first line CMD prints (within\n"
+    "                    --timeout)\n"
     "                    (else $SMTPC_PASSWORD, else the account's password)\n"
     "  --password P      visible to other users in the process list: avoid\n"
     "  --helo NAME       name for EHLO/HELO (default: this host's name, or localhost)\n"
@@ -1658,11 +1661,108 @@ static int password_from_file(struct send *s, const char *path)
 	return 0;
 }
 
+#define EVAL_OUTPUT_MAX (1024 * 1024) /* what a passwordeval command may print */
+
+/* The first line of what the command pid prints on fd (as first_line)
+ * within the timeout. Reading ends at the end of its output, or once the
+ * command has exited with its line given (something it left running may
+ * still hold the pipe); the rest is read and dropped, up to
+ * EVAL_OUTPUT_MAX. *reaped says whether pid was waited for (*status then).
+ * 0, or -1 with why. */
+static int command_line(struct send *s, int fd, pid_t pid, int *status, int *reaped,
+			const char **why)
+{
+	char *buf = malloc(SECRET_MAX + 2), drop[4096];
+	size_t n = 0, total = 0;
+	int ended = 0, eof = 0;
+	double deadline = now_ms() + (double)s->timeout;
+
+	*reaped = 0;
+	*why = "out of memory";
+	if (buf == NULL)
+		return -1;
+	for (;;) {
+		struct pollfd pf;
+		double left;
+		ssize_t got;
+		int r;
+		if (!*reaped && waitpid(pid, status, WNOHANG) == pid)
+			*reaped = 1;
+		if (eof || (*reaped && ended))
+			break;
+		left = deadline - now_ms();
+		if (left <= 0) {
+			*why = "it did not finish within the timeout (--timeout, or the account's "
+			       "timeout); stopped";
+			goto fail;
+		}
+		pf.fd = fd;
+		pf.events = POLLIN;
+		pf.revents = 0;
+		/* a short wait while the command runs: its end is seen even when
+		 * something it started keeps the pipe open */
+		r = poll(&pf, 1, left > 50 ? 50 : (int)left + 1);
+		if (r < 0 && errno != EINTR) {
+			*why = strerror(errno);
+			goto fail;
+		}
+		if (r <= 0)
+			continue;
+		got = ended ? read(fd, drop, sizeof drop) : read(fd, buf + n, SECRET_MAX + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			*why = strerror(errno);
+			goto fail;
+		}
+		if (got == 0) {
+			eof = 1;
+			continue;
+		}
+		total += (size_t)got;
+		if (total > EVAL_OUTPUT_MAX) {
+			*why = "it prints more than 1 MiB; stopped";
+			goto fail;
+		}
+		if (!ended) {
+			char *nl = memchr(buf + n, '\n', (size_t)got);
+			if (nl != NULL) {
+				n = (size_t)(nl - buf);
+				ended = 1;
+			} else {
+				n += (size_t)got;
+			}
+			if (n > SECRET_MAX) {
+				*why = "its first line is longer than 4096 octets";
+				goto fail;
+			}
+		}
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || has_ctrl(buf)) {
+		*why = n == 0 ? "it gives an empty first line"
+			      : "its first line holds a control octet";
+		goto fail;
+	}
+	s->secret = buf;
+	s->password = buf;
+	return 0;
+fail:
+	memset(buf, 0, SECRET_MAX + 2);
+	free(buf);
+	return -1;
+}
+
 /* Runs cmd with /bin/sh (standard input from /dev/null: the message may be
- * there), its first output line the password. where names the setting. */
+ * there), its first output line the password. where names the setting. The
+ * command runs in a process group of its own, stopped (SIGKILL to the
+ * group) when it outlasts the timeout or prints without end: a passwordeval
+ * never hangs the tool. */
 static int password_from_command(struct send *s, const char *cmd, const char *where)
 {
-	int pfd[2], status = 0, rc;
+	int pfd[2], status = 0, rc, reaped = 0;
 	const char *why = NULL;
 	pid_t pid;
 
@@ -1681,6 +1781,7 @@ static int password_from_command(struct send *s, const char *cmd, const char *wh
 	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
+		setpgid(0, 0);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(pfd[1], 1) < 0)
 			_exit(127);
 		close(pfd[0]);
@@ -1688,10 +1789,16 @@ static int password_from_command(struct send *s, const char *cmd, const char *wh
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
+	setpgid(pid, pid); /* either side may come first */
 	close(pfd[1]);
-	rc = first_line(s, pfd[0], &why);
+	rc = command_line(s, pfd[0], pid, &status, &reaped, &why);
 	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	if (rc != 0) {
+		kill(-pid, SIGKILL); /* the command and what it started */
+		if (!reaped)
+			kill(pid, SIGKILL);
+	}
+	while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (rc != 0) { /* said first: a cut-off reader can make the command fail */
 		say("%s: %s", where, why);

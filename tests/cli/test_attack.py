@@ -144,6 +144,78 @@ def sendmail_resent_bcc_is_removed_and_resent_fields_give_the_recipients():
     check(b"Bcc" not in head and b"bcc" not in head, repr(head))
 
 
+# ---- hostile passwordeval commands -----------------------------------------------------
+
+
+def gone(pid_file):
+    """Whether the process whose PID the command wrote is gone (reaped or
+    never left behind); one still there is stopped here by its own PID."""
+    with open(pid_file) as f:
+        pid = int(f.read().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    os.kill(pid, 9)
+    return False
+
+
+@test
+def passwordeval_that_never_ends_is_stopped_at_the_timeout():
+    # each must come back with 78 within the timeout (1 s here), and leave
+    # nothing running; none may connect anywhere
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    pid_file = os.path.join(TMP, "eval.pid")
+    for cmd, what in (("echo $$ > %s; exec sleep 30" % pid_file, "timeout"),
+                      ("echo Sekr1t; echo $$ > %s; exec sleep 30" % pid_file, "timeout"),
+                      ("echo $$ > %s; exec >&-; exec sleep 30" % pid_file, "empty first line"),
+                      ("echo Sekr1t; echo $$ > %s; exec yes" % pid_file, "1 MiB")):
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
+        t0 = time.time()
+        try:
+            rc, _, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                              "a@example.com", "--to", "b@example.com", "--user", "u",
+                              "--timeout", "1000", "--passwordeval", cmd], timeout=20)
+        except subprocess.TimeoutExpired:
+            gone(pid_file)
+            raise AssertionError("%r: still running after 20 s" % cmd)
+        check(rc == 78 and "--passwordeval" in err and what in err and "Sekr1t" not in err,
+              "%r: rc %d %s" % (cmd, rc, err))
+        check(time.time() - t0 < 15, "%r: %.1f s" % (cmd, time.time() - t0))
+        check(gone(pid_file), "%r: the command was left running" % cmd)
+    srv.wait()
+    check(not srv.connected, "connected")
+
+
+@test
+def passwordeval_whose_leftover_child_holds_the_pipe_is_not_waited_for():
+    # the command prints its line and exits 0, but something it started in
+    # the background (an agent) keeps standard output open: the password
+    # is taken when the command ends, not when the pipe does (the child's
+    # standard error is not the test's pipe, which it would hold open too)
+    pid_file = os.path.join(TMP, "agent.pid")
+    srv = FakeServer([("send", GREET), ("line",), ("send", b"250-fake.example\r\n250 AUTH PLAIN\r\n"),
+                      ("line",), ("send", b"235 ok\r\n"), ("line",), ("send", b"250 ok\r\n"),
+                      ("line",), ("send", b"250 ok\r\n"), ("line",), ("send", b"354 go\r\n"),
+                      ("until", b"\r\n.\r\n"), ("send", b"250 queued\r\n"), ("line",),
+                      ("send", b"221 bye\r\n")])
+    try:
+        rc, _, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                          "a@example.com", "--to", "b@example.com", "--user", "u", "--insecure",
+                          "--timeout", "20000", "--passwordeval",
+                          "sleep 30 2>/dev/null & echo $! > %s; echo Sekr1t" % pid_file],
+                         msg=b"Subject: x\r\n\r\nbody\r\n", timeout=15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("waited for the background child")
+    finally:
+        srv.wait()
+        if os.path.exists(pid_file):
+            gone(pid_file)
+    check(rc == 0, "rc %d %s" % (rc, err))
+    check(b"AUTH PLAIN AHUAU2VrcjF0\r\n" in srv.received, repr(srv.received))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
