@@ -439,7 +439,9 @@ int cfg_load(cfg_file *c, const char *path, char *err, size_t err_len)
 	char *text;
 	size_t len = 0;
 	ssize_t got;
-	int fd = open(path, O_RDONLY | O_NOCTTY), rc;
+	/* O_NONBLOCK: a named pipe with no writer must not block the open (it
+	 * is refused below as not a regular file) */
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK), rc;
 
 	if (fd < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));

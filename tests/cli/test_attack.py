@@ -216,6 +216,24 @@ def passwordeval_whose_leftover_child_holds_the_pipe_is_not_waited_for():
     check(b"AUTH PLAIN AHUAU2VrcjF0\r\n" in srv.received, repr(srv.received))
 
 
+# ---- hostile configuration files -------------------------------------------------------
+
+
+@test
+def configuration_that_is_a_fifo_or_a_directory_is_refused_at_once():
+    # a named pipe with no writer blocked the open for ever
+    fifo = os.path.join(TMP, "conf-fifo")
+    os.mkfifo(fifo, 0o600)
+    for path, extra in ((fifo, {}), (TMP, {}), (None, {"SMTPC_CONFIG": fifo})):
+        args = ["send", "--from", "a@example.com", "--to", "b@example.com", "--host",
+                "127.0.0.1", "--port", "1"] + (["--config", path] if path else [])
+        try:
+            rc, _, err = run(args, timeout=15, **extra)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s: blocked" % (path or "$SMTPC_CONFIG"))
+        check(rc == 78 and "not a regular file" in err, "%s: rc %d %s" % (path, rc, err))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
