@@ -779,8 +779,12 @@ static void json_out(struct send *s, int rc)
 		for (k = 0; k < m->nrcpts; k++) {
 			const smtpc_txn_rcpt *r = &m->rcpts[k];
 			const smtpc_txn_reply *d = r->data.code ? &r->data : &r->rcpt;
+			static const smtpc_txn_reply none; /* code 0: shown as null */
 			if (r->rcpt.code && r->rcpt.code / 100 != 2)
 				d = &r->rcpt; /* refused at RCPT: that reply decided */
+			else if (r->data.code == 0 &&
+				 (r->status == SMTPC_TXN_FAILED || r->status == SMTPC_TXN_PENDING))
+				d = &none; /* no final reply: the error says why */
 			fputs(k ? ", {\"address\": " : "{\"address\": ", stdout);
 			json_cstr(r->addr);
 			printf(", \"status\": \"%s\", \"code\": ",

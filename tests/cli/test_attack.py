@@ -144,6 +144,37 @@ def sendmail_resent_bcc_is_removed_and_resent_fields_give_the_recipients():
     check(b"Bcc" not in head and b"bcc" not in head, repr(head))
 
 
+# ---- hostile servers -------------------------------------------------------------------
+
+
+@test
+def json_recipient_whose_final_reply_never_came_has_no_deciding_code():
+    # "code" is the reply that decided for the recipient: a 250 to RCPT
+    # decides nothing when the final reply never comes (it was shown as
+    # code 250 beside status "failed")
+    import json
+    lmtp = [("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 4),
+            ("send", b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+            ("send", b"250 2.0.0 first\r\n"), ("close",)]
+    smtp = [("send", GREET), ("line",), ("send", EHLO_PIPE), ("lines", 4),
+            ("send", b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"), ("until", b"\r\n.\r\n"),
+            ("close",)]
+    for script, extra, want in ((lmtp, ["--lmtp"], [250, None]), (smtp, [], [None, None])):
+        srv = FakeServer(script)
+        rc, out, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                            "a@example.com", "--to", "b@example.com", "--to", "c@example.com",
+                            "--helo", "client.example", "--timeout", "5000", "--json"] + extra,
+                           msg=b"Subject: x\r\n\r\nbody\r\n")
+        srv.wait()
+        check(rc == 75, "%r: rc %d %s" % (extra, rc, err))
+        r = json.loads(out)["messages"][0]["recipients"]
+        check([x["code"] for x in r] == want, "%r: %r" % (extra, r))
+        last = r[1]
+        check(last["status"] == "failed" and last["error"] == "SMTPC_ERR_CLOSED" and
+              last["text"] is None and last["enhanced"] is None and
+              last["rcpt_reply"]["code"] == 250 and last["data_reply"] is None, repr(last))
+
+
 # ---- hostile passwordeval commands -----------------------------------------------------
 
 
