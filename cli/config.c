@@ -375,8 +375,20 @@ static int parse_line(struct parser *p, cfg_account **cur, const char *s, const 
 		if (strlen(key_names[k]) == kwlen && memcmp(kw, key_names[k], kwlen) == 0)
 			break;
 	}
-	if (k == CK__COUNT)
-		return fail(p, "unknown keyword '%.*s'", (int)(kwlen > 64 ? 64 : kwlen), kw);
+	if (k == CK__COUNT) {
+		/* shown only when it looks like a keyword and a value follows: a
+		 * line of one word may be a password pasted alone, or the file a
+		 * password file given by mistake (the message may go to a log or,
+		 * from cron, into a mail) */
+		int shown = kwlen <= 32 && value[0] != '\0';
+		for (q = kw; shown && q < kw + kwlen; q++)
+			shown = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+				(*q >= '0' && *q <= '9') || *q == '_' || *q == '-';
+		if (!shown)
+			return fail(p, "not a 'keyword value' line (its text is not shown: it may "
+				       "be a secret)");
+		return fail(p, "unknown keyword '%.*s'", (int)kwlen, kw);
+	}
 	if (*cur == NULL)
 		return fail(p, "'%s' before any account or defaults line", key_names[k]);
 	if (check_value(p, (enum cfg_key)k, value) != 0)

@@ -265,6 +265,24 @@ def configuration_that_is_a_fifo_or_a_directory_is_refused_at_once():
         check(rc == 78 and "not a regular file" in err, "%s: rc %d %s" % (path, rc, err))
 
 
+@test
+def configuration_error_does_not_echo_what_may_be_a_secret():
+    # --config pointed at a password file, or a password pasted on a line
+    # of its own: the error names the line, never shows its text (it went
+    # to standard error, and from cron into a mail)
+    for text in ("S3cr3t-Pa55\n", "account a\nhost h\nhunter2\n",
+                 "root:x:0:0:S3cr3t:/root:/bin/bash\n", "account a\n\"S3cr3t x\" y\n"):
+        path = write("conf-secret", text)
+        rc, _, err = run(["send", "--config", path, "--from", "a@example.com", "--to",
+                          "b@example.com"])
+        line = text.count("\n")
+        check(rc == 78 and ("conf-secret:%d:" % line) in err and "S3cr3t" not in err and
+              "hunter2" not in err, "%r: rc %d %s" % (text, rc, err))
+    path = write("conf-secret", "account a\ntls_trustfile /etc/ssl/x.pem\n")
+    rc, _, err = run(["send", "--config", path, "--from", "a@example.com", "--to", "b@example.com"])
+    check(rc == 78 and "conf-secret:2: unknown keyword 'tls_trustfile'" in err, "rc %d %s" % (rc, err))
+
+
 def main():
     if not os.path.exists(SMTPC):
         print("no binary at %s" % SMTPC)
