@@ -282,6 +282,32 @@ static void put_encoded(FILE *out, const char *s)
 	}
 }
 
+/* ASCII text after a field name of col octets, folded (RFC 5322 2.2.3: a
+ * line break goes before white space, and unfolding takes it away again) so
+ * that lines keep to 78 octets where the words allow. Returns -1, writing
+ * nothing, when a word is too long for a line of 998 (then it is encoded). */
+static int put_folded(FILE *out, const char *s, size_t col)
+{
+	const char *p;
+	size_t w;
+
+	for (p = s; *p; p += w) { /* runs: one octet, then up to the next white space */
+		w = strcspn(p + 1, " \t") + 1;
+		if (w > 900)
+			return -1;
+	}
+	for (p = s; *p; p += w) {
+		w = strcspn(p + 1, " \t") + 1;
+		if (col + w > 78 && col > 1 && w > 1 && (*p == ' ' || *p == '\t')) {
+			fputs("\n", out);
+			col = 0;
+		}
+		fwrite(p, 1, w, out);
+		col += w;
+	}
+	return 0;
+}
+
 /* A display name: as it is when it is atoms, quoted otherwise, encoded when
  * not ASCII. */
 static void put_phrase(FILE *out, const char *name)
@@ -573,9 +599,8 @@ int msg_compose_write(FILE *out, const struct msg_compose *c, const char **why)
 	}
 	if (c->subject != NULL && !given(c, "Subject")) {
 		fputs("Subject: ", out);
-		if (is_ascii(c->subject, strlen(c->subject)))
-			fputs(c->subject, out);
-		else
+		if (!is_ascii(c->subject, strlen(c->subject)) ||
+		    put_folded(out, c->subject, 9) != 0)
 			put_encoded(out, c->subject);
 		fputs("\n", out);
 	}

@@ -175,6 +175,35 @@ def json_recipient_whose_final_reply_never_came_has_no_deciding_code():
               last["rcpt_reply"]["code"] == 250 and last["data_reply"] is None, repr(last))
 
 
+# ---- composed messages -----------------------------------------------------------------
+
+
+@test
+def composed_long_subject_is_folded_not_refused():
+    # a long --subject went out on one line over 998 octets: the message the
+    # tool built itself was refused (65); it is folded at white space, and a
+    # word too long to fold is encoded
+    import email.header
+    for subject in ("word " * 300 + "end", "x" * 2000, "  two  spaces  " * 80):
+        srv = FakeServer(accept_all(1))
+        rc, _, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                          "a@example.com", "--to", "b@example.com", "--helo", "client.example",
+                          "--timeout", "5000", "--subject", subject, "--body", "x"])
+        srv.wait()
+        check(rc == 0, "rc %d %s" % (rc, err))
+        got = srv.received
+        data = got[got.index(b"DATA\r\n") + 6:got.index(b"\r\n.\r\n")]
+        head = data.split(b"\r\n\r\n", 1)[0]
+        check(all(len(line) <= 998 for line in head.split(b"\r\n")), repr(head[:200]))
+        field = head.split(b"Subject:", 1)[1].split(b"\r\nDate:")[0]
+        unfolded = field.replace(b"\r\n", b"").decode()
+        decoded = "".join(p.decode(c or "ascii") if isinstance(p, bytes) else p
+                          for p, c in email.header.decode_header(unfolded))
+        want = subject if "=?" in unfolded else " " + subject
+        check(decoded.strip() == subject.strip() and
+              ("=?" in unfolded or unfolded == want), repr(unfolded[:200]))
+
+
 # ---- hostile passwordeval commands -----------------------------------------------------
 
 
