@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1287,6 +1288,13 @@ static int parse(struct send *s, int argc, char **argv)
 		case O_HEADER:
 			if (!msg_header_ok(optarg)) {
 				say("--header takes 'Name: value' on one line (no CR or LF)");
+				return EX_USAGE_;
+			}
+			if (strncasecmp(optarg, "Bcc:", 4) == 0 ||
+			    strncasecmp(optarg, "Resent-Bcc:", 11) == 0) {
+				/* it would be a field every recipient sees */
+				say("--header: a Bcc field would show its addresses to every "
+				    "recipient: give them with --to");
 				return EX_USAGE_;
 			}
 			s->headers[s->nheaders++] = optarg;

@@ -204,6 +204,20 @@ def composed_long_subject_is_folded_not_refused():
               ("=?" in unfolded or unfolded == want), repr(unfolded[:200]))
 
 
+@test
+def composed_bcc_header_is_refused_not_shown_to_every_recipient():
+    # --header 'Bcc: x' went out as a field every recipient sees, and x got
+    # nothing: refused, before any connection
+    srv = FakeServer([("send", GREET)], accept_timeout=1.0)
+    for h in ("Bcc: hidden@example.com", "bcc:hidden@example.com", "Resent-Bcc: h@example.com"):
+        rc, _, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                          "a@example.com", "--to", "b@example.com", "--subject", "s",
+                          "--header", h])
+        check(rc == 64 and "--to" in err, "%r: rc %d %s" % (h, rc, err))
+    srv.wait()
+    check(not srv.connected, "connected")
+
+
 # ---- hostile passwordeval commands -----------------------------------------------------
 
 
