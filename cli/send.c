@@ -1642,7 +1642,7 @@ static int first_line(struct send *s, int fd, const char **why)
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	buf[n] = '\0';
-	if (n == 0 || has_ctrl(buf)) {
+	if (n == 0 || memchr(buf, '\0', n) != NULL || has_ctrl(buf)) { /* a NUL would cut it */
 		*why = n == 0 ? "it gives an empty first line"
 			      : "its first line holds a control octet";
 		memset(buf, 0, SECRET_MAX + 2);
@@ -1753,7 +1753,7 @@ static int command_line(struct send *s, int fd, pid_t pid, int *status, int *rea
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	buf[n] = '\0';
-	if (n == 0 || has_ctrl(buf)) {
+	if (n == 0 || memchr(buf, '\0', n) != NULL || has_ctrl(buf)) { /* a NUL would cut it */
 		*why = n == 0 ? "it gives an empty first line"
 			      : "its first line holds a control octet";
 		goto fail;

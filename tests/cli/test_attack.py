@@ -290,6 +290,21 @@ def passwordeval_whose_leftover_child_holds_the_pipe_is_not_waited_for():
     check(b"AUTH PLAIN AHUAU2VrcjF0\r\n" in srv.received, repr(srv.received))
 
 
+@test
+def password_with_a_nul_octet_is_refused_not_cut():
+    # "ab\0cd": the password was taken as "ab"
+    path = os.path.join(TMP, "pw-nul")
+    with open(path, "wb") as f:
+        f.write(b"ab\0cd\n")
+    os.chmod(path, 0o600)
+    base = ["send", "--host", "127.0.0.1", "--port", "1", "--from", "a@example.com", "--to",
+            "b@example.com", "--user", "u"]
+    rc, _, err = run(base + ["--password-file", path])
+    check(rc == 66 and "control octet" in err, "rc %d %s" % (rc, err))
+    rc, _, err = run(base + ["--passwordeval", "cat " + path])
+    check(rc == 78 and "control octet" in err, "rc %d %s" % (rc, err))
+
+
 # ---- hostile configuration files -------------------------------------------------------
 
 
