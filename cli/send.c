@@ -119,6 +119,7 @@ struct send {
 	const char **to, **files;
 	size_t nto, nfiles;
 	int tls, starttls, insecure, verbose, json, progress, requiretls;
+	int insecure_given; /* --insecure itself, not the account's tls_certcheck off */
 	int no_pipelining, no_chunking, ret;
 	unsigned notify;
 	int auth_mode; /* AUTH_*; AUTH_MECH: mech */
@@ -930,10 +931,12 @@ static const char *const mech_names[] = {"", "PLAIN", "LOGIN", "CRAM-MD5", "XOAU
 
 /* --auth auto: over TLS (or with --insecure) the first offered of PLAIN,
  * LOGIN, CRAM-MD5; in clear text only CRAM-MD5, which never shows the
- * password. XOAUTH2 only when asked for. 0: none usable. */
+ * password. XOAUTH2 only when asked for. 0: none usable. An account's
+ * tls_certcheck off is about certificates: the automatic choice never shows
+ * the password because of it (a file written for msmtp means no more). */
 static smtpc_mech auto_mech(const struct send *s, unsigned offered)
 {
-	int clear_ok = smtpc_is_secure(s->c) || s->insecure;
+	int clear_ok = smtpc_is_secure(s->c) || s->insecure_given;
 
 	if (clear_ok && (offered & SMTPC_AUTH_PLAIN))
 		return SMTPC_MECH_PLAIN;
@@ -1254,6 +1257,7 @@ static int parse(struct send *s, int argc, char **argv)
 			break;
 		case 'k':
 			s->insecure = 1;
+			s->insecure_given = 1;
 			break;
 		case 'u':
 			s->user = optarg;

@@ -218,6 +218,22 @@ def composed_bcc_header_is_refused_not_shown_to_every_recipient():
     check(not srv.connected, "connected")
 
 
+@test
+def account_tls_certcheck_off_never_sends_the_password_in_clear():
+    # a file written for msmtp: tls_certcheck off is about certificates; it
+    # had also meant --insecure, so auth went out as PLAIN without TLS
+    srv = FakeServer([("send", GREET), ("line",),
+                      ("send", b"250-fake.example\r\n250 AUTH PLAIN LOGIN\r\n"), ("sleep", 0.3)])
+    conf = write("certcheck-conf", "defaults\ntls_certcheck off\naccount default\n"
+                 "host 127.0.0.1\nport %d\ntls off\nauth on\nuser u\npassword Sekr1t\n"
+                 "from a@example.com\ndomain client.example\ntimeout 5\n" % srv.port)
+    rc, _, err = run(["send", "--config", conf, "--to", "b@example.com"],
+                     msg=b"Subject: x\r\n\r\nbody\r\n")
+    srv.wait()
+    check(rc == 77, "rc %d %s" % (rc, err))
+    check(srv.received == b"EHLO client.example\r\n", repr(srv.received))
+
+
 # ---- hostile passwordeval commands -----------------------------------------------------
 
 
