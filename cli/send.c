@@ -157,6 +157,8 @@ struct send {
 	const char *auth_used;
 	unsigned odd_code; /* a reply that answered nothing */
 	char odd_text[300];
+	unsigned last_code; /* the last reply, for a session the server ended */
+	char last_text[300];
 	int told; /* the cause of a failure was printed already */
 	double t0;
 	/* --progress */
@@ -205,6 +207,8 @@ static void on_reply(void *user, const smtpc_reply *r)
 {
 	struct send *s = user;
 
+	s->last_code = r->code;
+	snprintf(s->last_text, sizeof s->last_text, "%s", r->text);
 	if (r->cmd == SMTPC_CMD_NONE && s->odd_code == 0) {
 		s->odd_code = r->code;
 		snprintf(s->odd_text, sizeof s->odd_text, "%s", r->text);
@@ -434,7 +438,27 @@ static void free_messages(struct send *s)
  * MAIL) is a protocol violation, 76. */
 static int code_status(unsigned code)
 {
+	if (code == 221) /* the server closing where another reply is due: as 421 */
+		return EX_TEMPFAIL_;
 	return code < 400 ? EX_PROTOCOL_ : exit_for_code(code);
+}
+
+/* Whether the server ended the session (a 221 out of turn, a 421, a close):
+ * a command refused afterwards as SMTPC_ERR_ENDED is its doing, not ours. */
+static int server_gone(const struct send *s)
+{
+	smtpc_end_how how = s->c ? smtpc_session_end(s->c, NULL) : SMTPC_END_NONE;
+
+	return how == SMTPC_END_SHUTDOWN || how == SMTPC_END_DROPPED;
+}
+
+/* The exit status of a library error: SMTPC_ERR_ENDED after the server
+ * ended the session is as a dropped connection, 75 (not 70). */
+static int err_status(const struct send *s, smtpc_err e)
+{
+	if (e == SMTPC_ERR_ENDED && server_gone(s))
+		return EX_TEMPFAIL_;
+	return exit_for_err(e);
 }
 
 /* The exit status one message earns. */
@@ -459,7 +483,7 @@ static int msg_status(const struct send *s, const struct msg *mm)
 	case SMTPC_TXN_REFUSED:
 		if (m->reply.code != 0)
 			return code_status(m->reply.code);
-		return exit_for_err(m->err);
+		return err_status(s, m->err);
 	default:
 		if (mm->changed) /* try again once the file stays still */
 			return EX_TEMPFAIL_;
@@ -467,7 +491,7 @@ static int msg_status(const struct send *s, const struct msg *mm)
 			return EX_NOINPUT_;
 		if (m->err == SMTPC_ERR_BAD_REPLY && s->odd_code == 421)
 			return EX_TEMPFAIL_;
-		return exit_for_err(m->err != SMTPC_ERR_OK ? m->err : SMTPC_ERR_CLOSED);
+		return err_status(s, m->err != SMTPC_ERR_OK ? m->err : SMTPC_ERR_CLOSED);
 	}
 }
 
@@ -523,6 +547,9 @@ static void describe(const struct send *s, const struct msg *mm, char *out, size
 		else if (s->odd_code == 421)
 			snprintf(out, len, "the server is closing the session: %u %s", s->odd_code,
 				 s->odd_text);
+		else if (m->err == SMTPC_ERR_ENDED && server_gone(s))
+			snprintf(out, len, "the server ended the session: %u %s", s->last_code,
+				 s->last_text);
 		else if (m->err == SMTPC_ERR_BAD_REPLY && s->odd_code != 0)
 			snprintf(out, len, "the server sent a reply nothing asked for: %u %s",
 				 s->odd_code, s->odd_text);
@@ -863,9 +890,22 @@ static int give_up(struct send *s, int status)
 
 static int lib_failure(struct send *s, const char *what, smtpc_err e)
 {
-	if (!s->told)
+	if (!s->told && e == SMTPC_ERR_ENDED && server_gone(s))
+		say("%s: the server ended the session: %u %s", what, s->last_code, s->last_text);
+	else if (!s->told)
 		say_failure(what, e, s->p);
-	return give_up(s, exit_for_err(e));
+	return give_up(s, err_status(s, e));
+}
+
+/* After a 2xx of the set-up phase: a 221 there ended the session (the core
+ * takes it as the server's shutdown); 75, as a dropped connection. */
+static int ended_by_server(struct send *s, const char *what, const smtpc_reply *r)
+{
+	if (!server_gone(s))
+		return 0;
+	say("%s: the server ended the session: %u %s", what, r->code, r->text);
+	smtpc_posix_close(s->p);
+	return EX_TEMPFAIL_;
 }
 
 static int hello(struct send *s)
@@ -895,7 +935,7 @@ static int hello(struct send *s)
 		say("EHLO refused: %u %s", r.code, r.text);
 		return give_up(s, exit_for_code(r.code));
 	}
-	return 0;
+	return ended_by_server(s, s->lmtp ? "LHLO" : "EHLO", &r);
 }
 
 /* STARTTLS, then EHLO again. Anything short of a TLS session ends the
@@ -914,6 +954,8 @@ static int starttls(struct send *s)
 		e = next_reply(s, &r);
 	if (e != SMTPC_ERR_OK)
 		return lib_failure(s, "STARTTLS", e);
+	if (server_gone(s))
+		return ended_by_server(s, "STARTTLS", &r);
 	if (r.code != 220) {
 		say("STARTTLS refused: %u %s; not going on in clear text", r.code, r.text);
 		return give_up(s, EX_PROTOCOL_);
@@ -997,6 +1039,8 @@ static int authenticate(struct send *s)
 	while (e == SMTPC_ERR_OK && r.code == 334);
 	if (e != SMTPC_ERR_OK)
 		return lib_failure(s, "AUTH", e);
+	if (server_gone(s)) /* a 221: not logged in, the server is gone */
+		return ended_by_server(s, "AUTH", &r);
 	if (r.code / 100 != 2) { /* 235 by RFC 4954; some test servers say 250 */
 		say("AUTH %s refused: %u %s", mech_names[s->mech], r.code, r.text);
 		/* RFC 4954 6: 534 mechanism too weak, 535 credentials invalid,
@@ -1971,6 +2015,8 @@ static int session(struct send *s)
 		say("the server refuses the session: %u %s", greeting.code, greeting.text);
 		return give_up(s, exit_for_code(greeting.code));
 	}
+	if ((rc = ended_by_server(s, "greeting", &greeting)) != 0)
+		return rc;
 	if ((rc = hello(s)) != 0 || (s->starttls && (rc = starttls(s)) != 0) ||
 	    (s->auth_mode >= AUTH_AUTO && (rc = authenticate(s)) != 0) ||
 	    (rc = server_checks(s)) != 0)

@@ -175,6 +175,40 @@ def json_recipient_whose_final_reply_never_came_has_no_deciding_code():
               last["rcpt_reply"]["code"] == 250 and last["data_reply"] is None, repr(last))
 
 
+@test
+def server_that_says_221_out_of_turn_exits_75_never_70():
+    # a 221 where another reply is due ends the session like a 421: exit 75
+    # (it was 70, which the man page does not know, or 77 after EHLO as if
+    # no mechanism were offered, and a 221 to AUTH counted as logged in)
+    import json
+    e = b"250-fake.example\r\n250 AUTH PLAIN\r\n"
+    bye = [("send", b"221 bye\r\n"), ("sleep", 0.3)]
+    ok = [("line",), ("send", b"250 ok\r\n")]
+    cases = {
+        "greeting": [("send", b"221 bye\r\n"), ("sleep", 0.3)],
+        "EHLO": [("send", GREET), ("line",)] + bye,
+        "AUTH": [("send", GREET), ("line",), ("send", e), ("line",)] + bye,
+        "MAIL": [("send", GREET), ("line",), ("send", e), ("line",), ("send", b"235 ok\r\n"),
+                 ("line",)] + bye,
+        "RCPT": [("send", GREET), ("line",), ("send", e), ("line",), ("send", b"235 ok\r\n")] +
+                ok + [("line",)] + bye,
+        "DATA": [("send", GREET), ("line",), ("send", e), ("line",), ("send", b"235 ok\r\n")] +
+                ok + ok + [("line",)] + bye,
+    }
+    for what, script in cases.items():
+        srv = FakeServer(script)
+        rc, out, err = run(["send", "--host", "127.0.0.1", "--port", str(srv.port), "--from",
+                            "a@example.com", "--to", "b@example.com", "--helo", "client.example",
+                            "--timeout", "5000", "--user", "u", "--insecure", "--json"],
+                           msg=b"Subject: x\r\n\r\nbody\r\n", SMTPC_PASSWORD="pw")
+        srv.wait()
+        check(rc == 75 and "221 bye" in err, "%s: rc %d %s" % (what, rc, err))
+        doc = json.loads(out)
+        check(doc["exit"] == 75 and doc["messages"][0]["status"] != "accepted" and
+              (doc["auth"] is None) == (what in ("greeting", "EHLO", "AUTH")),
+              "%s: %s" % (what, out))
+
+
 # ---- composed messages -----------------------------------------------------------------
 
 
