@@ -6,12 +6,14 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -141,10 +143,25 @@ int exit_for_err(smtpc_err e)
 	}
 }
 
+/* Standard input, output and error open, on /dev/null when they came
+ * closed (cron, daemons): otherwise the next file opened, a socket above
+ * all, would take their number, and the transcript, the messages and the
+ * JSON would be written into the SMTP session (or a message read from it). */
+static void std_fds_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *base = argc > 0 && argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
 
+	std_fds_open();
 	base = base ? base + 1 : argc > 0 && argv[0] != NULL ? argv[0] : "";
 	if (strcmp(base, "sendmail") == 0) /* installed as sendmail (a symlink) */
 		return cmd_sendmail(argc, argv);

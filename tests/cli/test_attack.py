@@ -209,6 +209,24 @@ def server_that_says_221_out_of_turn_exits_75_never_70():
               "%s: %s" % (what, out))
 
 
+@test
+def closed_standard_descriptors_never_carry_output_into_the_session():
+    # run with standard output and error closed (as some daemons and cron
+    # set-ups do): the socket took descriptor 1 or 2, and the -v transcript
+    # went to the server as commands
+    msg = write("closed-fds-msg", "Subject: x\r\n\r\nbody\r\n")
+    srv = FakeServer(accept_all(1))
+    cmd = ("exec '%s' send --host 127.0.0.1 --port %d --from a@example.com --to b@example.com "
+           "--helo client.example --timeout 5000 -v --json --file '%s' </dev/null >&- 2>&-"
+           % (SMTPC, srv.port, msg))
+    p = subprocess.run(["/bin/sh", "-c", cmd], timeout=30, env=env())
+    srv.wait()
+    check(p.returncode == 0, "rc %d" % p.returncode)
+    check(srv.received == b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\n"
+          b"RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+          repr(srv.received))
+
+
 # ---- composed messages -----------------------------------------------------------------
 
 
