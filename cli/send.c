@@ -1853,10 +1853,9 @@ static int password_from_command(struct send *s, const char *cmd, const char *wh
 	close(pfd[1]);
 	rc = command_line(s, pfd[0], pid, &status, &reaped, &why);
 	close(pfd[0]);
-	if (rc != 0) {
+	if (rc != 0 && !reaped) {    /* not reaped: its PID (and group) cannot be reused */
 		kill(-pid, SIGKILL); /* the command and what it started */
-		if (!reaped)
-			kill(pid, SIGKILL);
+		kill(pid, SIGKILL);
 	}
 	while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
