@@ -627,8 +627,13 @@ static void on_command(smtpc_posix_session *s, const smtpc_command *m)
 	smtpc_posix_server *srv = s->srv;
 	smtpc_posix_answer a;
 
-	msg_abort(s); /* a command: any message in progress is over */
-	s->msg_err = 0;
+	/* a command ends any message in progress, but a RCPT the core accepts
+	 * between BDAT chunks (RFC 3030 allows no reset there): the chunks
+	 * already stored belong to the message that goes on */
+	if (m->cmd != SMTPC_CMD_RCPT) {
+		msg_abort(s);
+		s->msg_err = 0;
+	}
 	switch (m->cmd) {
 	case SMTPC_CMD_EHLO:
 	case SMTPC_CMD_LHLO:

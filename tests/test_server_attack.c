@@ -1,0 +1,209 @@
+/* io-posix's server side attacked through its embedding API (a caller's
+ * poll loop on 127.0.0.1, an injected clock): a client that adds a
+ * recipient between BDAT chunks, a storage that names its message with
+ * octets a reply cannot carry. Each case is a defect found by attacking
+ * the server; the storage rule is checked on what the storage received. */
+#define _POSIX_C_SOURCE 200809L
+#include "helpers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "smtpc_posix_server.h"
+
+/* ---- a storage that keeps what it was given ---------------------------------------- */
+
+struct keep {
+	char data[4096], last[4096];
+	size_t len, last_len;
+	int live, committed, aborted;
+	const char *id; /* the name end() gives its message */
+	unsigned replies_421;
+};
+
+static int k_begin(void *user, smtpc_posix_session *s, void **msg)
+{
+	struct keep *k = user;
+
+	(void)s;
+	k->len = 0;
+	k->live++;
+	*msg = k;
+	return 0;
+}
+
+static int k_write(void *user, void *msg, const unsigned char *p, size_t n)
+{
+	struct keep *k = user;
+
+	(void)msg;
+	cr_assert(k->len + n <= sizeof k->data);
+	memcpy(k->data + k->len, p, n);
+	k->len += n;
+	return 0;
+}
+
+static int k_end(void *user, void *msg, char *id, size_t id_len)
+{
+	struct keep *k = user;
+
+	(void)msg;
+	memcpy(k->last, k->data, k->len);
+	k->last_len = k->len;
+	k->live--;
+	k->committed++;
+	snprintf(id, id_len, "%s", k->id ? k->id : "m");
+	return 0;
+}
+
+static void k_abort(void *user, void *msg)
+{
+	struct keep *k = user;
+
+	(void)msg;
+	k->live--;
+	k->aborted++;
+}
+
+static long long clock_ms = 1000;
+
+static long long fake_now(void *user)
+{
+	(void)user;
+	return clock_ms;
+}
+
+/* ---- the caller's poll loop ---------------------------------------------------------------- */
+
+struct rig {
+	smtpc_posix_server *srv;
+	struct keep k;
+	int port;
+	char got[16384];
+	size_t got_len;
+};
+
+static void rig_init(struct rig *r, smtpc_posix_server_opts *o)
+{
+	memset(r, 0, sizeof *r);
+	o->now = fake_now;
+	o->cb.user = &r->k;
+	o->storage.begin = k_begin;
+	o->storage.write = k_write;
+	o->storage.end = k_end;
+	o->storage.abort = k_abort;
+	r->srv = smtpc_posix_server_new(o);
+	cr_assert(r->srv != NULL);
+	cr_assert(smtpc_posix_server_listen(r->srv, "127.0.0.1", "0", &r->port, NULL, 0) == 0);
+}
+
+static int client(const struct rig *r)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	cr_assert(fd >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)r->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static void turn(struct rig *r, int cfd, int wait_ms)
+{
+	struct pollfd fds[64];
+	size_t n = smtpc_posix_server_fds(r->srv, fds, 63), i;
+	long t = smtpc_posix_server_timeout(r->srv);
+
+	cr_assert(n < 63);
+	if (cfd >= 0) {
+		fds[n].fd = cfd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+	}
+	if (t < 0 || t > wait_ms)
+		t = wait_ms;
+	(void)poll(fds, (nfds_t)(n + (cfd >= 0)), (int)t);
+	for (i = 0; i < n; i++) {
+		if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+			smtpc_posix_server_readable(r->srv, fds[i].fd);
+		else if (fds[i].revents & POLLOUT)
+			smtpc_posix_server_writable(r->srv, fds[i].fd);
+	}
+	smtpc_posix_server_timer(r->srv);
+	if (cfd >= 0 && (fds[n].revents & (POLLIN | POLLHUP))) {
+		ssize_t k = read(cfd, r->got + r->got_len, sizeof r->got - 1 - r->got_len);
+		if (k > 0)
+			r->got_len += (size_t)k;
+		r->got[r->got_len] = '\0';
+	}
+}
+
+static int until(struct rig *r, int cfd, const char *want)
+{
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		r->got[r->got_len] = '\0';
+		if (strstr(r->got, want) != NULL)
+			return 1;
+		turn(r, cfd, 10);
+	}
+	return strstr(r->got, want) != NULL;
+}
+
+static void expect(struct rig *r, int fd, const char *send, const char *want)
+{
+	if (send != NULL)
+		cr_assert(write(fd, send, strlen(send)) == (ssize_t)strlen(send));
+	cr_assert(until(r, fd, want), "no %s in:\n%s", want, r->got);
+}
+
+static void rig_end(struct rig *r, int fd)
+{
+	int i;
+
+	close(fd);
+	for (i = 0; i < 50 && smtpc_posix_server_sessions(r->srv) > 0; i++)
+		turn(r, -1, 10);
+	smtpc_posix_server_free(r->srv);
+}
+
+/* ---- findings ------------------------------------------------------------------------------ */
+
+/* A RCPT the core accepts between two BDAT chunks keeps the transaction
+ * (and its first chunk) alive; the server must not drop the octets already
+ * stored and acknowledge only the tail (the first chunk was lost: 250 for a
+ * message that is not what was sent). */
+Test(server_attack, rcpt_between_bdat_chunks_keeps_the_whole_message)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int fd;
+
+	smtpc_posix_server_opts_default(&o);
+	rig_init(&r, &o);
+	fd = client(&r);
+	expect(&r, fd, "EHLO c.example\r\n", "250 ENHANCEDSTATUSCODES\r\n");
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 3\r\nabc"
+	       "RCPT TO:<c@example.com>\r\nBDAT 2 LAST\r\nde",
+	       "250 2.0.0 Ok: queued as m\r\n");
+	cr_assert(strstr(r.got, "250 2.0.0 3 octets received\r\n") != NULL, "%s", r.got);
+	cr_assert(r.k.committed == 1 && r.k.live == 0, "committed %d live %d", r.k.committed,
+		  r.k.live);
+	cr_assert(r.k.last_len == 5 && memcmp(r.k.last, "abcde", 5) == 0, "stored %zu octets: %.*s",
+		  r.k.last_len, (int)r.k.last_len, r.k.last);
+	rig_end(&r, fd);
+}
