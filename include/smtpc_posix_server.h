@@ -99,7 +99,8 @@ typedef struct smtpc_posix_answer {
  *         with CRLF; BDAT: as sent). All of them, or a failure.
  *  end    the message is complete: make it durable (fsync, rename) and
  *         return 0 only once it is; id[0, id_len) may receive a
- *         NUL-terminated name for the 250 text ("queued as ...").
+ *         NUL-terminated name for the 250 text ("queued as ..."; octets
+ *         outside printable ASCII are sent as '_').
  *  abort  discard the message: called after a failed write or end, and
  *         whenever a begun message will not be ended. The handle is not
  *         used after end succeeded or abort returned.

@@ -708,6 +708,13 @@ static void on_end(smtpc_posix_session *s, const smtpc_message_end *m, int last)
 		return;
 	}
 	id[sizeof id - 1] = '\0';
+	/* the message is durable: its 250 must go out whatever the storage
+	 * named it, so octets a reply line cannot carry (RFC 5321 4.2: printable
+	 * ASCII) become '_' (the core would refuse the text, and a 451 for a
+	 * stored message makes the client send it again) */
+	for (e = 0; id[e] != '\0'; e++)
+		if ((unsigned char)id[e] < 0x20 || (unsigned char)id[e] > 0x7e)
+			id[e] = '_';
 	if (id[0] != '\0')
 		snprintf(text, sizeof text, "2.0.0 Ok: queued as %.200s", id);
 	else

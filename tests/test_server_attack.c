@@ -207,3 +207,35 @@ Test(server_attack, rcpt_between_bdat_chunks_keeps_the_whole_message)
 		  r.k.last_len, (int)r.k.last_len, r.k.last);
 	rig_end(&r, fd);
 }
+
+/* storage.end made the message durable; a name the reply cannot carry (a
+ * control octet) must not turn that into "451 Local error": the client
+ * would send the stored message again. */
+Test(server_attack, a_stored_message_is_acknowledged_whatever_its_id)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int fd;
+
+	smtpc_posix_server_opts_default(&o);
+	rig_init(&r, &o);
+	r.k.id = "q1\r\x01\x7f"
+		 "2";
+	fd = client(&r);
+	expect(&r, fd, "EHLO c.example\r\n", "250 ENHANCEDSTATUSCODES\r\n");
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nhi\r\n.\r\n",
+	       "250 2.0.0 Ok");
+	cr_assert(strstr(r.got, "451") == NULL, "%s", r.got);
+	cr_assert(r.k.committed == 1 && r.k.live == 0);
+	/* a multi-line id: one reply still, never a line break from storage */
+	r.k.id = "q\n250 forged";
+	r.got_len = 0;
+	expect(&r, fd,
+	       "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nhi\r\n.\r\n",
+	       "250 2.0.0 Ok");
+	cr_assert(until(&r, fd, "\r\n"));
+	cr_assert(strstr(r.got, "250-") == NULL && strstr(r.got, "451") == NULL, "%s", r.got);
+	cr_assert(r.k.committed == 2);
+	rig_end(&r, fd);
+}
