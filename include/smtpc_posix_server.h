@@ -124,7 +124,8 @@ typedef struct smtpc_posix_server_callbacks {
 	void (*command)(void *user, smtpc_posix_session *s, const smtpc_command *cmd,
 			smtpc_posix_answer *a);
 	/* Each reply line the session frames, as sent (without CRLF): for logs.
-	 * line is valid during the call only. May be NULL. */
+	 * line is valid during the call only. s is NULL for the 421 sent to a
+	 * connection refused beyond max_sessions. May be NULL. */
 	void (*reply)(void *user, smtpc_posix_session *s, const char *line, size_t len);
 	/* A message was stored and acknowledged (ok nonzero), or refused, by
 	 * the core (a protocol fault: why) or because storing failed (err: the

@@ -1018,10 +1018,14 @@ static void peer_text(char *out, size_t n, const struct sockaddr_storage *ss)
 	}
 }
 
-static void busy(int fd)
+static void busy(smtpc_posix_server *srv, int fd)
 {
 	static const char msg[] = "421 4.3.2 Too many sessions, try again later\r\n";
 
+	/* every reply sent is shown to the reply callback (logs), this one
+	 * with no session */
+	if (srv->o.cb.reply != NULL)
+		srv->o.cb.reply(srv->o.cb.user, NULL, msg, sizeof msg - 3);
 	nonblock(fd);
 	if (send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL) < 0)
 		(void)0; /* nothing more to do for it */
@@ -1035,7 +1039,7 @@ static void session_new(smtpc_posix_server *srv, int fd, const struct sockaddr_s
 	int one = 1;
 
 	if (srv->n >= srv->o.max_sessions) {
-		busy(fd);
+		busy(srv, fd);
 		return;
 	}
 	s = calloc(1, sizeof *s);

@@ -239,3 +239,34 @@ Test(server_attack, a_stored_message_is_acknowledged_whatever_its_id)
 	cr_assert(r.k.committed == 2);
 	rig_end(&r, fd);
 }
+
+static void count_421(void *user, smtpc_posix_session *s, const char *line, size_t len)
+{
+	struct keep *k = user;
+
+	(void)s;
+	if (len >= 4 && memcmp(line, "421 ", 4) == 0)
+		k->replies_421++;
+}
+
+/* Every 4xx/5xx sent goes through the reply callback (the log): the 421
+ * to a connection beyond max_sessions too. */
+Test(server_attack, the_421_beyond_max_sessions_is_seen_by_the_reply_callback)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	int fd, extra;
+
+	smtpc_posix_server_opts_default(&o);
+	o.max_sessions = 1;
+	o.cb.reply = count_421;
+	rig_init(&r, &o);
+	fd = client(&r);
+	expect(&r, fd, NULL, "220 ");
+	extra = client(&r);
+	r.got_len = 0;
+	expect(&r, extra, NULL, "421 4.3.2 ");
+	cr_assert(r.k.replies_421 == 1, "%u 421 seen", r.k.replies_421);
+	close(extra);
+	rig_end(&r, fd);
+}
