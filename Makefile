@@ -81,7 +81,7 @@ ARM_IMAGE_GOAL := 12288
 ARM_CORE_GOAL := 20480
 ARM_CONN_GOAL := 512
 
-.PHONY: bench bench-vs bench-tls all lib examples cli-test tool-test attack-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test clean
+.PHONY: bench bench-vs bench-tls all lib examples cli-test tool-test attack-test tls-test sink-test sink-load interop check demo deps test-bin test-run purity replay cross fuzz cov install install-test clean sink-attack
 .PHONY: bare-metal-check lwip-check footprint
 
 all: lib
@@ -199,6 +199,7 @@ check: deps
 	$(MAKE) attack-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) tls-test SMTPC_BIN=build/asan/smtpc
 	$(MAKE) sink-test SMTPC_BIN=build/asan/smtpc
+	$(MAKE) sink-attack SMTPC_BIN=build/asan/smtpc
 	$(MAKE) sink-load
 	$(MAKE) interop
 	$(MAKE) V=replay CC=gcc OPT=-O1 VFLAGS='$(SAN)' replay
@@ -216,7 +217,7 @@ check: deps
 	@echo "make check: all gates passed"
 	@{ awk -F'|' '/Synthesis: Tested/ { split($$2, p, ": "); split($$3, f, ": "); \
 	    split($$4, k, ": "); print p[2], f[2] + k[2] }' build/gcc/unit.log; \
-	  sed -n 's/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tool.log build/attack.log build/tls.log build/sink.log build/load.log \
+	  sed -n 's/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2/p' build/cli.log build/tool.log build/attack.log build/tls.log build/sink.log build/sink-attack.log build/load.log \
 	    build/interop.log build/install.log $$(ls build/bare-metal.log build/lwip.log 2>/dev/null); } | \
 	  awk '{ p += $$1; f += $$2 } END { printf "check: %d passed, %d failed\n", p, f }'
 
@@ -258,6 +259,12 @@ tls-test:
 sink-test:
 	@mkdir -p build
 	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/interop/test_sink.py $(SMTPC_BIN) | tee build/sink.log; \
+	  exit $${PIPESTATUS[0]}
+
+# the sink attacked: bad option values, hostile clients
+sink-attack:
+	@mkdir -p build
+	ASAN_OPTIONS=detect_leaks=1 $(PYTHON) tests/interop/test_sink_attack.py $(SMTPC_BIN) | tee build/sink-attack.log; \
 	  exit $${PIPESTATUS[0]}
 
 # the load run again on the plain build, its memory checked

@@ -545,6 +545,29 @@ static smtpc_posix_server *sink_server(struct sink *s, smtpc_posix_tls *tls)
 	return s->srv;
 }
 
+/* A whole decimal number in [lo, hi] (digits only: no sign, no suffix, no
+ * overflow); otherwise says which option wants what and returns -1. */
+static int number(const char *opt, const char *text, unsigned long long lo, unsigned long long hi,
+		  unsigned long long *out)
+{
+	unsigned long long v = 0;
+	const char *p = text;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (hi - (unsigned long long)(*p - '0')) / 10) {
+			v = hi + 1;
+			break;
+		}
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	if (p == text || (*p != '\0' && v <= hi) || v < lo || v > hi) {
+		say("%s '%s': wants a whole number from %llu to %llu", opt, text, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int cmd_sink(int argc, char **argv)
 {
 	static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
@@ -570,8 +593,9 @@ int cmd_sink(int argc, char **argv)
 		   *unix_path = NULL;
 	const char *auth_file = NULL;
 	smtpc_posix_tls *tls = NULL;
-	char why[300], *end;
+	char why[300];
 	int ch, bound = 0, rc = EX_OK_, e;
+	unsigned long long v;
 
 	sink_init(&s);
 	optind = 1;
@@ -581,22 +605,37 @@ int cmd_sink(int argc, char **argv)
 			host = optarg;
 			break;
 		case 'p':
+			if (number("--port", optarg, 0, 65535, &v) != 0)
+				return EX_USAGE_;
 			port = optarg;
 			break;
 		case 'm':
 			s.maildir = optarg;
 			break;
 		case 's':
-			s.max_size = strtoull(optarg, NULL, 10);
+			if (number("--max-size", optarg, 1, ~0ULL, &v) != 0)
+				return EX_USAGE_;
+			s.max_size = v;
 			break;
 		case 'n':
-			s.messages = atol(optarg);
+			if (number("--messages", optarg, 0, 0x7fffffffUL, &v) != 0)
+				return EX_USAGE_;
+			s.messages = (long)v;
 			break;
 		case 'o':
 			s.timeout = parse_ms(optarg);
+			if (s.timeout <= 0) {
+				say("--timeout '%s': wants a positive number of milliseconds", optarg);
+				return EX_USAGE_;
+			}
 			break;
 		case 'C':
 			s.command_timeout = parse_ms(optarg);
+			if (s.command_timeout <= 0) {
+				say("--command-timeout '%s': wants a positive number of milliseconds",
+				    optarg);
+				return EX_USAGE_;
+			}
 			break;
 		case 'u':
 			unix_path = optarg;
@@ -614,11 +653,9 @@ int cmd_sink(int argc, char **argv)
 			s.require_auth = 1;
 			break;
 		case 'M':
-			s.max_sessions = (size_t)strtoul(optarg, &end, 10);
-			if (*end != '\0' || s.max_sessions == 0) {
-				fputs(sink_usage, stderr);
+			if (number("--max-sessions", optarg, 1, 1000000, &v) != 0)
 				return EX_USAGE_;
-			}
+			s.max_sessions = (size_t)v;
 			break;
 		case 'v':
 			s.verbose = 1;

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""smtpc sink attacked from the command line and from the network, on
+127.0.0.1: option values it must refuse (exit 64 and a message naming the
+option). Each test is a
+defect found by attacking the sink.
+
+Usage: test_sink_attack.py [SMTPC_BINARY [FILTER]]
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+import runner  # noqa: E402
+import test_sink  # noqa: E402  (its Sink, on the same binary)
+from test_sink import Sink, check  # noqa: E402
+
+SMTPC = test_sink.SMTPC
+ONLY = test_sink.ONLY
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def talk(port, data, until=b"221 "):
+    """Sends data at once, reads until `until` or the close."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c.recv(1000)
+    c.sendall(data)
+    got = b""
+    while until not in got:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    c.close()
+    return got
+
+
+@test
+def bad_option_values_exit_64_naming_the_option():
+    bad = [["--max-size", "abc"], ["--max-size", "-1"], ["--max-size", "12x"],
+           ["--max-size", "99999999999999999999999"], ["--messages", "abc"],
+           ["--messages", "-3"], ["--command-timeout", "-5"], ["--command-timeout", "abc"],
+           ["--timeout", "abc"], ["--timeout", "0"], ["--port", "abc"], ["--port", "99999"],
+           ["--port", "-1"], ["--max-sessions", "-1"], ["--max-sessions", "0"],
+           ["--max-sessions", "99999999999999999999"]]
+    for args in bad:
+        # a value taken would start a sink: the timeout ends that (and fails)
+        try:
+            port = [] if args[0] == "--port" else ["--port", "0"]
+            p = subprocess.run([SMTPC, "sink"] + port + args, capture_output=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s: accepted, the sink started" % " ".join(args))
+        check(p.returncode == 64, "%s: exit %d" % (" ".join(args), p.returncode))
+        first = p.stderr.decode(errors="replace").splitlines()[0] if p.stderr else ""
+        check(args[0] in first, "%s: %r does not name the option" % (" ".join(args), first))
+
+
+def main():
+    return runner.run("sink-attack", TESTS, ONLY)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
