@@ -14,7 +14,8 @@
  * reply sent. Client-controlled text (addresses, reply lines that echo
  * commands) is written inside double quotes with every octet outside
  * printable ASCII, and the quote and backslash, escaped as \xHH, so it
- * cannot forge fields or lines.
+ * cannot forge fields or lines; an envelope too long for the line is cut
+ * after a closed quote and marked "...".
  *
  * smtpc demo runs a sink on an ephemeral loopback port in a child process
  * and sends a sample message to it with smtpc send, both sides printing
@@ -110,61 +111,84 @@ static void on_signal(int sig)
 
 /* ---- the log ---------------------------------------------------------------------------- */
 
-/* Appends s[0, n) to out, quoted: printable ASCII but " and \ as they are,
- * everything else as \xHH. */
+/* Room for k more octets: the text grows up to ENVELOPE_MAX, always keeping 5
+ * octets past it for a closing quote, "..." and the NUL (so cut() can close a
+ * value that did not fit). Returns 1, or 0 when it cannot grow. */
 static int env_room(struct env *e, size_t k)
 {
-	size_t cap = e->cap ? e->cap : 256;
+	size_t need = e->len + k + 5, cap = e->cap ? e->cap : 256;
 	char *t;
 
-	if (e->len + k + 1 <= e->cap)
-		return 0;
-	while (cap < e->len + k + 1)
+	if (need <= e->cap)
+		return 1;
+	while (cap < need)
 		cap *= 2;
-	if (cap > ENVELOPE_MAX || (t = realloc(e->text, cap)) == NULL) {
-		e->truncated = 1;
-		return -1;
-	}
+	if (cap > ENVELOPE_MAX || (t = realloc(e->text, cap)) == NULL)
+		return 0;
 	e->text = t;
 	e->cap = cap;
-	return 0;
+	return 1;
 }
 
+/* The envelope is cut: "..." ends it and nothing more is appended. */
+static void cut(struct env *e)
+{
+	if (!e->truncated && e->text != NULL) {
+		memcpy(e->text + e->len, "...", 4);
+		e->len += 3;
+	}
+	e->truncated = 1;
+}
+
+/* Appends s[0, n) quoted: printable ASCII as it is, everything else and the
+ * quote and backslash as \xHH. The quotes always pair up: a value cut short
+ * is closed, then "..." follows. */
 static void quote(struct env *e, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
-	for (i = 0; i <= n + 1; i++) {
+	if (e->truncated)
+		return;
+	if (!env_room(e, 1)) {
+		cut(e);
+		return;
+	}
+	e->text[e->len++] = '"';
+	for (i = 0; i < n; i++) {
 		char buf[4];
 		size_t k = 0;
-		if (i == 0 || i == n + 1) {
-			buf[k++] = '"';
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+			buf[k++] = '\\';
+			buf[k++] = 'x';
+			buf[k++] = hex[c >> 4];
+			buf[k++] = hex[c & 15];
 		} else {
-			unsigned char c = (unsigned char)s[i - 1];
-			if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-				buf[k++] = '\\';
-				buf[k++] = 'x';
-				buf[k++] = hex[c >> 4];
-				buf[k++] = hex[c & 15];
-			} else {
-				buf[k++] = (char)c;
-			}
+			buf[k++] = (char)c;
 		}
-		if (env_room(e, k) != 0)
+		if (!env_room(e, k + 1)) { /* + 1: the closing quote */
+			e->text[e->len++] = '"';
+			cut(e);
 			return;
+		}
 		memcpy(e->text + e->len, buf, k);
 		e->len += k;
-		e->text[e->len] = '\0';
 	}
+	e->text[e->len++] = '"';
+	e->text[e->len] = '\0';
 }
 
 static void env_lit(struct env *e, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (env_room(e, n) != 0)
+	if (e->truncated)
 		return;
+	if (!env_room(e, n)) {
+		cut(e);
+		return;
+	}
 	memcpy(e->text + e->len, s, n + 1);
 	e->len += n;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """smtpc sink attacked from the command line and from the network, on
 127.0.0.1: option values it must refuse (exit 64 and a message naming the
-option). Each test is a
+option), log lines whose fields client text cannot unbalance. Each test is a
 defect found by attacking the sink.
 
 Usage: test_sink_attack.py [SMTPC_BINARY [FILTER]]
@@ -61,6 +61,27 @@ def bad_option_values_exit_64_naming_the_option():
         check(p.returncode == 64, "%s: exit %d" % (" ".join(args), p.returncode))
         first = p.stderr.decode(errors="replace").splitlines()[0] if p.stderr else ""
         check(args[0] in first, "%s: %r does not name the option" % (" ".join(args), first))
+
+
+@test
+def a_long_envelope_keeps_the_log_line_quotes_balanced():
+    # 320 recipients of about 220 octets overflow the 64 KiB of envelope kept
+    # for the log: the field must still be closed, its truncation shown, and the
+    # fields after it (size=, id=) left outside any quote
+    dom = (b"d" * 50 + b".") * 4 + b"example"
+    rcpts = b"".join(b"RCPT TO:<a%03d@%s>\r\n" % (i, dom) for i in range(320))
+    with Sink() as s:
+        got = talk(s.port, b"EHLO x\r\nMAIL FROM:<a@x>\r\n" + rcpts +
+                   b"DATA\r\nhi\r\n.\r\nQUIT\r\n")
+        check(got.count(b"250 2.1.5") == 320 and b"250 2.0.0 Ok" in got, got[-200:])
+        line = [x for x in s.log().splitlines() if x.startswith("accepted ")]
+        check(len(line) == 1, s.log()[-500:])
+        line = line[0]
+        check(line.count('"') % 2 == 0, "unbalanced quotes: ..." + line[-120:])
+        tail = line.rsplit('"', 1)[1]
+        check(tail.startswith("... size=4 id=") or tail.startswith(" size=4 id="),
+              "fields after the envelope: %r" % tail)
+        check("..." in line, "truncation not shown: ..." + line[-120:])
 
 
 def main():
