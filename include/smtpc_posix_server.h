@@ -192,7 +192,10 @@ void smtpc_posix_server_opts_default(smtpc_posix_server_opts *o);
 
 /* A server with no listener. Strings in o are copied; callbacks and
  * contexts are kept by pointer and must outlive the server. NULL on no
- * memory or a storage with some but not all functions. */
+ * memory, a storage with some but not all functions, a domain that is
+ * empty, longer than 255 octets or holds a space or control octet, or a
+ * banner with a control octet (but tab; '\n' separates lines) or a line
+ * longer than 250 octets. */
 smtpc_posix_server *smtpc_posix_server_new(const smtpc_posix_server_opts *o);
 /* Closes every session (aborting open messages, the session callback
  * called) and listener (a Unix socket path is unlinked), frees all. */

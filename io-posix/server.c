@@ -154,6 +154,25 @@ static char *dup_str(const char *s)
 	return d;
 }
 
+/* Text the core can frame as reply lines (RFC 5321 4.5.3.1.5: 512 octets
+ * with the code and CRLF): no control octet but the tab (nl: and the line
+ * break between lines), no line longer than max. */
+static int frameable(const char *t, int nl, size_t max)
+{
+	size_t line = 0;
+
+	for (; *t != '\0'; t++) {
+		unsigned char c = (unsigned char)*t;
+		if (c == '\n' && nl) {
+			line = 0;
+			continue;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f || ++line > max)
+			return 0;
+	}
+	return 1;
+}
+
 smtpc_posix_server *smtpc_posix_server_new(const smtpc_posix_server_opts *o)
 {
 	smtpc_posix_server *srv;
@@ -167,6 +186,14 @@ smtpc_posix_server *smtpc_posix_server_new(const smtpc_posix_server_opts *o)
 	some = st->begin || st->write || st->end || st->abort;
 	all = st->begin && st->write && st->end && st->abort;
 	if (some && !all)
+		return NULL;
+	/* the greeting, EHLO and HELO replies carry these: a server whose
+	 * greeting cannot be framed would greet nobody */
+	if (o->domain != NULL &&
+	    (o->domain[0] == '\0' || strlen(o->domain) > 255 || strchr(o->domain, ' ') != NULL ||
+	     !frameable(o->domain, 0, 255)))
+		return NULL;
+	if (o->banner != NULL && !frameable(o->banner, 1, SMTPC_COMMAND_MAX - 6 - 256))
 		return NULL;
 	srv = calloc(1, sizeof *srv);
 	if (srv == NULL)

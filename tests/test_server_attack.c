@@ -270,3 +270,38 @@ Test(server_attack, the_421_beyond_max_sessions_is_seen_by_the_reply_callback)
 	close(extra);
 	rig_end(&r, fd);
 }
+
+/* A domain or banner the core cannot frame (a line break, a control octet,
+ * too long for a reply line, RFC 5321 4.5.3.1.5) must be refused by
+ * smtpc_posix_server_new: the server it made greeted nobody, and every
+ * client waited for its 220 until the command deadline. */
+Test(server_attack, a_greeting_the_core_cannot_frame_is_refused_at_new)
+{
+	static char long_banner[600], long_domain[300];
+	const char *domains[] = {"mx.example", "mx\r\n.example", long_domain, "mx.example"};
+	const char *banners[] = {"ESMTP\r\n250 forged", NULL, NULL, long_banner};
+	size_t i;
+
+	memset(long_banner, 'b', sizeof long_banner - 1);
+	memset(long_domain, 'd', sizeof long_domain - 1);
+	for (i = 0; i < sizeof domains / sizeof domains[0]; i++) {
+		smtpc_posix_server_opts o;
+		smtpc_posix_server *srv;
+		struct rig r;
+		int fd;
+
+		smtpc_posix_server_opts_default(&o);
+		o.domain = domains[i];
+		o.banner = banners[i];
+		srv = smtpc_posix_server_new(&o);
+		if (srv == NULL)
+			continue; /* refused: the caller knows */
+		smtpc_posix_server_free(srv);
+		/* taken: then every client must be greeted and answered */
+		rig_init(&r, &o);
+		fd = client(&r);
+		expect(&r, fd, NULL, "220 ");
+		expect(&r, fd, "EHLO c.example\r\n", "250 ");
+		rig_end(&r, fd);
+	}
+}
