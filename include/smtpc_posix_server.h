@@ -51,6 +51,8 @@
  *  - output is bounded: while a session's replies cannot be written (the
  *    peer does not read), its input is not read either;
  *  - EPIPE, ECONNRESET or any other socket error ends the session at once.
+ *  - a client refused max_errors times for its own faults (unknown
+ *    commands, syntax, failed AUTH) gets "421 4.7.0" and is closed.
  *
  * Memory: each session allocates its core connection, its buffers (from
  * the core config: the defaults here take 4 KiB, the
@@ -172,6 +174,10 @@ typedef struct smtpc_posix_server_opts {
 	long session_timeout; /* ms for a whole session; 0: 3600000; -1: none */
 	long close_grace;     /* ms to flush the last bytes; 0: 5000 */
 	int backlog;	      /* listen(2)'s; 0: 511 */
+	long max_errors;      /* refusals of the client's faults (500, 501,
+				 502, 504, 535: garbage, password guessing)
+				 before "421 4.7.0" and the close; 0: 20;
+				 negative: no limit */
 	/* STARTTLS: a layer per session on demand; NULL: not offered */
 	smtpc_posix_layer_factory tls;
 	void *tls_ctx;

@@ -101,6 +101,9 @@ struct smtpc_posix_session {
 	long long start, wait_start, ended_at;
 	int wait_key;
 	unsigned long progress, wait_progress;
+	/* refusals of the client's own faults (500-502, 504, 535) */
+	long errors;
+	int cut;
 };
 
 struct smtpc_posix_server {
@@ -233,6 +236,8 @@ smtpc_posix_server *smtpc_posix_server_new(const smtpc_posix_server_opts *o)
 		srv->o.close_grace = 5000;
 	if (srv->o.backlog <= 0)
 		srv->o.backlog = 511;
+	if (srv->o.max_errors == 0)
+		srv->o.max_errors = 20;
 	snprintf(greet, sizeof greet, "%s %s", o->domain ? o->domain : "localhost",
 		 o->banner ? o->banner : (o->lmtp ? "LMTP" : "ESMTP"));
 	srv->domain = dup_str(o->domain ? o->domain : "localhost");
@@ -477,8 +482,13 @@ static void scan(smtpc_posix_session *s)
 
 		while (show > 0 && (p[show - 1] == '\n' || p[show - 1] == '\r'))
 			show--;
-		if (show == 3 || (show > 3 && p[3] == ' '))
+		if (show == 3 || (show > 3 && p[3] == ' ')) {
 			s->progress++; /* the last line of a reply */
+			if (show >= 3 && p[0] == '5' &&
+			    ((p[1] == '0' && p[2] >= '0' && p[2] <= '4' && p[2] != '3') ||
+			     (p[1] == '3' && p[2] == '5')))
+				s->errors++;
+		}
 		if (s->srv->o.cb.reply != NULL)
 			s->srv->o.cb.reply(s->srv->o.cb.user, s, (const char *)p, show);
 		p += len;
@@ -949,6 +959,24 @@ static void sync_events(smtpc_posix_session *s)
 #endif
 }
 
+/* A client that keeps failing (password guessing, garbage) is cut off:
+ * 421 and the close, as at a deadline. */
+static void too_many_errors(smtpc_posix_session *s)
+{
+	if (s->cut || s->srv->o.max_errors < 0 || s->errors < s->srv->o.max_errors || s->dead ||
+	    s->ended || s->ended_at != NEVER)
+		return;
+	s->cut = 1;
+	if (smtpc_server_shutdown(&s->core, "4.7.0 Too many errors: closing the connection") !=
+	    SMTPC_ERR_OK) {
+		kill_session(s, SMTPC_ERR_IO);
+		return;
+	}
+	s->owe = OWE_NONE;
+	msg_abort(s);
+	scan(s);
+}
+
 /* The session's one move; frees it when it is over. rd: try to read. */
 static void step(smtpc_posix_session *s, int rd)
 {
@@ -987,6 +1015,7 @@ static void step(smtpc_posix_session *s, int rd)
 			s->srv->o.cb.secure(s->srv->o.cb.user, s);
 		moved |= deliver(s);
 		scan(s);
+		too_many_errors(s);
 		moved |= flush(s);
 		if (s->dead || finished(s))
 			break;

@@ -305,3 +305,45 @@ Test(server_attack, a_greeting_the_core_cannot_frame_is_refused_at_new)
 		rig_end(&r, fd);
 	}
 }
+
+static int accept_u(void *ctx, const char *u, size_t ul, const char *p, size_t pl)
+{
+	(void)ctx;
+	return ul == 1 && u[0] == 'u' && pl == 1 && p[0] == 'p';
+}
+
+/* Password guessing: every AUTH refused at line rate on one connection,
+ * without end. After max_errors refusals of the client's own faults the
+ * server says 421 and closes. */
+Test(server_attack, password_guessing_is_cut_off_after_max_errors)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	smtpc_config cfg;
+	int fd, i;
+	char line[64];
+
+	smtpc_config_default(&cfg);
+	cfg.allow_plain_auth = 1;
+	smtpc_posix_server_opts_default(&o);
+	o.config = &cfg;
+	o.auth = accept_u;
+	o.max_errors = 5;
+	rig_init(&r, &o);
+	fd = client(&r);
+	expect(&r, fd, "EHLO c.example\r\n", "250 AUTH PLAIN LOGIN\r\n");
+	/* a success does not count, nor a refusal that is not the client's */
+	for (i = 0; i < 4; i++) {
+		/* "\0u\0gw" ... "\0u\0gz" */
+		snprintf(line, sizeof line, "AUTH PLAIN AHUAZ3%c=\r\n", "cgko"[i]);
+		expect(&r, fd, line, "535 ");
+		r.got_len = 0;
+	}
+	expect(&r, fd, "NOOP\r\n", "250 ");
+	expect(&r, fd, "AUTH PLAIN AHUAZ3E=\r\n", "421 4.7.0 ");
+	cr_assert(strstr(r.got, "535 ") != NULL, "%s", r.got);
+	for (i = 0; i < 50 && smtpc_posix_server_sessions(r.srv) > 0; i++)
+		turn(&r, fd, 10);
+	cr_assert(smtpc_posix_server_sessions(r.srv) == 0, "still open:\n%s", r.got);
+	rig_end(&r, fd);
+}
