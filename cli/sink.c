@@ -39,6 +39,9 @@
 #include "smtpc_posix_server.h"
 
 #define ENVELOPE_MAX 65536 /* octets of envelope text logged per message */
+/* the longest --maildir: its file names (tmp/ and new/ plus a name of at
+ * most 80 octets) must fit struct msg's paths */
+#define MAILDIR_MAX  400
 #define MAX_USERS    256
 
 static const char sink_usage[] =
@@ -700,6 +703,10 @@ int cmd_sink(int argc, char **argv)
 	}
 	if (optind < argc || s.timeout <= 0 || s.command_timeout == 0 || s.command_timeout < -1) {
 		fputs(sink_usage, stderr);
+		return EX_USAGE_;
+	}
+	if (s.maildir != NULL && strlen(s.maildir) > MAILDIR_MAX) {
+		say("--maildir: a path of at most %d octets", MAILDIR_MAX);
 		return EX_USAGE_;
 	}
 	if ((cert != NULL) != (key != NULL)) {

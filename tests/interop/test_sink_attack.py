@@ -84,6 +84,28 @@ def a_long_envelope_keeps_the_log_line_quotes_balanced():
         check("..." in line, "truncation not shown: ..." + line[-120:])
 
 
+@test
+def a_maildir_path_too_long_for_its_file_names_is_refused_at_start():
+    # the sink started, then answered 451 to every message: the names of
+    # its files were cut to the directory's own name
+    import shutil
+    import tempfile
+    top = tempfile.mkdtemp(prefix="smtpc-attack-")
+    try:
+        parent = os.path.join(top, "p" * 200, "q" * 200)
+        os.makedirs(parent)
+        d = os.path.join(parent, "m" * (460 - len(parent)))
+        try:
+            p = subprocess.run([SMTPC, "sink", "--port", "0", "--maildir", d],
+                               capture_output=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("a %d-octet --maildir was taken" % len(d))
+        check(p.returncode == 64 and b"--maildir" in p.stderr, (p.returncode, p.stderr))
+        check(not os.path.exists(d), "created " + d)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def main():
     return runner.run("sink-attack", TESTS, ONLY)
 
