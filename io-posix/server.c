@@ -764,6 +764,9 @@ static void on_starttls(smtpc_posix_session *s)
 {
 	smtpc_posix_layer l;
 
+	/* the replies framed in this turn, the 220 last, are seen before a
+	 * layer takes the core's transmit buffer */
+	scan(s);
 	memset(&l, 0, sizeof l);
 	if (s->srv->o.tls == NULL || s->srv->o.tls(s->srv->o.tls_ctx, &s->core, &l) != 0 ||
 	    l.recv_buf == NULL || l.pump == NULL) {

@@ -18,6 +18,11 @@
 #include <unistd.h>
 
 #include "smtpc_posix_server.h"
+#include "smtpc_posix_tls.h"
+
+#ifndef SRCDIR
+#define SRCDIR "."
+#endif
 
 /* ---- a storage that keeps what it was given ---------------------------------------- */
 
@@ -27,6 +32,8 @@ struct keep {
 	int live, committed, aborted;
 	const char *id; /* the name end() gives its message */
 	unsigned replies_421;
+	char lines[4096]; /* the reply lines seen by the reply callback */
+	size_t lines_len;
 };
 
 static int k_begin(void *user, smtpc_posix_session *s, void **msg)
@@ -346,4 +353,51 @@ Test(server_attack, password_guessing_is_cut_off_after_max_errors)
 		turn(&r, fd, 10);
 	cr_assert(smtpc_posix_server_sessions(r.srv) == 0, "still open:\n%s", r.got);
 	rig_end(&r, fd);
+}
+
+static void keep_lines(void *user, smtpc_posix_session *s, const char *line, size_t len)
+{
+	struct keep *k = user;
+
+	(void)s;
+	if (k->lines_len + len + 2 < sizeof k->lines) {
+		memcpy(k->lines + k->lines_len, line, len);
+		k->lines_len += len;
+		k->lines[k->lines_len++] = '\n';
+		k->lines[k->lines_len] = '\0';
+	}
+}
+
+/* The replies framed in the same turn as STARTTLS's 220 (a pipelined EHLO,
+ * a 500 for garbage) and the 220 itself were sent but never shown to the
+ * reply callback: the sink's log missed a 5xx it sent. */
+Test(server_attack, replies_before_starttls_reach_the_reply_callback)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	smtpc_posix_tls_opts to;
+	smtpc_posix_tls *tls;
+	char why[200];
+	int fd;
+
+	memset(&to, 0, sizeof to);
+	to.cert_file = SRCDIR "/tests/certs/good.pem";
+	to.key_file = SRCDIR "/tests/certs/good.key";
+	tls = smtpc_posix_tls_new(&to, why, sizeof why);
+	cr_assert(tls != NULL, "%s", why);
+	smtpc_posix_server_opts_default(&o);
+	o.tls = smtpc_posix_tls_server_factory;
+	o.tls_ctx = tls;
+	o.cb.reply = keep_lines;
+	rig_init(&r, &o);
+	fd = client(&r);
+	expect(&r, fd, NULL, "220 localhost ESMTP\r\n");
+	expect(&r, fd, "EHLO c.example\r\nFOO\r\nSTARTTLS\r\n", "220 2.0.0 ");
+	cr_assert(strstr(r.got, "500 5.5.1 ") != NULL, "%s", r.got);
+	cr_assert(strstr(r.k.lines,
+			 "250 STARTTLS\n500 5.5.1 Error: command not recognized\n220 2.0.0 ") !=
+		      NULL,
+		  "the reply callback saw:\n%s", r.k.lines);
+	rig_end(&r, fd);
+	smtpc_posix_tls_free(tls);
 }
