@@ -74,7 +74,13 @@ def a_long_envelope_keeps_the_log_line_quotes_balanced():
         got = talk(s.port, b"EHLO x\r\nMAIL FROM:<a@x>\r\n" + rcpts +
                    b"DATA\r\nhi\r\n.\r\nQUIT\r\n")
         check(got.count(b"250 2.1.5") == 320 and b"250 2.0.0 Ok" in got, got[-200:])
-        line = [x for x in s.log().splitlines() if x.startswith("accepted ")]
+        # the sink writes the long line in pieces: wait for its end
+        deadline = time.monotonic() + 5
+        while True:
+            line = [x for x in s.log().split("\n")[:-1] if x.startswith("accepted ")]
+            if line or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         check(len(line) == 1, s.log()[-500:])
         line = line[0]
         check(line.count('"') % 2 == 0, "unbalanced quotes: ..." + line[-120:])
