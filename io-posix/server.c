@@ -11,10 +11,20 @@
  * an event repeated by a finished core, or a layer that asks to be pumped
  * and moves nothing, is no progress, so the loop sleeps in poll/epoll.
  *
+ * Reading: a plain session reads into the server's one read buffer (up
+ * to READ_SIZE octets in one recv) and the core is fed from it, parsing
+ * and answering each time its input area fills, so a message of a few KiB
+ * costs one recv. What the core cannot take (its replies cannot go out)
+ * is kept by the session (`over`, at most READ_SIZE) and fed before the
+ * socket is read again. All sessions' kept octets together stay under
+ * OVER_MAX; past it, and under a TLS layer, a session reads straight into
+ * the core's (or the layer's) input area, only what it can take.
+ *
  * Bounded output: when a write would block, the session's output is stuck
  * and its input is not read until the output has gone; the core's and the
- * layer's buffers are fixed, so a peer that does not read costs no memory
- * and no CPU; its command deadline then ends it.
+ * layer's buffers are fixed and the kept octets bounded as above, so a
+ * peer that does not read costs bounded memory and no CPU; its command
+ * deadline then ends it.
  *
  * Deadlines (RFC 5321 4.5.3.2): a wait is identified by what the core
  * waits for (smtpc_waiting_for) and a progress count (reply lines that
@@ -64,6 +74,14 @@
 #define ACCEPT_BATCH  64
 #define PAUSE_MS      1000
 #define NEVER	      (-1LL)
+/* Plain sessions read into one buffer of the server's, as much as the
+ * socket holds up to READ_SIZE per recv, and the core is fed from it; what
+ * the core cannot take (its replies cannot go out) is kept by the session
+ * until they can. OVER_MAX bounds all sessions' kept octets together:
+ * past it, sessions read straight into the core's input area (at most
+ * what it can take, so nothing is kept). */
+#define READ_SIZE (32u * 1024)
+#define OVER_MAX  (4u * 1024 * 1024)
 
 struct listener {
 	int fd;
@@ -97,6 +115,8 @@ struct smtpc_posix_session {
 	int ready;
 	smtpc_err err;
 	size_t seen; /* octets of the core's transmit buffer already scanned */
+	unsigned char *over; /* read and not yet taken by the core: [over_off, over_len) */
+	size_t over_off, over_len;
 	/* waits */
 	long long start, wait_start, ended_at;
 	int wait_key;
@@ -121,6 +141,8 @@ struct smtpc_posix_server {
 	long long next_due, paused_until;
 	int paused, draining, epfd;
 	volatile sig_atomic_t stop_now, stop_drain;
+	size_t over_total; /* every session's kept octets (over_len) */
+	unsigned char rbuf[READ_SIZE];
 };
 
 /* ---- time ------------------------------------------------------------------------ */
@@ -525,6 +547,16 @@ static void msg_abort(smtpc_posix_session *s)
 	}
 }
 
+static void drop_over(smtpc_posix_session *s)
+{
+	if (s->over != NULL) {
+		s->srv->over_total -= s->over_len;
+		free(s->over);
+		s->over = NULL;
+		s->over_off = s->over_len = 0;
+	}
+}
+
 static void session_free(smtpc_posix_session *s)
 {
 	smtpc_posix_server *srv = s->srv;
@@ -546,6 +578,7 @@ static void session_free(smtpc_posix_session *s)
 	last = srv->all[--srv->n];
 	srv->all[s->idx] = last;
 	last->idx = s->idx;
+	drop_over(s);
 	free(s->rx);
 	free(s);
 	/* a descriptor is free again: accept again */
@@ -932,7 +965,7 @@ static short wanted(const smtpc_posix_session *s)
 		return 0;
 	if (out_buf(s, &n) != NULL && n > 0)
 		ev |= POLLOUT;
-	if (!s->eof && !s->stuck) {
+	if (!s->eof && !s->stuck && s->over == NULL) {
 		unsigned w = s->have_layer ? s->layer.want(s->layer.ctx) : smtpc_want(&s->core);
 		if (w & SMTPC_WANT_READ) /* the same bit for the layer */
 			ev |= POLLIN;
@@ -980,6 +1013,88 @@ static void too_many_errors(smtpc_posix_session *s)
 	scan(s);
 }
 
+/* Gives the core p[0..n), letting it parse, answer and write whenever its
+ * input area is full; returns how many octets it took (fewer than n only
+ * when it stopped moving: its replies cannot go out). */
+static size_t feed(smtpc_posix_session *s, const unsigned char *p, size_t n)
+{
+	size_t off = 0;
+
+	for (;;) {
+		int moved;
+
+		off += smtpc_feed(&s->core, p + off, n - off);
+		if (off == n || s->dead)
+			return off;
+		moved = deliver(s);
+		scan(s);
+		too_many_errors(s);
+		moved |= flush(s);
+		if (s->cut)
+			return n; /* closing: what follows is dropped */
+		if (!moved || s->dead)
+			return off;
+	}
+}
+
+/* Keeps p[0..n) for later (n <= READ_SIZE; OVER_MAX was checked before
+ * the read). */
+static void keep_over(smtpc_posix_session *s, const unsigned char *p, size_t n)
+{
+	s->over = malloc(n);
+	if (s->over == NULL) {
+		kill_session(s, SMTPC_ERR_IO);
+		return;
+	}
+	memcpy(s->over, p, n);
+	s->over_off = 0;
+	s->over_len = n;
+	s->srv->over_total += n;
+}
+
+/* One read; nonzero when it moved. *rd is cleared once the socket is
+ * drained (a short read: poll says when more comes). */
+static int read_once(smtpc_posix_session *s, int *rd)
+{
+	smtpc_posix_server *srv = s->srv;
+	unsigned char *buf;
+	size_t room;
+	ssize_t r;
+	int direct = s->have_layer || srv->over_total + READ_SIZE > OVER_MAX;
+
+	if (direct) {
+		buf = in_buf(s, &room);
+		if (buf == NULL || room == 0)
+			return 0;
+	} else {
+		buf = srv->rbuf;
+		room = READ_SIZE;
+	}
+	r = recv(s->fd, buf, room, 0);
+	if (r > 0) {
+		if ((size_t)r < room)
+			*rd = 0;
+		if (direct) {
+			in_ack(s, (size_t)r);
+		} else {
+			size_t k = feed(s, buf, (size_t)r);
+			if (k < (size_t)r && !s->dead)
+				keep_over(s, buf + k, (size_t)r - k);
+		}
+		return 1;
+	}
+	if (r == 0) {
+		s->eof = 1;
+		in_eof(s);
+		return 1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		*rd = 0;
+	else if (errno != EINTR)
+		kill_session(s, sock_err(errno));
+	return 0;
+}
+
 /* The session's one move; frees it when it is over. rd: try to read. */
 static void step(smtpc_posix_session *s, int rd)
 {
@@ -989,27 +1104,18 @@ static void step(smtpc_posix_session *s, int rd)
 	for (round = 0; round < STEP_ROUNDS; round++) {
 		int moved = 0;
 
-		if (rd && !s->eof && !s->stuck && !s->dead) {
-			size_t room;
-			unsigned char *buf = in_buf(s, &room);
-			if (buf != NULL && room > 0) {
-				ssize_t r = recv(s->fd, buf, room, 0);
-				if (r > 0) {
-					in_ack(s, (size_t)r);
-					moved = 1;
-					if ((size_t)r < room)
-						rd = 0; /* drained: poll says when more comes */
-				} else if (r == 0) {
-					s->eof = 1;
-					in_eof(s);
-					moved = 1;
-				} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-					rd = 0;
-				} else if (errno != EINTR) {
-					kill_session(s, sock_err(errno));
-				}
+		if (s->over != NULL && !s->dead) {
+			/* octets kept from an earlier read come first */
+			size_t k = feed(s, s->over + s->over_off, s->over_len - s->over_off);
+			if (k > 0) {
+				moved = 1;
+				s->over_off += k;
+				if (s->over_off == s->over_len)
+					drop_over(s);
 			}
 		}
+		if (rd && s->over == NULL && !s->eof && !s->stuck && !s->dead)
+			moved |= read_once(s, &rd);
 		if (s->dead)
 			break;
 		pump(s);
