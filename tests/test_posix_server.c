@@ -3,7 +3,9 @@
  * injected clock: the storage rule (a storage that fails at every point:
  * 452 or 451, nothing left, the session usable), LMTP's per-recipient
  * replies, deadlines that trickled bytes do not extend, the session limit,
- * EMFILE pausing accept, a peer that does not read its replies. */
+ * EMFILE pausing accept, a peer that does not read its replies, input read
+ * while replies are blocked kept and answered in order, a conversation
+ * split into two reads at every octet. */
 #define _POSIX_C_SOURCE 200809L
 #include "helpers.h"
 
@@ -576,5 +578,195 @@ Test(posix_server, listens_on_ipv6_too)
 	expect(&r, fd, NULL, "220 localhost ESMTP\r\n");
 	expect(&r, fd, "QUIT\r\n", "221 ");
 	close(fd);
+	smtpc_posix_server_free(r.srv);
+}
+
+/* ---- reading: one buffer of the server's, octets the core cannot take kept ---------- */
+
+#define NOOPS 24
+
+/* Message i of a pipelined stream: its envelope, a body naming i, the end,
+ * NOOPS NOOPs (more replies than input: the replies back up first). */
+static size_t stream_msg(char *out, size_t cap, int i)
+{
+	int n = snprintf(out, cap,
+			 "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+			 "msg %06d\r\n..dotted %06d\r\n%0200d\r\n.\r\n",
+			 i, i, i);
+	cr_assert(n > 0 && (size_t)n + 6 * NOOPS < cap);
+	for (int k = 0; k < NOOPS; k++, n += 6)
+		memcpy(out + n, "NOOP\r\n", 6);
+	return (size_t)n;
+}
+
+/* Checks the replies in r->got line by line (a partial last line is left
+ * for the next call): per message 250 250 354, "queued as m<i>", NOOPS 250. */
+static void check_replies(struct rig *r, int *line, int *queued)
+{
+	char *p = r->got, *nl;
+
+	while ((nl = strstr(p, "\r\n")) != NULL) {
+		int k = *line % (4 + NOOPS);
+		if (strncmp(p, "221 ", 4) == 0)
+			break; /* QUIT's: the end */
+		*nl = '\0';
+		if (k == 2) {
+			cr_assert(strncmp(p, "354 ", 4) == 0, "line %d: %s", *line, p);
+		} else if (k == 3) {
+			char want[64];
+			snprintf(want, sizeof want, "250 2.0.0 Ok: queued as m%d", ++*queued);
+			cr_assert(strcmp(p, want) == 0, "want %s, got %s", want, p);
+		} else {
+			cr_assert(strncmp(p, "250 ", 4) == 0, "line %d: %s", *line, p);
+		}
+		++*line;
+		p = nl + 2;
+	}
+	r->got_len = strlen(p);
+	memmove(r->got, p, r->got_len + 1);
+}
+
+/* Every committed message must be the one the stream's order says. */
+static int seq_bad;
+static int st_end_seq(void *user, void *msg, char *id, size_t id_len)
+{
+	struct store *st = user;
+	char want[300];
+	int n = st->committed + 1;
+
+	snprintf(want, sizeof want, "msg %06d\r\n.dotted %06d\r\n%0200d\r\n", n, n, n);
+	if (st->len != strlen(want) || memcmp(st->data, want, st->len) != 0)
+		seq_bad++;
+	return st_end(user, msg, id, id_len);
+}
+
+Test(posix_server, input_read_while_replies_are_blocked_is_kept_and_answered_in_order)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	struct pollfd fds[8];
+	static char out[1 << 18];
+	size_t out_len = 0, out_off = 0, n;
+	int fd, i = 0, stuck = 0, line = 0, queued = 0, total, quit = 0;
+
+	smtpc_posix_server_opts_default(&o);
+	o.storage.begin = st_begin;
+	o.storage.write = st_write;
+	o.storage.end = st_end_seq;
+	o.storage.abort = st_abort;
+	o.command_timeout = 30000;
+	seq_bad = 0;
+	r.got_len = 0;
+	rig_init(&r, &o);
+	fd = client_rcvbuf(&r, 4096);
+	expect(&r, fd, "EHLO c.example\r\n", "250 ENHANCEDSTATUSCODES\r\n");
+	r.got_len = 0;
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* pipeline messages, never read, until the server's replies cannot go out */
+	for (int round = 0; round < 4000 && !stuck; round++) {
+		ssize_t w;
+		if (out_off > sizeof out / 2) { /* slide the window */
+			memmove(out, out + out_off, out_len - out_off);
+			out_len -= out_off;
+			out_off = 0;
+		}
+		while (out_len + 600 < sizeof out)
+			out_len += stream_msg(out + out_len, sizeof out - out_len, ++i);
+		w = write(fd, out + out_off, out_len - out_off);
+		if (w > 0)
+			out_off += (size_t)w;
+		else
+			cr_assert(errno == EAGAIN);
+		turn(&r, -1, 2);
+		n = smtpc_posix_server_fds(r.srv, fds, 8);
+		cr_assert(n == 2);
+		stuck = fds[1].events == POLLOUT;
+	}
+	cr_assert(stuck, "the session never stopped reading");
+	/* the server has no more than what it read: nothing acknowledged twice */
+	cr_assert(r.st.committed < i);
+	/* now read every reply, send the rest, then QUIT */
+	total = i;
+	for (int round = 0; round < 20000 && !quit; round++) {
+		if (out_off < out_len) {
+			ssize_t w = write(fd, out + out_off, out_len - out_off);
+			if (w > 0)
+				out_off += (size_t)w;
+			if (out_off == out_len)
+				say_(fd, "QUIT\r\n");
+		}
+		turn(&r, fd, 2);
+		check_replies(&r, &line, &queued);
+		quit = strncmp(r.got, "221 ", 4) == 0;
+	}
+	cr_assert(quit, "no 221 after %d of %d messages", queued, total);
+	cr_assert(queued == total && r.st.committed == total && seq_bad == 0,
+		  "queued %d committed %d of %d, %d out of order", queued, r.st.committed, total,
+		  seq_bad);
+	close(fd);
+	smtpc_posix_server_free(r.srv);
+}
+
+/* One conversation whose octets arrive in two reads, split at `at`. */
+static void split_run(struct rig *r, const char *conv, size_t len, size_t at)
+{
+	int fd = client(r);
+
+	r->got_len = 0;
+	cr_assert(until(r, fd, "220 localhost ESMTP\r\n"));
+	if (at > 0) {
+		cr_assert(write(fd, conv, at) == (ssize_t)at);
+		turn(r, fd, 0);
+		turn(r, fd, 0);
+	}
+	cr_assert(write(fd, conv + at, len - at) == (ssize_t)(len - at));
+	cr_assert(until(r, fd, "221 "), "split at %zu:\n%s", at, r->got);
+	close(fd);
+	for (int i = 0; i < 50 && smtpc_posix_server_sessions(r->srv) > 0; i++)
+		turn(r, -1, 1);
+	cr_assert(smtpc_posix_server_sessions(r->srv) == 0);
+}
+
+Test(posix_server, a_conversation_split_at_every_octet_gets_the_same_replies)
+{
+	struct rig r;
+	smtpc_posix_server_opts o;
+	char conv[2048], body[1100], want[4096], ref[4096];
+	const char *q;
+	size_t pre;
+	size_t len, at, body_len;
+	int k;
+
+	smtpc_posix_server_opts_default(&o);
+	r.got_len = 0;
+	rig_init(&r, &o);
+	/* a body line of 1000 octets with its CRLF (the longest): the core's
+	 * input area fills in the middle of the read */
+	k = snprintf(body, sizeof body, "..%0997d\r\nend\r\n", 7);
+	body_len = (size_t)k - 1; /* the leading dot is removed */
+	k = snprintf(conv, sizeof conv,
+		     "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+		     "DATA\r\n%s.\r\nNOOP\r\nQUIT\r\n",
+		     body);
+	len = (size_t)k;
+	split_run(&r, conv, len, 0);
+	cr_assert(r.got_len < sizeof ref);
+	memcpy(ref, r.got, r.got_len + 1);
+	cr_assert(r.st.committed == 1 && r.st.last_len == body_len &&
+		  memcmp(r.st.last, body + 1, body_len) == 0);
+	/* the same replies every time but the message's name */
+	q = strstr(r.got, "queued as m1\r\n");
+	cr_assert(q != NULL && r.got_len < sizeof want);
+	pre = (size_t)(q - r.got) + strlen("queued as m");
+	for (at = 1; at < len; at++) {
+		split_run(&r, conv, len, at);
+		snprintf(want, sizeof want, "%.*s%d%s", (int)pre, ref, (int)at + 1,
+			 ref + pre + 1);
+		cr_assert(strcmp(r.got, want) == 0, "split at %zu:\n%s\nwant:\n%s", at, r.got,
+			  want);
+		cr_assert(r.st.committed == (int)at + 1 && r.st.live == 0 &&
+			  r.st.last_len == body_len && memcmp(r.st.last, body + 1, body_len) == 0,
+			  "split at %zu: committed %d", at, r.st.committed);
+	}
 	smtpc_posix_server_free(r.srv);
 }
