@@ -612,11 +612,23 @@ static int is_full(int e)
 	return e == ENOSPC;
 }
 
+/* snprintf(dst, cap, "%s", src) without the format's cost (several
+ * replies per message); cap > 0. */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void owe(smtpc_posix_session *s, int kind, unsigned code, const char *text)
 {
 	s->owe = kind;
 	s->owe_code = code;
-	snprintf(s->owe_text, sizeof s->owe_text, "%s", text);
+	copy_text(s->owe_text, sizeof s->owe_text, text);
 }
 
 static void owe_failure(smtpc_posix_session *s, int e)
@@ -715,8 +727,8 @@ static void on_command(smtpc_posix_session *s, const smtpc_command *m)
 	case SMTPC_CMD_MAIL:
 	case SMTPC_CMD_RCPT:
 		a.code = 250;
-		snprintf(a.text, sizeof a.text, "%s",
-			 m->cmd == SMTPC_CMD_MAIL ? "2.1.0 Sender ok" : "2.1.5 Recipient ok");
+		copy_text(a.text, sizeof a.text,
+			  m->cmd == SMTPC_CMD_MAIL ? "2.1.0 Sender ok" : "2.1.5 Recipient ok");
 		if (srv->o.cb.command != NULL)
 			srv->o.cb.command(srv->o.cb.user, s, m, &a);
 		a.text[sizeof a.text - 1] = '\0';
@@ -785,10 +797,11 @@ static void on_end(smtpc_posix_session *s, const smtpc_message_end *m, int last)
 	for (e = 0; id[e] != '\0'; e++)
 		if ((unsigned char)id[e] < 0x20 || (unsigned char)id[e] > 0x7e)
 			id[e] = '_';
+	memcpy(text, "2.0.0 Ok: queued as ", 20);
 	if (id[0] != '\0')
-		snprintf(text, sizeof text, "2.0.0 Ok: queued as %.200s", id);
+		copy_text(text + 20, sizeof text - 20, id);
 	else
-		snprintf(text, sizeof text, "2.0.0 Ok");
+		text[8] = '\0'; /* "2.0.0 Ok" */
 	report(s, 1, SMTPC_ERR_OK, 0, (unsigned long long)m->size, id);
 	owe(s, OWE_REPLY, 250, text);
 }
