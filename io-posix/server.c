@@ -18,7 +18,9 @@
  * is kept by the session (`over`, at most READ_SIZE) and fed before the
  * socket is read again. All sessions' kept octets together stay under
  * OVER_MAX; past it, and under a TLS layer, a session reads straight into
- * the core's (or the layer's) input area, only what it can take.
+ * the core's (or the layer's) input area, only what it can take. A step
+ * ends after STEP_BYTES read (or STEP_ROUNDS rounds) with the session on
+ * the ready list, so one fast sender does not hold up the others.
  *
  * Bounded output: when a write would block, the session's output is stuck
  * and its input is not read until the output has gone; the core's and the
@@ -82,6 +84,8 @@
  * what it can take, so nothing is kept). */
 #define READ_SIZE (32u * 1024)
 #define OVER_MAX  (4u * 1024 * 1024)
+/* a session that read this much in one step lets the others go first */
+#define STEP_BYTES (2 * READ_SIZE)
 
 struct listener {
 	int fd;
@@ -1065,9 +1069,10 @@ static void keep_over(smtpc_posix_session *s, const unsigned char *p, size_t n)
 	s->srv->over_total += n;
 }
 
-/* One read; nonzero when it moved. *rd is cleared once the socket is
- * drained (a short read: poll says when more comes). */
-static int read_once(smtpc_posix_session *s, int *rd)
+/* One read; nonzero when it moved; the octets read are added to *got. *rd
+ * is cleared once the socket is drained (a short read: poll says when more
+ * comes). */
+static int read_once(smtpc_posix_session *s, int *rd, size_t *got)
 {
 	smtpc_posix_server *srv = s->srv;
 	unsigned char *buf;
@@ -1085,6 +1090,7 @@ static int read_once(smtpc_posix_session *s, int *rd)
 	}
 	r = recv(s->fd, buf, room, 0);
 	if (r > 0) {
+		*got += (size_t)r;
 		if ((size_t)r < room)
 			*rd = 0;
 		if (direct) {
@@ -1112,6 +1118,7 @@ static int read_once(smtpc_posix_session *s, int *rd)
 static void step(smtpc_posix_session *s, int rd)
 {
 	int round;
+	size_t got = 0;
 
 	unready(s);
 	for (round = 0; round < STEP_ROUNDS; round++) {
@@ -1128,7 +1135,7 @@ static void step(smtpc_posix_session *s, int rd)
 			}
 		}
 		if (rd && s->over == NULL && !s->eof && !s->stuck && !s->dead)
-			moved |= read_once(s, &rd);
+			moved |= read_once(s, &rd, &got);
 		if (s->dead)
 			break;
 		pump(s);
@@ -1143,8 +1150,10 @@ static void step(smtpc_posix_session *s, int rd)
 			break;
 		if (!moved)
 			break;
-		if (round == STEP_ROUNDS - 1)
+		if (round == STEP_ROUNDS - 1 || got >= STEP_BYTES) {
 			set_ready(s); /* more to do: after the others */
+			break;
+		}
 	}
 	if (s->dead || finished(s)) {
 		session_free(s);
