@@ -57,7 +57,10 @@
  * Memory: each session allocates its core connection, its buffers (from
  * the core config: the defaults here take 4 KiB, the
  * session 1.9 KiB more on x86-64) and, after
- * STARTTLS, what the layer factory allocates.
+ * STARTTLS, what the layer factory allocates. The server reads plain
+ * sessions through one 32 KiB buffer of its own; input read that the core
+ * cannot take yet (its replies cannot go out) is kept by the session, at
+ * most 32 KiB each and 4 MiB for all sessions together.
  *
  * Callbacks run inside the library's calls, never concurrently. They may
  * query the core (smtpc_posix_session_core: smtpc_is_authenticated,
