@@ -227,11 +227,13 @@ static smtpc_err cram_digest(smtpc_conn *c, const char *text, size_t len, unsign
 		return len / 4 * 3 > room - longest_line(c) ? SMTPC_ERR_TX_SMALL : SMTPC_ERR_BAD_CHALLENGE;
 	if (n == 0)
 		return SMTPC_ERR_BAD_CHALLENGE;
-	if (c->u.cl.hmac == NULL ||
-	    c->u.cl.hmac(c->u.cl.hmac_ctx, (const unsigned char *)c->u.cl.auth_pass,
-	                 strlen(c->u.cl.auth_pass), scratch, n, digest) != 0)
+	if (c->u.cl.hmac == NULL)
 		return SMTPC_ERR_DIGEST;
-	return SMTPC_ERR_OK;
+	c->flags |= F_HOOK;
+	n = (size_t)c->u.cl.hmac(c->u.cl.hmac_ctx, (const unsigned char *)c->u.cl.auth_pass,
+				 strlen(c->u.cl.auth_pass), scratch, n, digest);
+	c->flags &= ~F_HOOK;
+	return n != 0 ? SMTPC_ERR_DIGEST : SMTPC_ERR_OK;
 }
 
 void smtpc_set_hmac_md5(smtpc_conn *c, smtpc_hmac_md5_fn fn, void *ctx)

@@ -277,7 +277,7 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
 	size_t n;
 
 	if (c == NULL || (data == NULL && len != 0) || !smtpc__is_client(c) ||
-	    c->err != SMTPC_ERR_OK || (c->u.cl.flags & C_CLOSING))
+	    (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK || (c->u.cl.flags & C_CLOSING))
 		return 0; /* after a 421 nothing more is read: send nothing more */
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;
@@ -317,8 +317,8 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 		return 0;
 	*written = 0;
 	if (c == NULL || (data == NULL && len != 0) || dst == NULL || cap == 0 ||
-	    !smtpc__is_client(c) || c->err != SMTPC_ERR_OK || c->tx_end != c->tx_start ||
-	    (c->u.cl.flags & C_CLOSING))
+	    !smtpc__is_client(c) || (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK ||
+	    c->tx_end != c->tx_start || (c->u.cl.flags & C_CLOSING))
 		return 0; /* (a NULL destination would make the encoder only measure) */
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;
@@ -353,6 +353,8 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 		return SMTPC_ERR_NULL_ARG;
 	if (!smtpc__is_client(c))
 		return SMTPC_ERR_ROLE;
+	if (c->flags & F_HOOK)
+		return SMTPC_ERR_REENTRANT;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
 	if (c->u.cl.flags & C_CLOSING)
@@ -360,18 +362,23 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 	if (c->u.cl.state != ST_BODY)
 		return SMTPC_ERR_STATE;
 	e = &c->u.cl.dot;
-	smtpc__tx_compact(c);
+	{ /* all or nothing: the octets held back, then CRLF.CRLF or .CRLF */
+		smtpc_err r = smtpc__tx_room(c, e->npend + (e->bol ? 3u : 5u));
+		if (r != SMTPC_ERR_OK)
+			return r;
+	}
 	e->next_in = NULL;
 	e->avail_in = 0;
 	e->next_out = c->tx + c->tx_end;
 	e->avail_out = c->tx_cap - c->tx_end;
-	if (!smtpc_dot_finish(e)) {
-		c->tx_end = (size_t)(e->next_out - c->tx);
-		return SMTPC_ERR_NO_SPACE;
-	}
+	if (!smtpc_dot_finish(e))
+		return SMTPC_ERR_NO_SPACE; /* (cannot happen: measured above) */
 	c->tx_end = (size_t)(e->next_out - c->tx);
-	if (c->u.cl.hook != NULL)
+	if (c->u.cl.hook != NULL) {
+		c->flags |= F_HOOK;
 		c->u.cl.hook(c->u.cl.hook_ctx, SMTPC_CMD_DATA_END, ".", 1, 0);
+		c->flags &= ~F_HOOK;
+	}
 	c->u.cl.state = ST_OPEN;
 	smtpc__end_transaction(c);
 	smtpc__push(c, SMTPC_CMD_DATA_END, (c->u.cl.flags & C_LMTP) ? QF_LMTP : 0, 0);

@@ -20,9 +20,11 @@
  * before shutting down, say), never dropped. So is a reply that had fully
  * arrived before the command at the head was issued (unless early_replies):
  * each entry records the stream offset (64 bits: it never wraps) at its
- * issue, and a reply answers it only if its last octet came later. An AUTH
- * response line moves the mark of AUTH to the moment it was sent: a 235 that
- * arrived with the 334 cannot answer a password that was not yet sent.
+ * issue, and a reply answers it only if its first octet came later (a reply
+ * begun before the command was written cannot be its answer, even if its
+ * last line comes after). An AUTH response line moves the mark of AUTH to
+ * the moment it was sent: a 235 that arrived with the 334, or whose first
+ * octets did, cannot answer a password that was not yet sent.
  *
  * LMTP (RFC 2033 4.2): after the end of data of a session started with LHLO,
  * the entry stays at the head for one reply per recipient accepted with 2xx
@@ -71,7 +73,8 @@ smtpc_err smtpc_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t r
 /* ---- replies ---------------------------------------------------------------- */
 
 /* The queue entry a just-completed reply answers, or NULL. A reply whose
- * last octet arrived before the head command was issued answers nothing. */
+ * first octet arrived before the head command was issued answers nothing:
+ * the server began it before it could have read the command. */
 static const smtpc_qent *answered(const smtpc_conn *c)
 {
 	const smtpc_qent *e;
@@ -79,7 +82,7 @@ static const smtpc_qent *answered(const smtpc_conn *c)
 	if (c->u.cl.q_len == 0)
 		return NULL;
 	e = &c->u.cl.q[c->u.cl.q_head];
-	if (!c->cfg.early_replies && c->u.cl.rep_end <= smtpc__mark(e))
+	if (!c->cfg.early_replies && c->u.cl.rep_start < smtpc__mark(e))
 		return NULL;
 	return e;
 }
@@ -247,15 +250,14 @@ static smtpc_err add_line(smtpc_conn *c, smtpc_line *l)
 	*len += l->len;
 	rep[*len] = '\0';
 	if (c->u.cl.rep_lines == 0) {
+		c->u.cl.rep_start = c->rx_total - (c->in_end - c->in_start);
 		c->u.cl.rep_code = l->code;
 		smtpc__parse_esc(dst, l->len, l->code, &c->u.cl.rep_esc);
 	}
 	c->u.cl.rep_lines++;
 	l->text = dst;
-	if (l->last) {
+	if (l->last)
 		c->u.cl.flags |= C_REPLY;
-		c->u.cl.rep_end = c->rx_total - (c->in_end - c->in_scan);
-	}
 	return SMTPC_ERR_OK;
 }
 

@@ -98,7 +98,7 @@ const unsigned char *smtpc_send_buf(const smtpc_conn *c, size_t *len)
 
 void smtpc_send_ack(smtpc_conn *c, size_t n)
 {
-	if (c == NULL || c->role == NULL)
+	if (c == NULL || c->role == NULL || (c->flags & F_HOOK))
 		return;
 	if (n > c->tx_end - c->tx_start)
 		n = c->tx_end - c->tx_start;
@@ -154,6 +154,8 @@ smtpc_err smtpc__may_issue(const smtpc_conn *c, smtpc_cmd cmd)
 
 	if (!smtpc__is_client(c))
 		return SMTPC_ERR_ROLE;
+	if (c->flags & F_HOOK)
+		return SMTPC_ERR_REENTRANT;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
 	if ((c->flags & (F_EOF | F_DONE)) || (c->u.cl.flags & (C_QUIT | C_CLOSING)))
@@ -200,8 +202,11 @@ smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t
 	w.len = 0;
 	fn(&w, ctx);
 	c->tx_end += w.len;
-	if (c->u.cl.hook != NULL && cmd != SMTPC_CMD_NONE)
+	if (c->u.cl.hook != NULL && cmd != SMTPC_CMD_NONE) {
+		c->flags |= F_HOOK;
 		c->u.cl.hook(c->u.cl.hook_ctx, cmd, w.buf, w.len - 2, secret);
+		c->flags &= ~F_HOOK;
+	}
 	return SMTPC_ERR_OK;
 }
 

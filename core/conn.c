@@ -23,7 +23,17 @@
 #include "internal.h"
 
 #define REPLY_CAP (SMTPC_LINES_CAP * 256u)
+
 #define EXT_CAP	  65536u
+
+/* The caps a build may set (smtpc_limits.h), checked when the library is
+ * compiled: a wrong value fails the build instead of indexing past an
+ * array. */
+typedef char smtpc__queue_cap_ok[SMTPC_QUEUE_CAP >= 1u && SMTPC_QUEUE_CAP <= 65535u ? 1 : -1];
+typedef char smtpc__rcpt_cap_ok[SMTPC_LMTP_RCPT_CAP >= 32u && SMTPC_LMTP_RCPT_CAP <= 65535u &&
+					SMTPC_LMTP_RCPT_CAP % 32u == 0
+				    ? 1
+				    : -1];
 
 void smtpc_config_default(smtpc_config *cfg)
 {
@@ -124,8 +134,10 @@ smtpc_event_type smtpc_next_event(smtpc_conn *c, smtpc_event *ev)
 	if (ev == NULL)
 		return SMTPC_EV_ERROR;
 	memset(ev, 0, sizeof *ev);
-	if (c == NULL || c->role == NULL) {
-		ev->err = c == NULL ? SMTPC_ERR_NULL_ARG : SMTPC_ERR_ROLE;
+	if (c == NULL || c->role == NULL || (c->flags & F_HOOK)) {
+		ev->err = c == NULL	    ? SMTPC_ERR_NULL_ARG
+			  : c->role == NULL ? SMTPC_ERR_ROLE
+					    : SMTPC_ERR_REENTRANT;
 		return ev->type = SMTPC_EV_ERROR;
 	}
 	t = c->err != SMTPC_ERR_OK ? SMTPC_EV_ERROR : c->role->next_event(c, ev);
@@ -159,6 +171,8 @@ smtpc_err smtpc_tls_started(smtpc_conn *c)
 		return SMTPC_ERR_NULL_ARG;
 	if (c->role == NULL)
 		return SMTPC_ERR_ROLE;
+	if (c->flags & F_HOOK)
+		return SMTPC_ERR_REENTRANT;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
 	if (!(c->flags & F_PAUSE) || (c->flags & (F_TLS_EV | F_DONE)))

@@ -39,12 +39,18 @@ static int input_discarded(const smtpc_conn *c)
 	return c->role == NULL || c->err != SMTPC_ERR_OK || (c->flags & (F_EOF | F_DONE));
 }
 
+/* Inside a hook: input calls are refused outright (the bytes are not taken). */
+static int in_hook(const smtpc_conn *c)
+{
+	return (c->flags & F_HOOK) != 0;
+}
+
 unsigned char *smtpc_recv_buf(smtpc_conn *c, size_t *len)
 {
 	if (len == NULL)
 		return NULL;
 	*len = 0;
-	if (c == NULL || input_discarded(c) || (c->flags & F_PAUSE))
+	if (c == NULL || input_discarded(c) || (c->flags & F_PAUSE) || in_hook(c))
 		return NULL;
 	compact(c);
 	if (c->in_end == c->in_cap)
@@ -55,7 +61,7 @@ unsigned char *smtpc_recv_buf(smtpc_conn *c, size_t *len)
 
 void smtpc_recv_ack(smtpc_conn *c, size_t n)
 {
-	if (c == NULL || input_discarded(c))
+	if (c == NULL || in_hook(c) || input_discarded(c))
 		return;
 	if (c->flags & F_PAUSE) {
 		if (n != 0)
@@ -72,7 +78,7 @@ size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len)
 {
 	size_t room;
 
-	if (c == NULL || (data == NULL && len != 0) || c->role == NULL)
+	if (c == NULL || (data == NULL && len != 0) || c->role == NULL || in_hook(c))
 		return 0;
 	if (input_discarded(c))
 		return len;
@@ -94,7 +100,7 @@ size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len)
 
 void smtpc_eof(smtpc_conn *c)
 {
-	if (c != NULL)
+	if (c != NULL && c->role != NULL && !in_hook(c))
 		c->flags |= F_EOF;
 }
 

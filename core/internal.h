@@ -78,6 +78,11 @@ struct smtpc_role {
 		     issued, message not ended; server: MAIL                                       \
 		     accepted, message not answered) */
 
+/* A hook of the connection (command log, HMAC-MD5, server AUTH check) is
+ * running: every call that changes the connection is refused
+ * (SMTPC_ERR_REENTRANT) until it returns. */
+#define F_HOOK (1u << 8)
+
 /* Client states (u.cl.state). */
 enum {
 	ST_OPEN = 0, /* commands may be issued */

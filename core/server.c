@@ -174,6 +174,8 @@ static smtpc_err frame(smtpc_conn *c, unsigned code, const char *text)
 			if (i - start > SMTPC_COMMAND_MAX - 6)
 				return SMTPC_ERR_TOO_LONG; /* RFC 5321 4.5.3.1.5 */
 			total += 4 + (i - start) + 2;
+			if (total > c->tx_cap)
+				return SMTPC_ERR_TX_SMALL; /* (and no overflow of total) */
 			start = i + 1;
 		} else if (smtpc__is_ctrl((unsigned char)text[i]) && text[i] != '\t') {
 			return SMTPC_ERR_CTRL_CHAR;
@@ -206,6 +208,8 @@ static smtpc_err server_ok(const smtpc_conn *c, const void *arg)
 		return SMTPC_ERR_NULL_ARG;
 	if (!is_server(c))
 		return SMTPC_ERR_ROLE;
+	if (c->flags & F_HOOK)
+		return SMTPC_ERR_REENTRANT;
 	return c->err;
 }
 
@@ -216,7 +220,7 @@ smtpc_err smtpc_server_greet(smtpc_conn *c, unsigned code, const char *text)
 	if (e != SMTPC_ERR_OK)
 		return e;
 	if (c->u.sv.state != SS_GREET)
-		return SMTPC_ERR_STATE;
+		return c->u.sv.state == SS_CLOSED ? SMTPC_ERR_ENDED : SMTPC_ERR_STATE;
 	e = frame(c, code, text);
 	if (e != SMTPC_ERR_OK)
 		return e;
@@ -244,7 +248,7 @@ smtpc_err smtpc_server_reply(smtpc_conn *c, unsigned code, const char *text)
 	if (e != SMTPC_ERR_OK)
 		return e;
 	if (c->u.sv.state != SS_REPLY)
-		return SMTPC_ERR_STATE;
+		return c->u.sv.state == SS_CLOSED ? SMTPC_ERR_ENDED : SMTPC_ERR_STATE;
 	e = frame(c, code, text);
 	if (e != SMTPC_ERR_OK)
 		return e;
@@ -269,7 +273,8 @@ smtpc_err smtpc_server_reply(smtpc_conn *c, unsigned code, const char *text)
 		break;
 	case SMTPC_CMD_RCPT:
 		if (ok) {
-			c->u.sv.rcpts_ok++;
+			if (c->u.sv.rcpts_ok < 0xffffu) /* 65536 recipients: still some */
+				c->u.sv.rcpts_ok++;
 			smtpc__bit_set(c, c->u.sv.rcpts_seen - 1u);
 		}
 		break;
@@ -318,6 +323,8 @@ smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc
 		e = SMTPC_ERR_NULL_ARG;
 	if (e != SMTPC_ERR_OK)
 		return e;
+	if (c->u.sv.state == SS_CLOSED)
+		return SMTPC_ERR_ENDED;
 	if (c->u.sv.state != SS_REPLY ||
 	    (c->u.sv.cmd != SMTPC_CMD_EHLO && c->u.sv.cmd != SMTPC_CMD_LHLO))
 		return SMTPC_ERR_STATE;
@@ -531,12 +538,22 @@ static void do_bdat(smtpc_conn *c, const char *arg, size_t n)
 }
 
 /* AUTH: PLAIN (RFC 4616) and LOGIN, decoded here, checked by the hook. */
+static int call_auth(smtpc_conn *c, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+	int ok;
+
+	c->flags |= F_HOOK; /* the hook may not call back in */
+	ok = c->u.sv.auth(c->u.sv.auth_ctx, user, ulen, pass, plen);
+	c->flags &= ~F_HOOK;
+	return ok;
+}
+
 static void auth_check(smtpc_conn *c, const char *user, size_t ulen, const char *pass, size_t plen)
 {
 	c->u.sv.state = SS_CMD;
 	if (c->u.sv.auth == NULL) /* cleared during the exchange */
 		say(c, "454 4.7.0 Temporary authentication failure");
-	else if (c->u.sv.auth(c->u.sv.auth_ctx, user, ulen, pass, plen)) {
+	else if (call_auth(c, user, ulen, pass, plen)) {
 		c->flags |= F_AUTHED;
 		say(c, "235 2.7.0 Authentication successful");
 	} else {

@@ -174,6 +174,62 @@ def main():
     write("fuzz_txn", "too-big-unmeasured", txn(0, 0x03, [[0, 0, 5, 0], [0, 0, 5, 0x40]],
                                                 b"250 ok\r\n250 ok\r\n354 go\r\n552 big\r\n"))
 
+    # fuzz_api_client: [config][op][operands]...; 0xf0-0xfe feed a canned reply
+    # (0 greeting, 1 EHLO, 2 250, 3 354, 4 334 LOGIN, 5 235, 6 421, 7 221,
+    # 9 334 CRAM, 10 220), 0xff n bytes: feed them; ops as in the file
+    body = b"line1\r\n.dot\r\n\t\x01\n."
+    session = bytes([0xf0, 0, 0xf1, 3, 0, 0, 0xf2, 4, 0, 0, 0xf2, 5, 0xf3,
+                     14, len(body)]) + body + bytes([16, 0xf2, 10, 0xf7, 20])
+    write("fuzz_api_client", "session", bytes([0]) + session)
+    write("fuzz_api_client", "session-hooked", bytes([0, 0x21, 0x20]) + session)
+    write("fuzz_api_client", "small-tx", bytes([16]) + session[:15] + bytes([14, 63]) +
+          b"x" * 63 + bytes([14, 63]) + b".\r\n" * 21 + bytes([16, 19, 255, 16]))
+    write("fuzz_api_client", "auth-login", bytes([1, 0xf0, 0, 0xf1, 0x21, 12 | 0x40, 1, 0xf4,
+                                                  0xf5, 0xf4, 0xf5, 0xf2]))
+    write("fuzz_api_client", "auth-early", bytes([1, 0xf0, 0, 0xf1, 12 | 0x40, 1, 0xff, 26]) +
+          b"334 VXNlcm5hbWU6\r\n235 ok\r\n" + bytes([0xf4, 0xf5]))
+    write("fuzz_api_client", "cram", bytes([1, 0xf0, 0, 0xf1, 22 | 0x20, 12 | 0x60, 0, 0xf9,
+                                            0xf5]))
+    write("fuzz_api_client", "bdat", bytes([0, 0xf0, 0, 0xf1, 3, 0, 0, 4, 0, 0, 6 | 0x40, 1,
+                                            14, 6]) + b"ab\r\n.\x00" + bytes([0xf2, 0xf2, 0xf2]))
+    write("fuzz_api_client", "starttls", bytes([0, 0xf0, 0, 0xf1, 11, 0xfa, 17, 0, 0xf1, 11]))
+    write("fuzz_api_client", "raw", bytes([0, 0xf0, 13, 4]) + b"DATA" + bytes([0xf3, 13, 3]) +
+          b"a\tb" + bytes([13, 1]) + b"." + bytes([0xf2, 13, 4]) + b"X\x01\r\n")
+    write("fuzz_api_client", "lmtp", bytes([0, 0xf0, 2, 0xf1, 3, 0, 0, 4, 0, 0, 4, 0, 0, 0xf2,
+                                            0xf2, 0xf2, 5, 0xf3, 16, 0xf2, 0xf8]))
+    write("fuzz_api_client", "misuse", bytes([0, 23, 25 | 0x20, 26, 24, 0, 24 | 0x40, 3,
+                                              0xf0, 24 | 0x20, 1, 0xf6, 8, 0xe0]))
+
+    # fuzz_api_server: [config][op]...; 0xe0-0xfe feed canned client lines
+    # (see the file), 0xff n bytes: feed them; 0xc0 + k: pull k + 1 events
+    def sv(cfg, ops):
+        write_ops = bytes([cfg] + ops)
+        return write_ops
+    pull = 0xc0 | 31
+    write("fuzz_api_server", "session", sv(0, [0, 0, 0xe0, pull, 2, 0, 0xe2, pull, 1, 0,
+                                               0xe3, pull, 1, 0, 0xe4, pull, 0x21, 0, 0xe5,
+                                               pull, 1, 0, 0xe9, pull, 8, 255]))
+    write("fuzz_api_server", "lmtp", sv(2, [0, 0, 0xe1, pull, 2, 0, 0xe2, pull, 1, 0, 0xe3,
+                                            pull, 1, 0, 0xe3, pull, 1 | 0x60, 0, 0xe4, pull,
+                                            0x21, 0, 0xe5, pull, 3, 1, 0, 1, 0, 1, 0]))
+    write("fuzz_api_server", "bdat", sv(4, [0, 0, 0xe0, pull, 2, 0, 0xe2, pull, 1, 0, 0xe3,
+                                            pull, 1, 0, 0xe6, pull, 1, 0, 0xe7, pull, 1, 0]))
+    write("fuzz_api_server", "auth-hook", sv(1, [7 | 0x20, 0, 0, 0xe0, pull, 2, 0x80, 0xeb,
+                                                 pull, 0xec, pull, 8, 255]))
+    write("fuzz_api_server", "starttls", sv(0, [6 | 0x20, 0, 0, 0xe0, pull, 2, 0xff, 0xea,
+                                                pull, 5, 0xe0, pull, 2, 0]))
+    write("fuzz_api_server", "misuse", sv(16, [10, 1, 0, 0, 1, 0, 11 | 0x20, 4, 0, 9, pull]))
+    write("fuzz_api_server", "data-bad", sv(8, [0, 0, 0xe0, pull, 2, 0, 0xed, pull, 1, 0, 1, 0,
+                                                1, 0, 0x21, 0, 0xef, 0xee, pull, 1, 0]))
+
+    # fuzz_datadiff: [config][split seed][message data]
+    for i, d in enumerate([b"a\r\n..b\r\n.\r\nNOOP\r\n", b".\r\n", b"a\nb\r\n.\r\n",
+                           b"x\r\r\n.\r\n", b"." + b"y" * 997 + b"\r\n.\r\n",
+                           b"y" * 999 + b"\r\n.\r\n", b"a\r\n.\n.\r\n\r\n.\r\n",
+                           b"no end\r\n", b"y" * 5000 + b"\r\n.\r\n"]):
+        for cfg in (0, 1, 2 | 16, 3 | 4, 2 | 8, 32):
+            write("fuzz_datadiff", "d%d-%d" % (i, cfg), bytes([cfg, 5 + i]) + d)
+
 
 if __name__ == "__main__":
     main()

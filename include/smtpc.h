@@ -186,7 +186,8 @@ typedef enum smtpc_errclass {
 	X(NEEDS_TLS, POLICY, "REQUIRETLS needs a secure connection")                               \
 	X(RCPT_LIMIT, POLICY, "more LMTP recipients than SMTPC_LMTP_RCPT_CAP")                     \
 	X(DATA_BARE_EOL, PROTOCOL, "bare CR or bare LF in message data")                           \
-	X(DATA_LINE_LONG, PROTOCOL, "message line over max_text_line")
+	X(DATA_LINE_LONG, PROTOCOL, "message line over max_text_line")                             \
+	X(REENTRANT, MISUSE, "called from inside one of this connection's hooks")
 
 /* clang-format off */
 typedef enum smtpc_err {
@@ -660,7 +661,7 @@ typedef struct smtpc_conn {
 			size_t rep_len, rep_lines, ext_len;
 			unsigned rep_code;
 			smtpc_esc rep_esc;
-			uint64_t rep_end; /* stream offset just past the reply */
+			uint64_t rep_start; /* stream offset of the reply's first octet */
 			uint64_t bdat_left;
 			smtpc_caps caps;
 			const char *auth_user, *auth_pass;

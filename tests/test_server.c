@@ -1207,7 +1207,7 @@ Test(server, shutdown_at_any_time_and_421_replies_end_the_session)
 	cr_assert_eq(smtpc_server_shutdown(c, "4.4.2\ntoo\rslow"), SMTPC_ERR_CTRL_CHAR);
 	OK(smtpc_server_shutdown(c, "4.4.2 s Error: timeout exceeded"));
 	cr_assert_eq(smtpc_server_shutdown(c, "again"), SMTPC_ERR_ENDED);
-	cr_assert_eq(smtpc_server_reply(c, 250, "late"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_server_reply(c, 250, "late"), SMTPC_ERR_ENDED);
 	cr_assert_eq(smtpc_feed(c, "NOOP\r\n", 6), 6); /* read no more */
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
 	cr_assert_str_eq(tx_take(c), "220 s\r\n421 4.4.2 s Error: timeout exceeded\r\n");
