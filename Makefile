@@ -52,7 +52,7 @@ PTLS_SRC := io-posix/tls.c
 BEARSSL_SRC := $(wildcard io-bearssl/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509 fuzz_txn fuzz_cli
+FUZZ_TARGETS := fuzz_client fuzz_body fuzz_server fuzz_pair fuzz_x509 fuzz_txn fuzz_cli fuzz_api_client fuzz_api_server fuzz_datadiff
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC)) \
             $(patsubst txn/%.c,$(B)/txn/%.o,$(TXN_SRC))
 POSIX_OBJ := $(patsubst io-posix/%.c,$(B)/io-posix/%.o,$(POSIX_SRC))
