@@ -299,7 +299,8 @@ typedef struct smtpc_txn {
  * NULL) is the BDAT chunk buffer, kept by pointer: chunk_len octets is the
  * largest chunk. Without it messages go by DATA, and a BODY=BINARYMIME
  * message is refused locally (SMTPC_ERR_BUFFER_SMALL). SMTPC_ERR_NULL_ARG
- * when t or c is NULL.
+ * when t or c is NULL; SMTPC_ERR_ROLE when c is a server connection or one
+ * whose init failed (t is then left untouched and must not be used).
  */
 smtpc_err smtpc_txn_init(smtpc_txn *t, smtpc_conn *c, const smtpc_txn_config *cfg, void *chunk,
 			 size_t chunk_len);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "smtpc_txn.h"
 
 #define OK(x) cr_assert_eq((x), SMTPC_ERR_OK, "%s", #x)
 
@@ -270,4 +271,49 @@ Test(misuse, a_reply_text_far_larger_than_the_buffer_is_refused_early)
 	cr_assert_eq(smtpc_server_reply(c, 250, text), SMTPC_ERR_TX_SMALL);
 	OK(smtpc_server_reply(c, 250, "ok"));
 	tc_free(c);
+}
+
+/* ---- the transaction layer over the wrong role ------------------------------------------ */
+
+Test(misuse, the_transaction_layer_refuses_a_server_connection)
+{
+	/* Before: accepted; the first message's data then read the body
+	 * statistics of a server connection: a NULL pointer. */
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_txn t;
+
+	memset(&t, 0x5a, sizeof t);
+	cr_assert_eq(smtpc_txn_init(&t, c, NULL, NULL, 0), SMTPC_ERR_ROLE);
+	for (size_t i = 0; i < sizeof t; i++)
+		cr_assert_eq(((unsigned char *)&t)[i], 0x5a, "octet %zu written", i);
+	tc_free(c);
+}
+
+/* ---- the ABI check against a caller that bypasses the macro ----------------------------- */
+
+Test(misuse, init_with_a_wrong_size_or_key_writes_nothing)
+{
+	static unsigned char rx[16384], tx[4096];
+	unsigned char mem[sizeof(smtpc_conn) + 64];
+	smtpc_conn *c = (smtpc_conn *)(void *)mem;
+
+	memset(mem, 0xa5, sizeof mem);
+	cr_assert_eq(smtpc_init_(c, NULL, rx, sizeof rx, tx, sizeof tx, 0, SMTPC_CAPS_KEY),
+		     SMTPC_ERR_ABI);
+	cr_assert_eq(smtpc_server_init_(c, NULL, rx, sizeof rx, tx, sizeof tx, 3, SMTPC_CAPS_KEY),
+		     SMTPC_ERR_ABI);
+	for (size_t i = 0; i < sizeof mem; i++)
+		cr_assert_eq(mem[i], 0xa5, "octet %zu written",
+			     i); /* too small even for the role */
+	cr_assert_eq(smtpc_init_(c, NULL, rx, sizeof rx, tx, sizeof tx, sizeof(smtpc_conn),
+				 SMTPC_CAPS_KEY ^ 1u),
+		     SMTPC_ERR_ABI);
+	for (size_t i = sizeof(void *); i < sizeof mem; i++)
+		cr_assert_eq(mem[i], 0xa5, "octet %zu written", i);
+	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_ROLE);
+	smtpc_eof(c); /* refused like every call: nothing written */
+	smtpc_set_secure(c);
+	for (size_t i = sizeof(void *); i < sizeof mem; i++)
+		cr_assert_eq(mem[i], 0xa5, "octet %zu written", i);
+	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
 }

@@ -361,6 +361,8 @@ smtpc_err smtpc_txn_init(smtpc_txn *t, smtpc_conn *c, const smtpc_txn_config *cf
 {
 	if (t == NULL || c == NULL)
 		return SMTPC_ERR_NULL_ARG;
+	if (smtpc_body_stats(c) == NULL)
+		return SMTPC_ERR_ROLE; /* a server, or an init that failed */
 	memset(t, 0, sizeof *t);
 	t->c = c;
 	if (cfg != NULL)
