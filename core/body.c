@@ -272,13 +272,20 @@ int smtpc_dot_finish(smtpc_dotenc *e)
 
 /* ---- the connection's message data ---------------------------------------- */
 
+/* The session has ended (421 or 221 received, QUIT issued, end of input):
+ * nothing more is read, so nothing more is sent. */
+static int ended(const smtpc_conn *c)
+{
+	return (c->flags & (F_EOF | F_DONE)) || (c->u.cl.flags & (C_CLOSING | C_QUIT));
+}
+
 size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
 {
 	size_t n;
 
 	if (c == NULL || (data == NULL && len != 0) || !smtpc__is_client(c) ||
-	    (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK || (c->u.cl.flags & C_CLOSING))
-		return 0; /* after a 421 nothing more is read: send nothing more */
+	    (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK || ended(c))
+		return 0;
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;
 		smtpc__tx_compact(c);
@@ -318,7 +325,7 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 	*written = 0;
 	if (c == NULL || (data == NULL && len != 0) || dst == NULL || cap == 0 ||
 	    !smtpc__is_client(c) || (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK ||
-	    c->tx_end != c->tx_start || (c->u.cl.flags & C_CLOSING))
+	    c->tx_end != c->tx_start || ended(c))
 		return 0; /* (a NULL destination would make the encoder only measure) */
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;
@@ -357,7 +364,7 @@ smtpc_err smtpc_body_end(smtpc_conn *c)
 		return SMTPC_ERR_REENTRANT;
 	if (c->err != SMTPC_ERR_OK)
 		return c->err;
-	if (c->u.cl.flags & C_CLOSING)
+	if (ended(c))
 		return SMTPC_ERR_ENDED;
 	if (c->u.cl.state != ST_BODY)
 		return SMTPC_ERR_STATE;

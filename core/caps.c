@@ -168,9 +168,12 @@ int smtpc_ext_next(const smtpc_conn *c, size_t *pos, smtpc_ext *ext)
 int smtpc_ext_find(const smtpc_conn *c, const char *keyword, smtpc_ext *ext)
 {
 	size_t pos = 0;
+	smtpc_ext own;
 
 	if (keyword == NULL)
 		return 0;
+	if (ext == NULL)
+		ext = &own; /* only whether it is there */
 	while (smtpc_ext_next(c, &pos, ext)) {
 		if (smtpc__ieq(ext->keyword, ext->keyword_len, keyword))
 			return 1;

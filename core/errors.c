@@ -75,3 +75,8 @@ smtpc_err smtpc_fail(smtpc_conn *c, smtpc_err e)
 		return c->err;
 	return smtpc__set_error(c, e);
 }
+
+const char *smtpc_version(void)
+{
+	return SMTPC_VERSION;
+}

@@ -24,8 +24,8 @@
  * copies); end of input is smtpc_eof. Bytes go out through
  * smtpc_send_buf/smtpc_send_ack. The core never blocks and never calls back
  * into the caller, except for the hooks the caller sets (HMAC-MD5, command
- * log, server AUTH check), which it calls synchronously and which must not
- * call back into the connection.
+ * log, server AUTH check), which it calls synchronously; a hook that calls
+ * back into its connection is refused (SMTPC_ERR_REENTRANT, see below).
  *
  * Events are pulled. smtpc_next_event returns one event at a time, or
  * SMTPC_EV_NEED_DATA when it needs more input. Pointers inside an event
@@ -42,37 +42,72 @@
  * smtpc_next_event returns SMTPC_EV_ERROR. 4xx and 5xx replies are never
  * errors: they are replies, delivered as events for the caller to act on.
  *
- * Which calls are valid when. The session moves through these states; a call
- * made in a state that does not allow it returns the error named here.
+ * Which calls are valid when. A call made in a state that does not allow it
+ * returns the error in the table and changes nothing ("ok": allowed, subject
+ * to the function's own checks; "0": refused by returning 0 or NULL).
  *
- *   Client
- *   - before the greeting: nothing but reading (commands: SMTPC_ERR_PIPELINE);
- *   - greeted, no transaction: EHLO, HELO, LHLO, STARTTLS (after EHLO, once),
- *     AUTH (after EHLO, once it succeeded), MAIL (after EHLO/HELO/LHLO),
- *     RSET, NOOP, VRFY, QUIT, raw lines (SMTPC_ERR_SEQUENCE otherwise);
- *   - in a transaction (MAIL issued): RCPT, then DATA or BDAT (after at least
- *     one RCPT), RSET, NOOP, VRFY, QUIT;
- *   - sending message data (after 354 to DATA, or a BDAT chunk not yet all
- *     written): smtpc_body_write, smtpc_body_end (DATA); every command is
- *     SMTPC_ERR_IN_BODY;
- *   - paused for TLS (after SMTPC_EV_STARTTLS): smtpc_tls_started only
- *     (commands: SMTPC_ERR_STATE);
- *   - ended (QUIT issued, 421 received, end of input): queries only
- *     (commands: SMTPC_ERR_ENDED); see smtpc_session_end.
- *   Without PIPELINING a command waits for the previous reply
- *   (SMTPC_ERR_PIPELINE); the queue holds at most max_queue replies
+ *   Client states: Gr before the greeting has come; Op greeted or not, no
+ *   transaction; Tx in a transaction (MAIL issued, message not ended); Bd
+ *   sending message data (354 to DATA pulled, or BDAT octets still owed);
+ *   Tl paused for TLS (220 to STARTTLS pulled); En ended (QUIT issued, 421
+ *   or 221 pulled, end of input, or a sticky error: then that error instead
+ *   of ENDED).
+ *
+ *   call                        Gr        Op        Tx        Bd       Tl     En
+ *   ehlo, helo, lhlo            PIPELINE  ok        ok (1)    IN_BODY  STATE  ENDED
+ *   starttls, auth (2)          PIPELINE  ok        SEQUENCE  IN_BODY  STATE  ENDED
+ *   mail                        PIPELINE  ok (3)    SEQUENCE  IN_BODY  STATE  ENDED
+ *   rcpt, data, bdat            PIPELINE  SEQUENCE  ok (4)    IN_BODY  STATE  ENDED
+ *   rset, noop, vrfy, quit      PIPELINE  ok        ok        IN_BODY  STATE  ENDED
+ *   raw                         PIPELINE  ok        ok        IN_BODY  STATE  ENDED
+ *   body_write, body_write_to   0         0         0         ok       0      0
+ *   body_end                    STATE     STATE     STATE     ok (5)   STATE  ENDED
+ *   tls_started                 STATE     STATE     STATE     STATE    ok (6) STATE
+ *   feed, recv_buf, recv_ack    ok        ok        ok        ok       (7)    dropped
+ *   next_event, send_*, eof,    ok        ok        ok        ok       ok     ok
+ *   queries, set_* hooks
+ *
+ *   (1) ends the transaction (RFC 5321 4.1.4). (2) STARTTLS once and before
+ *   TLS, AUTH once successful; both after EHLO or LHLO, the extension offered.
+ *   (3) after a 2xx to EHLO, HELO or LHLO (SEQUENCE before). (4) DATA and
+ *   BDAT after at least one RCPT. (5) DATA only; BDAT chunks end by their
+ *   size. (6) after SMTPC_EV_STARTTLS was pulled. (7) any byte is plaintext
+ *   injection: a sticky SMTPC_ERR_STARTTLS_INJECTION; recv_buf gives no room.
+ *   Raw lines after a 354 to a raw DATA are message lines, ok in that state.
+ *   Besides the state, a command waits for the reply before it unless
+ *   PIPELINING was offered and the command before may be followed
+ *   (SMTPC_ERR_PIPELINE), and at most max_queue replies are outstanding
  *   (SMTPC_ERR_QUEUE_FULL).
  *
- *   Server
- *   - after init: smtpc_server_greet once;
- *   - after an event that must be answered (SMTPC_EV_COMMAND, SMTPC_EV_BODY_END
- *     with ok, SMTPC_EV_CHUNK_END with ok): smtpc_server_reply (or
- *     smtpc_server_reply_ehlo for EHLO/LHLO) as many times as
- *     smtpc_pending says (one, or one per accepted recipient after LMTP
- *     data); no further event comes until then;
- *   - any time before the end: smtpc_server_shutdown (421 and close);
- *   - paused for TLS: smtpc_tls_started only.
- *   A reply when none is owed is SMTPC_ERR_STATE.
+ *   Server states: Gr greeting owed; Cm reading commands; Ow replies owed
+ *   (smtpc_pending > 0: after SMTPC_EV_COMMAND, or SMTPC_EV_BODY_END or
+ *   SMTPC_EV_CHUNK_END with ok); Dt reading message data (after 354, or a
+ *   BDAT chunk's octets); Tl paused for TLS (after the 220 to STARTTLS); En
+ *   ended (221 to QUIT or 421 queued, end of input, or a sticky error: then
+ *   that error instead of ENDED).
+ *
+ *   call                        Gr        Cm        Ow        Dt       Tl     En
+ *   server_greet                ok        STATE     STATE     STATE    STATE  ENDED
+ *   server_reply                STATE     STATE     ok (8)    STATE    STATE  ENDED
+ *   server_reply_ehlo           STATE     STATE     ok (9)    STATE    STATE  ENDED
+ *   server_shutdown             ok        ok        ok        ok       STATE  ENDED
+ *   server_reply_rcpt           0         0         ok (10)   0        0      0
+ *   tls_started                 STATE     STATE     STATE     STATE    ok (6) STATE
+ *   allow_starttls, set_auth    ok        ok        ok        ok       ok     ok
+ *   next_event                  NEED_DATA ok        NEED_DATA ok       ok     ok
+ *   feed, recv_buf, recv_ack    ok        ok        ok        ok       (7)    dropped
+ *   send_*, eof, queries        ok        ok        ok        ok       ok     ok
+ *
+ *   (8) as many times as smtpc_pending says: one, or after LMTP's end of
+ *   data one per accepted recipient; no event comes until then. (9) only
+ *   for EHLO and LHLO. (10) after LMTP's end of data only.
+ *
+ *   Both roles: every call of the other role is SMTPC_ERR_ROLE (or 0), and
+ *   every call on a connection whose init failed too. Inside one of the
+ *   connection's own hooks (command log, HMAC-MD5, server AUTH check), every
+ *   call that would change the connection is SMTPC_ERR_REENTRANT (calls
+ *   without an error return do nothing and return 0 or NULL); the hook
+ *   setters and the queries remain allowed.
  *
  * End of a session. How the session ended is kept and reported by
  * smtpc_session_end and in the SMTPC_EV_CLOSED and SMTPC_EV_ERROR events:
@@ -106,9 +141,16 @@
 extern "C" {
 #endif
 
-/* The library's version: the one place it is written (the Makefile and the
- * pkg-config file read it from here). */
-#define SMTPC_VERSION "0.2.0"
+/* The library's version, "major.minor.patch": the one place it is written
+ * (the Makefile, the pkg-config files and `smtpc --version` take it from
+ * here). SMTPC_VERSION_STRING is the same string under a second name. */
+#define SMTPC_VERSION	     "0.2.0"
+#define SMTPC_VERSION_STRING SMTPC_VERSION
+
+/* Role: none (needs no connection). The version of the library linked, for
+ * a program to compare with the SMTPC_VERSION it was compiled with (a shared
+ * library may be newer). Never NULL; static storage. */
+const char *smtpc_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
@@ -237,12 +279,13 @@ typedef struct smtpc_config {
 	 * for most SMTP clients. A CR anywhere but before LF is always an
 	 * error. */
 	int strict_crlf;
-	/* Client: nonzero: a reply that had fully arrived before its command was
-	 * issued may still answer it. Default 0: such a reply answers nothing
-	 * and is delivered with cmd SMTPC_CMD_NONE, so bytes a server (or a
-	 * man in the middle) sends ahead cannot pass for the answer to a
-	 * later command. The same holds for each AUTH response line: a reply
-	 * that arrived before it was sent does not answer the exchange. */
+	/* Client: nonzero: a reply that had begun to arrive before its command
+	 * was issued may still answer it. Default 0: a reply whose first octet
+	 * was received before the command was issued answers nothing and is
+	 * delivered with cmd SMTPC_CMD_NONE, so bytes a server (or a man in the
+	 * middle) sends ahead cannot pass for the answer to a later command.
+	 * The same holds for each AUTH response line: a reply begun before it
+	 * was sent does not answer the exchange. */
 	int early_replies;
 	/* Server: longest message line, octets with its CRLF, a dot doubled by
 	 * the client not counted (RFC 5321 4.5.3.1.6). Default 1000. Clamped to
@@ -561,8 +604,11 @@ typedef struct smtpc_rcpt_opts {
 			      reserved */
 } smtpc_rcpt_opts;
 
-/* Digest hook for AUTH CRAM-MD5: out = HMAC-MD5(key, msg). Returns 0 on
- * success. The core has no crypto; the TLS adapter can supply one. */
+/* Digest hook for AUTH CRAM-MD5: out = HMAC-MD5(key, msg). key (the
+ * password) and msg (the decoded challenge) are valid during the call only.
+ * Returns 0 on success; nonzero makes the exchange fail with a sticky
+ * SMTPC_ERR_DIGEST. The core has no crypto; the TLS adapter can supply one.
+ * A call back into the connection from it is refused (SMTPC_ERR_REENTRANT). */
 typedef int (*smtpc_hmac_md5_fn)(void *ctx, const unsigned char *key, size_t key_len,
 				 const unsigned char *msg, size_t msg_len, unsigned char out[16]);
 
@@ -578,14 +624,19 @@ typedef enum smtpc_mech {
  * buffer (line without CRLF; the end of message data is reported as "." with
  * SMTPC_CMD_DATA_END; message content is not reported). secret is nonzero
  * for lines that carry credentials (AUTH responses, a raw AUTH with an
- * initial response). For logs and transcripts: the hook must not call back
- * into the connection.
+ * initial response). line is not NUL-terminated and valid during the call
+ * only. For logs and transcripts: a call back into the connection from the
+ * hook is refused (SMTPC_ERR_REENTRANT); the line is already in the
+ * transmit buffer when the hook runs.
  */
 typedef void (*smtpc_command_fn)(void *ctx, smtpc_cmd cmd, const char *line, size_t len,
 				 int secret);
 
 /* Server: checks AUTH credentials (user and pass are not NUL-terminated and
- * valid during the call only); returns nonzero to accept. */
+ * valid during the call only; user is the authentication identity, PLAIN's
+ * authorization identity being empty or the same); returns nonzero to
+ * accept. A call back into the connection from it is refused
+ * (SMTPC_ERR_REENTRANT): the core answers 235 or 535 when it returns. */
 typedef int (*smtpc_server_auth_fn)(void *ctx, const char *user, size_t user_len, const char *pass,
 				    size_t pass_len);
 
@@ -714,54 +765,76 @@ smtpc_err smtpc_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t r
 /* --- bytes in (both roles) ------------------------------------------------ */
 
 /*
- * Where to write received bytes: returns a pointer into the receive buffer
+ * Both. Where to write received bytes: returns a pointer into the receive buffer
  * and sets *len to the room (NULL and 0 when the core wants no input: a
  * pending event must be pulled first, the session ended, or it is paused for
  * TLS). Then call smtpc_recv_ack with the count written (at most *len; more
  * is clamped). The pointer is valid until the next non-const call.
  * Acknowledging bytes while paused for TLS is plaintext injection: a sticky
  * SMTPC_ERR_STARTTLS_INJECTION, as with smtpc_feed. After a sticky error or
- * the end of input, acknowledged bytes are dropped.
+ * the end of input, acknowledged bytes are dropped. Inside a hook recv_buf
+ * gives no room and recv_ack is ignored.
  */
 unsigned char *smtpc_recv_buf(smtpc_conn *c, size_t *len);
 void smtpc_recv_ack(smtpc_conn *c, size_t n);
 
 /*
- * Copies up to len received bytes in; returns how many it took. It takes
+ * Both. Copies up to len received bytes in; returns how many it took. It takes
  * fewer when its buffer is full of unparsed input: pull events, then feed
  * the rest. After a sticky error, or after the end of input, it takes
  * everything and discards it. Bytes fed while paused for STARTTLS are
  * plaintext injection: a sticky SMTPC_ERR_STARTTLS_INJECTION. data may be
- * NULL only when len is 0. Returns 0 for a NULL connection.
+ * NULL only when len is 0; it is read during the call only. Returns 0 (takes
+ * nothing) for a NULL connection, one whose init failed, and inside a hook.
  */
 size_t smtpc_feed(smtpc_conn *c, const void *data, size_t len);
 
-/* The peer closed its side: no more input will come. */
+/*
+ * Both. The peer closed its side (a read returned 0, or the TLS layer saw
+ * close_notify): no more input will come. Input already taken is still
+ * parsed; then the session ends with SMTPC_EV_CLOSED, or SMTPC_EV_ERROR when
+ * the input stopped inside a line or with replies owed (client:
+ * SMTPC_ERR_TRUNCATED, SMTPC_ERR_CLOSED; see smtpc_session_end for how it
+ * ended). Afterwards input is dropped, commands are SMTPC_ERR_ENDED and no
+ * message data is taken. Calling it again changes nothing. Ignored for NULL,
+ * a connection whose init failed, and inside a hook.
+ */
 void smtpc_eof(smtpc_conn *c);
 
 /* --- events (both roles) -------------------------------------------------- */
 
 /*
- * Pulls the next event into *ev and returns its type (also in ev->type).
+ * Both. Pulls the next event into *ev and returns its type (also in ev->type).
  * Parses at most one line per call. See smtpc_event_type for the meaning of
  * each, and the role sections below. A NULL argument, or a connection whose
  * init failed, returns SMTPC_EV_ERROR (ev->err SMTPC_ERR_NULL_ARG or
- * SMTPC_ERR_ROLE when ev is not NULL).
+ * SMTPC_ERR_ROLE when ev is not NULL); so does a call from inside a hook
+ * (ev->err SMTPC_ERR_REENTRANT), which changes nothing and is not sticky.
  */
 smtpc_event_type smtpc_next_event(smtpc_conn *c, smtpc_event *ev);
 
 /* --- bytes out (both roles) ----------------------------------------------- */
 
-/* The bytes waiting to be sent, and their count in *len (NULL and 0 when
- * none, after a sticky error, or for a NULL argument). The pointer is valid
- * until the next non-const call. Then smtpc_send_ack with the count actually
- * sent (more than *len is clamped). */
+/* Both. The bytes waiting to be sent, and their count in *len (NULL and 0
+ * when none, after a sticky error, or for a NULL argument). The pointer is
+ * valid until the next non-const call. Then smtpc_send_ack with the count
+ * actually sent (more than *len is clamped; ignored inside a hook, for NULL
+ * and for a connection whose init failed). Bytes not acknowledged stay at
+ * the front and go out first. */
 const unsigned char *smtpc_send_buf(const smtpc_conn *c, size_t *len);
 void smtpc_send_ack(smtpc_conn *c, size_t n);
 
 /* --- state (both roles) --------------------------------------------------- */
 
-/* SMTPC_WANT_* bits; SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT for NULL. */
+/*
+ * Both. What the connection wants now, as SMTPC_WANT_* bits, for an event
+ * loop: READ (there is room for input), WRITE (smtpc_send_buf has bytes),
+ * EVENT (smtpc_next_event has something other than NEED_DATA), TLS (paused:
+ * run the handshake), CLOSED (finished: after the last event, and for a
+ * server once its last reply is sent). SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT
+ * for NULL, a connection whose init failed, or after a sticky error (pull
+ * the error event, then close).
+ */
 unsigned smtpc_want(const smtpc_conn *c);
 /* What the next expected input is, for timeouts (see smtpc_wait). After a
  * sticky error, what was awaited when it came (to report a timeout); after
@@ -782,15 +855,23 @@ smtpc_err smtpc_fail(smtpc_conn *c, smtpc_err e);
  * its RCPTs are in by then), one before. Server: replies the application
  * still owes for the last event. */
 size_t smtpc_pending(const smtpc_conn *c);
-/* Nonzero once EHLO, HELO or LHLO was answered 2xx (client: by the server;
- * server: by the application); reset by STARTTLS. */
+/* Both; 0 for NULL. Nonzero once EHLO, HELO or LHLO was answered 2xx
+ * (client: by the server; server: by the application); reset by STARTTLS. */
 int smtpc_is_greeted(const smtpc_conn *c);
-/* Nonzero when the connection was marked secure (smtpc_tls_started or
- * smtpc_set_secure). */
+/* Both; 0 for NULL. Nonzero when the connection was marked secure
+ * (smtpc_tls_started or smtpc_set_secure). */
 int smtpc_is_secure(const smtpc_conn *c);
-/* Nonzero after a 235 reply to AUTH (client: received; server: sent). */
+/* Both; 0 for NULL. Nonzero after a 235 reply to AUTH (client: received;
+ * server: sent); reset by STARTTLS. */
 int smtpc_is_authenticated(const smtpc_conn *c);
-/* Marks a connection that runs over implicit TLS (RFC 8314) as secure. */
+/*
+ * Both. Marks the connection secure: it runs over implicit TLS (RFC 8314,
+ * port 465) or another channel the application trusts. Call it after init,
+ * before any byte moves. Effects: a client may then send AUTH
+ * credentials and REQUIRETLS, and does not offer STARTTLS (SMTPC_ERR_STATE);
+ * a server offers and accepts AUTH and does not offer STARTTLS. It cannot be
+ * undone. Ignored for NULL and a connection whose init failed.
+ */
 void smtpc_set_secure(smtpc_conn *c);
 /*
  * How the session ended; SMTPC_END_NONE while it goes on. Fills *end when
@@ -806,17 +887,27 @@ smtpc_end_how smtpc_session_end(const smtpc_conn *c, smtpc_end *end);
  * after HELO, after STARTTLS, and on a server connection). Never NULL; points
  * into the connection (or static storage). */
 const smtpc_caps *smtpc_get_caps(const smtpc_conn *c);
-/* Iterates the EHLO extension lines: *pos starts at 0; returns nonzero and
- * fills *ext while there is one (0 on a server connection). */
+/* Client. Iterates the extension lines of the last successful EHLO or LHLO
+ * reply as kept (at most max_ext octets; caps.ext_truncated says when some
+ * were left out): *pos starts at 0 and is advanced; returns nonzero and
+ * fills *ext while there is one. The spans in *ext point into the receive
+ * buffer and stay valid until the next EHLO, HELO or LHLO reply, or
+ * smtpc_tls_started. Returns 0 for NULL arguments and on a server
+ * connection. */
 int smtpc_ext_next(const smtpc_conn *c, size_t *pos, smtpc_ext *ext);
-/* Finds an extension by keyword, case-insensitively. Returns nonzero when
- * found. */
+/* Client. Finds an extension by keyword (NUL-terminated, compared
+ * case-insensitively) among those smtpc_ext_next gives; returns nonzero
+ * when found and fills *ext when ext is not NULL (same lifetime). 0 for a
+ * NULL connection or keyword, and on a server connection. */
 int smtpc_ext_find(const smtpc_conn *c, const char *keyword, smtpc_ext *ext);
 
 /* --- commands (client) ---------------------------------------------------- */
 /*
- * Each command is validated completely, then formatted into the transmit
- * buffer, all or nothing, and the reply it expects is queued. Without
+ * Role: client, every function in this section. Each command is validated
+ * completely, then formatted into the transmit buffer, all or nothing, and
+ * the reply it expects is queued; the reply comes back as SMTPC_EV_REPLY
+ * with reply.cmd naming the command. String arguments are read during the
+ * call only (AUTH's excepted). Without
  * PIPELINING a command may only be issued when no reply is outstanding; with
  * it, after MAIL, RCPT, RSET, a BDAT that is not LAST, or the end of message
  * data (RFC 2920 3.1). Every command returns SMTPC_ERR_NULL_ARG for a NULL
@@ -825,8 +916,9 @@ int smtpc_ext_find(const smtpc_conn *c, const char *keyword, smtpc_ext *ext);
  * ended or QUIT was issued, SMTPC_ERR_STATE while paused for TLS,
  * SMTPC_ERR_IN_BODY while message data is being sent, SMTPC_ERR_QUEUE_FULL,
  * SMTPC_ERR_PIPELINE, SMTPC_ERR_NO_SPACE (send, then retry) and
- * SMTPC_ERR_TX_SMALL (the line can never fit), besides the errors listed
- * with each.
+ * SMTPC_ERR_TX_SMALL (the line can never fit), SMTPC_ERR_REENTRANT (from a
+ * hook), besides the errors listed with each. See the state table in
+ * CONVENTIONS for which command is valid when.
  */
 
 /* EHLO / HELO domain: a domain name or an address literal ("[192.0.2.1]").
@@ -865,16 +957,48 @@ smtpc_err smtpc_data(smtpc_conn *c);
  * issued (SMTPC_ERR_SEQUENCE) and CHUNKING (SMTPC_ERR_NOT_OFFERED). LAST ends
  * the transaction. */
 smtpc_err smtpc_bdat(smtpc_conn *c, uint64_t size, int last);
-/* RSET (RFC 5321 4.1.1.5): ends any transaction; may be pipelined. */
+/*
+ * RSET (RFC 5321 4.1.1.5). Valid once the greeting has come, with or
+ * without a transaction (not while message data is being sent:
+ * SMTPC_ERR_IN_BODY). Ends the client's transaction at once: MAIL is
+ * allowed next, and RCPT, DATA and BDAT are SMTPC_ERR_SEQUENCE until then.
+ * The server's reply (250 expected; whatever it is, the transaction is
+ * over as far as the client is concerned) comes with reply.cmd
+ * SMTPC_CMD_RSET. With PIPELINING more commands may follow it before its
+ * reply (RFC 2920 3.1). Errors: only the common ones above.
+ */
 smtpc_err smtpc_rset(smtpc_conn *c);
-/* NOOP (RFC 5321 4.1.1.9): asks for a 250, for keep-alive. */
+/*
+ * NOOP (RFC 5321 4.1.1.9): asks the server for a 250 and changes nothing
+ * else; for keep-alive, or to learn whether the server is still there.
+ * Valid once the greeting has come, in or out of a transaction (not while
+ * message data is being sent). Its reply comes with reply.cmd
+ * SMTPC_CMD_NOOP. It ends a pipelined group: the next command waits for its
+ * reply. Errors: only the common ones above.
+ */
 smtpc_err smtpc_noop(smtpc_conn *c);
-/* VRFY what (RFC 5321 4.1.1.6): what is printable ASCII, not empty
- * (SMTPC_ERR_BAD_PARAM, SMTPC_ERR_CTRL_CHAR, SMTPC_ERR_NEEDS_SMTPUTF8). */
+/*
+ * VRFY what (RFC 5321 4.1.1.6, 3.5): asks the server about a user name or
+ * mailbox. what (NUL-terminated, read during the call) is printable ASCII
+ * and not empty (SMTPC_ERR_BAD_PARAM for "", SMTPC_ERR_CTRL_CHAR for a
+ * control byte, SMTPC_ERR_NEEDS_SMTPUTF8 for an octet >= 0x80) and fits
+ * the 512-octet line (SMTPC_ERR_TOO_LONG). Valid as NOOP. The reply (250,
+ * 251, 252 "cannot verify", 550, ...) comes with reply.cmd SMTPC_CMD_VRFY;
+ * many servers answer 252 to everything. It ends a pipelined group.
+ */
 smtpc_err smtpc_vrfy(smtpc_conn *c, const char *what);
-/* QUIT (RFC 5321 4.1.1.10): after it no command may be issued
- * (SMTPC_ERR_ENDED); its 221 and the close end the session
- * (SMTPC_END_QUIT). */
+/*
+ * QUIT (RFC 5321 4.1.1.10): asks the server to close. Valid once the
+ * greeting has come, in or out of a transaction (an open transaction is
+ * abandoned: its message is not sent). After it no command may be issued
+ * (SMTPC_ERR_ENDED), message data neither. Send what smtpc_send_buf holds,
+ * then keep reading: the 221 reply comes with reply.cmd SMTPC_CMD_QUIT, and
+ * the server's close then ends the session cleanly (SMTPC_EV_CLOSED,
+ * SMTPC_END_QUIT; a close without the 221 still counts as QUIT, code 0).
+ * Replies still owed to commands issued before it are delivered first; if
+ * the server closes without them, the session ends SMTPC_END_DROPPED with
+ * SMTPC_ERR_CLOSED. Errors: only the common ones above.
+ */
 smtpc_err smtpc_quit(smtpc_conn *c);
 /* STARTTLS (RFC 3207). Needs a greeted session, no transaction
  * (SMTPC_ERR_SEQUENCE), a connection not yet secure (SMTPC_ERR_STATE) and
@@ -896,9 +1020,17 @@ smtpc_err smtpc_starttls(smtpc_conn *c);
  * sticky SMTPC_ERR_DIGEST.
  */
 smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const char *pass);
-/* Sets (fn NULL: clears) the CRAM-MD5 digest hook; ctx is passed to it. */
+/* Client. Sets (fn NULL: clears) the CRAM-MD5 digest hook, called during
+ * smtpc_next_event when a CRAM-MD5 challenge comes; ctx is passed to it and
+ * kept by pointer (the caller keeps it valid while the hook is set). Default:
+ * none (AUTH CRAM-MD5 is then SMTPC_ERR_DIGEST). Cleared during an exchange,
+ * the exchange fails (sticky SMTPC_ERR_DIGEST). Allowed at any time, inside
+ * a hook too; ignored on a server connection and for NULL. */
 void smtpc_set_hmac_md5(smtpc_conn *c, smtpc_hmac_md5_fn fn, void *ctx);
-/* Sets (fn NULL: clears) the command hook; ctx is passed to it. */
+/* Client. Sets (fn NULL: clears) the command hook, called by each call that
+ * formats a command line (and by smtpc_next_event for AUTH responses); ctx
+ * is passed to it and kept by pointer. Default: none. Allowed at any time,
+ * inside a hook too; ignored on a server connection and for NULL. */
 void smtpc_set_command_hook(smtpc_conn *c, smtpc_command_fn fn, void *ctx);
 /*
  * A raw command line (for interactive use); CRLF is added. No control byte
@@ -915,16 +1047,17 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len);
 /* --- message data (client) ------------------------------------------------ */
 
 /*
- * After a 354 to DATA: encodes up to len bytes of message into the transmit
- * buffer (see smtpc_dotenc) and returns how many it consumed; 0 when the
- * buffer is full (send, then write again). After BDAT: copies up to the rest
- * of the announced chunk, unchanged. Returns 0 in any other state, after a
- * sticky error or a 421, and on a server connection. data is read during the
- * call.
+ * Client. After a 354 to DATA: encodes up to len bytes of message into the
+ * transmit buffer (see smtpc_dotenc) and returns how many it consumed; 0 when
+ * the buffer is full (send, then write again). After BDAT: copies up to the
+ * rest of the announced chunk, unchanged. Returns 0 in any other state, once
+ * the session has ended (421 or 221 received, end of input), after a sticky
+ * error, inside a hook, on a server connection, and for NULL (data may be
+ * NULL only when len is 0). data is read during the call.
  */
 size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len);
 /*
- * One copy: as smtpc_body_write, but the octets go to dst (at most cap of
+ * Client. One copy: as smtpc_body_write, but the octets go to dst (at most cap of
  * them) instead of the transmit buffer, so a TLS layer can have the message
  * encoded straight into its record buffer. Same rules, state and counts as
  * smtpc_body_write (dot-stuffing, line ends, totals and has_8bit in
@@ -939,21 +1072,31 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len);
  */
 size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *dst, size_t cap,
                            size_t *written);
-/* Ends DATA's message (writes the terminator, expects the final reply).
- * SMTPC_ERR_NO_SPACE: send pending bytes and call again. SMTPC_ERR_STATE when
- * no DATA message is being sent. */
+/* Client. Ends DATA's message: writes the terminator (CRLF.CRLF, or .CRLF
+ * after a line break, with any octets the encoder held back), all or
+ * nothing, and queues the final reply (SMTPC_CMD_DATA_END; over LMTP one per
+ * accepted recipient). The transaction is over for the client: MAIL may be
+ * pipelined next. SMTPC_ERR_NO_SPACE: nothing was written; send pending
+ * bytes and call again. SMTPC_ERR_STATE when no DATA message is being sent
+ * (BDAT chunks end by their size), SMTPC_ERR_ENDED once the session has
+ * ended, the sticky error, SMTPC_ERR_ROLE, SMTPC_ERR_REENTRANT,
+ * SMTPC_ERR_NULL_ARG. */
 smtpc_err smtpc_body_end(smtpc_conn *c);
-/* The body encoder of the current message (its totals, has_8bit); NULL on a
- * server connection. */
+/* Client. The body encoder of the current or last message (its totals,
+ * has_8bit), owned by the connection: valid as long as it is, read-only.
+ * NULL on a server connection, one whose init failed, and for NULL. */
 const smtpc_dotenc *smtpc_body_stats(const smtpc_conn *c);
 
 /* --- TLS (both roles) -------------------------------------------------------- */
 
-/* After SMTPC_EV_STARTTLS and a successful handshake: the connection is
- * secure, what was learnt before is forgotten (client: capabilities; server:
- * the greeting and any transaction) and EHLO is needed again.
- * SMTPC_ERR_STATE when not paused or before the event was pulled; the sticky
- * error if any. */
+/* Both. After SMTPC_EV_STARTTLS and a successful handshake: the connection
+ * is secure, what was learnt before is forgotten (client: capabilities;
+ * server: the greeting and any transaction; both: AUTH) and EHLO is needed
+ * again (RFC 3207 4.2). SMTPC_ERR_STATE when not paused, before the event
+ * was pulled, or once the session has ended; the sticky error if any;
+ * SMTPC_ERR_NULL_ARG, SMTPC_ERR_ROLE (init failed), SMTPC_ERR_REENTRANT.
+ * If the handshake failed, report it with smtpc_fail(c, SMTPC_ERR_TLS)
+ * instead. */
 smtpc_err smtpc_tls_started(smtpc_conn *c);
 
 /* --- server role ----------------------------------------------------------------- */
@@ -987,11 +1130,15 @@ smtpc_err smtpc_tls_started(smtpc_conn *c);
 smtpc_err smtpc_server_init_(smtpc_conn *c, const smtpc_config *cfg, void *rx, size_t rx_len,
 			     void *tx, size_t tx_len, size_t conn_size, unsigned long caps_key);
 /* Server. The greeting: 220 and text (RFC 5321 4.2); 554 refuses service
- * (only QUIT is then accepted); 421 refuses it and ends the session. Once,
- * first (SMTPC_ERR_STATE otherwise). text as for smtpc_server_reply. */
+ * (only QUIT is then accepted, everything else gets 503); 421 refuses it and
+ * ends the session. Once, first (SMTPC_ERR_STATE otherwise, SMTPC_ERR_ENDED
+ * after the end). text and the other errors as for smtpc_server_reply. */
 smtpc_err smtpc_server_greet(smtpc_conn *c, unsigned code, const char *text);
 /*
- * Server. Answers the pending event (SMTPC_ERR_STATE when none is owed).
+ * Server. Answers the pending event (SMTPC_ERR_STATE when none is owed,
+ * SMTPC_ERR_ENDED once the session has ended; SMTPC_ERR_NULL_ARG,
+ * SMTPC_ERR_ROLE, SMTPC_ERR_REENTRANT, the sticky error). On any error
+ * nothing is written and the reply is still owed.
  * code is 200-599 (SMTPC_ERR_BAD_PARAM); text may hold several lines
  * separated by '\n', each at most 506 octets (SMTPC_ERR_TOO_LONG: RFC 5321
  * 4.5.3.1.5), no other control byte but HT (SMTPC_ERR_CTRL_CHAR); it is read
@@ -1007,50 +1154,64 @@ smtpc_err smtpc_server_reply(smtpc_conn *c, unsigned code, const char *text);
 /* Server. Answers EHLO or LHLO with 250, domain and the capabilities in caps
  * (SIZE with caps->size_limit; STARTTLS when allowed and not yet secure;
  * AUTH PLAIN LOGIN when a check is set and TLS is up or allow_plain_auth).
- * Errors as smtpc_server_reply, SMTPC_ERR_BAD_DOMAIN. */
+ * domain: printable ASCII, at most 255 octets; caps: read during the call
+ * (ext and size_limit; auth is ignored: the mechanisms follow the AUTH
+ * hook). Only for an EHLO or LHLO event (SMTPC_ERR_STATE otherwise).
+ * Errors as smtpc_server_reply, SMTPC_ERR_BAD_DOMAIN, SMTPC_ERR_NULL_ARG
+ * for caps NULL. */
 smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc_caps *caps);
 /* Server. After LMTP's end of data: sets *rcpt to the number in the
  * transaction (counting every RCPT, from 0) of the recipient the next
- * smtpc_server_reply answers, and returns nonzero; returns 0 when the next
- * reply is not a per-recipient one. */
+ * smtpc_server_reply answers, and returns nonzero; returns 0 (and leaves
+ * *rcpt alone) when the next reply is not a per-recipient one, for NULL
+ * arguments and on a client connection. */
 int smtpc_server_reply_rcpt(const smtpc_conn *c, unsigned *rcpt);
 /* Server. Ends the session now whatever its state: queues "421 text" (one
  * line, as smtpc_server_reply), reads nothing more, and reports
  * SMTPC_EV_CLOSED (SMTPC_END_SHUTDOWN) once it is sent. For timeouts and
- * shutdown (RFC 5321 3.8, 4.5.3.2). SMTPC_ERR_ENDED when already over. */
+ * shutdown (RFC 5321 3.8, 4.5.3.2). Allowed before the greeting (421 is
+ * then the greeting) and while a reply is owed (the 421 replaces it).
+ * SMTPC_ERR_ENDED when already over; SMTPC_ERR_STATE while paused for TLS
+ * (close the TLS layer instead); text errors as smtpc_server_reply. */
 smtpc_err smtpc_server_shutdown(smtpc_conn *c, const char *text);
-/* Server. Allows STARTTLS (the application has a TLS layer): after the 220
- * the core pauses with SMTPC_EV_STARTTLS until smtpc_tls_started. */
+/* Server. allow nonzero offers and accepts STARTTLS (the application has a
+ * TLS layer): after the 220 the core pauses with SMTPC_EV_STARTTLS until
+ * smtpc_tls_started. Default: not allowed (502). Takes effect at the next
+ * EHLO or STARTTLS; ignored for NULL and on a client connection. */
 void smtpc_server_allow_starttls(smtpc_conn *c, int allow);
 /* Server. Accepts AUTH PLAIN and LOGIN, checking credentials with fn (NULL:
- * AUTH not offered; cleared during an exchange: that exchange is answered
- * 454). PLAIN with an authorization identity other than the user is refused
- * (535: RFC 4616 2). */
+ * AUTH not offered, 502; cleared during an exchange: that exchange is
+ * answered 454). ctx is passed to fn and kept by pointer. PLAIN with an
+ * authorization identity other than the user is refused (535: RFC 4616 2).
+ * Default: none. Allowed inside the hook; ignored for NULL and on a client
+ * connection. */
 void smtpc_server_set_auth(smtpc_conn *c, smtpc_server_auth_fn fn, void *ctx);
 
 /* --- pure helpers (both roles; no connection needed) --------------------------- */
 
-/* Nonzero when line (with or without CRLF) is the last line of a reply:
- * a valid code followed by a space or by nothing. */
+/* Nonzero when line[0, len) (with or without CRLF) is the last line of a
+ * reply: a valid code followed by a space or by nothing. 0 for NULL. */
 int smtpc_is_last_line(const char *line, size_t len);
-/* The reply code of a line, 0 when the line does not start with one. */
+/* The reply code (200-599) of line[0, len), 0 when it does not start with
+ * one, and for NULL. */
 unsigned smtpc_line_code(const char *line, size_t len);
 
 /* Base64 (RFC 4648), as used by AUTH. encode needs 4*((n+2)/3) octets of
  * room and returns the count written (no NUL), 0 without room. decode ignores
  * nothing: returns the decoded count, or (size_t)-1 on malformed input or no
- * room. */
+ * room (and for NULL pointers). in is read, out written, during the call. */
 size_t smtpc_b64_encode(char *out, size_t out_len, const void *in, size_t n);
 size_t smtpc_b64_decode(unsigned char *out, size_t out_len, const char *in, size_t n);
 
 /* The checks smtpc_mail, smtpc_rcpt and smtpc_ehlo apply, on their own, for
  * validating input early: SMTPC_ERR_OK or the argument error. smtputf8
- * nonzero allows UTF-8; "" (the null path) is not a mailbox. */
+ * nonzero allows UTF-8; "" (the null path) is not a mailbox.
+ * SMTPC_ERR_NULL_ARG for NULL. */
 smtpc_err smtpc_check_mailbox(const char *addr, int smtputf8);
 smtpc_err smtpc_check_domain(const char *domain);
 
-/* xtext (RFC 3461 4): returns the encoded length; writes when out != NULL
- * and out_len suffices. */
+/* xtext (RFC 3461 4) of in[0, n): returns the encoded length; writes it
+ * (no NUL) only when out != NULL and out_len suffices. 0 for in NULL. */
 size_t smtpc_xtext_encode(char *out, size_t out_len, const char *in, size_t n);
 
 #ifdef __cplusplus

@@ -317,3 +317,42 @@ Test(misuse, init_with_a_wrong_size_or_key_writes_nothing)
 		cr_assert_eq(mem[i], 0xa5, "octet %zu written", i);
 	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
 }
+
+Test(misuse, no_message_data_after_the_peer_closed)
+{
+	/* Before: after the end of input (the server gone) message data was
+	 * still encoded and the end of data written, as if it could arrive. */
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
+	static const char replies[] = "250 ok\r\n250 ok\r\n354 go\r\n";
+
+	OK(smtpc_mail(c, "a@b.example", NULL));
+	OK(smtpc_rcpt(c, "c@d.example", NULL));
+	OK(smtpc_data(c));
+	tx_take(c);
+	feed_all(c, replies, sizeof replies - 1, NULL);
+	cr_assert_eq(smtpc_body_write(c, "x\r\n", 3), 3);
+	tx_take(c);
+	smtpc_eof(c);
+	cr_assert_eq(smtpc_body_write(c, "y\r\n", 3), 0);
+	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_ENDED);
+	size_t n = 1;
+	cr_assert_null(smtpc_send_buf(c, &n));
+	cr_assert_eq(n, 0);
+	tc_free(c);
+}
+
+Test(misuse, ext_find_without_a_place_for_the_result)
+{
+	/* Before: with ext NULL it never found anything. */
+	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nX-FOO bar");
+	smtpc_ext e;
+
+	cr_assert(smtpc_ext_find(c, "x-foo", NULL));
+	cr_assert(!smtpc_ext_find(c, "x-bar", NULL));
+	cr_assert(!smtpc_ext_find(c, NULL, &e));
+	cr_assert(smtpc_ext_find(c, "X-FOO", &e));
+	cr_assert_eq(e.params_len, 3);
+	cr_assert_str_eq(smtpc_version(), SMTPC_VERSION);
+	cr_assert_str_eq(SMTPC_VERSION_STRING, SMTPC_VERSION);
+	tc_free(c);
+}
