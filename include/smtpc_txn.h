@@ -95,6 +95,14 @@
  * smtpc_txn_abort) finishes every message not yet finished as
  * SMTPC_TXN_FAILED. 4xx and 5xx replies are results, never errors.
  *
+ * Role. The layer drives a client connection only: smtpc_txn_init refuses a
+ * server one (SMTPC_ERR_ROLE). While the layer has messages, it alone issues
+ * commands on the connection (the caller may still QUIT when it says IDLE).
+ *
+ * NULL. Functions returning smtpc_err return SMTPC_ERR_NULL_ARG for a NULL
+ * t; smtpc_txn_next returns SMTPC_TXN_CLOSED, smtpc_txn_write,
+ * smtpc_txn_on_reply and smtpc_txn_in_body 0; the others do nothing.
+ *
  * Threads. One smtpc_txn and its connection are used by one thread at a time.
  */
 #ifndef SMTPC_TXN_H
@@ -135,10 +143,14 @@ typedef struct smtpc_txn_measure {
 	uint64_t line, longest;
 } smtpc_txn_measure;
 
+/* Starts measuring a message (no connection needed; the caller owns *ms).
+ * NULL is ignored. */
 void smtpc_txn_measure_init(smtpc_txn_measure *ms);
-/* Adds len octets of the message (any split gives the same result). */
+/* Adds len octets of the message, read during the call (any split gives the
+ * same result). Ignored for NULL ms, or NULL data with len 0. */
 void smtpc_txn_measure_add(smtpc_txn_measure *ms, const void *data, size_t len);
-/* Fills *size. The measure may not be added to afterwards. */
+/* Fills *size (known set). The measure may not be added to afterwards;
+ * smtpc_txn_measure_init starts it again. Ignored for NULL arguments. */
 void smtpc_txn_measure_end(smtpc_txn_measure *ms, smtpc_txn_size *size);
 
 /* ------------------------------------------------------------------------ */
@@ -158,7 +170,8 @@ typedef enum smtpc_txn_status {
 				  client knows */
 } smtpc_txn_status;
 
-/* "pending", "accepted", "partial", "refused", "failed". */
+/* "pending", "accepted", "partial", "refused", "failed"; "?" for other
+ * values. Static storage. */
 const char *smtpc_txn_status_name(smtpc_txn_status s);
 
 /* A reply kept by the layer. */
@@ -379,7 +392,8 @@ smtpc_err smtpc_txn_end(smtpc_txn *t);
 /*
  * Ends the session for the layer (a read error on the message source, the
  * connection lost): every message not finished becomes SMTPC_TXN_FAILED
- * with err e (the first error given is kept), reported by smtpc_txn_next,
+ * with err e (the first error given is kept; SMTPC_ERR_OK counts as
+ * SMTPC_ERR_STATE), reported by smtpc_txn_next,
  * then SMTPC_TXN_CLOSED. Nothing more is written. If a message was in its
  * data the connection cannot be used for anything else: close it without
  * QUIT, so the server discards the partial message.
