@@ -356,3 +356,42 @@ Test(misuse, ext_find_without_a_place_for_the_result)
 	cr_assert_str_eq(SMTPC_VERSION_STRING, SMTPC_VERSION);
 	tc_free(c);
 }
+
+/* ---- message data answered twice, or never ---------------------------------------------- */
+
+Test(misuse, the_end_of_data_is_answered_once_and_only_by_the_application)
+{
+	/* The end of the data and the commands pipelined after it arrive in
+	 * one piece: nothing is read or written until the application has
+	 * answered; a second answer is refused and changes nothing. */
+	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n"
+				 "RCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\nQUIT\r\n";
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_event ev;
+	size_t n;
+
+	OK(smtpc_server_greet(c, 220, "s"));
+	cr_assert_eq(smtpc_feed(c, in, sizeof in - 1), sizeof in - 1);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
+	}
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_BODY);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_BODY_END);
+	cr_assert(ev.body_end.ok);
+	tx_take(c);
+	for (int i = 0; i < 3; i++) { /* never answered by the core */
+		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+		cr_assert_null(smtpc_send_buf(c, &n));
+		cr_assert_eq(smtpc_pending(c), 1);
+		cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_APPLICATION);
+	}
+	OK(smtpc_server_reply(c, 250, "2.0.0 stored"));
+	cr_assert_eq(smtpc_server_reply(c, 250, "again"), SMTPC_ERR_STATE);
+	cr_assert_eq(smtpc_pending(c), 0);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
+	cr_assert_str_eq(tx_take(c), "250 2.0.0 stored\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
+	cr_assert_eq(ev.end.how, SMTPC_END_QUIT);
+	tc_free(c);
+}
