@@ -272,69 +272,41 @@ int smtpc_dot_finish(smtpc_dotenc *e)
 
 /* ---- the connection's message data ---------------------------------------- */
 
-/* The session has ended (421 or 221 received, QUIT issued, end of input):
- * nothing more is read, so nothing more is sent. */
-static int ended(const smtpc_conn *c)
+/* Whether message data may be written now: the error smtpc_body_end
+ * returns, or SMTPC_ERR_OK. Once the session has ended (421 or 221
+ * received, QUIT issued, end of input) nothing more is read, so nothing more
+ * is sent. */
+static smtpc_err body_check(const smtpc_conn *c)
 {
-	return (c->flags & (F_EOF | F_DONE)) || (c->u.cl.flags & (C_CLOSING | C_QUIT));
+	if (c == NULL)
+		return SMTPC_ERR_NULL_ARG;
+	if (!smtpc__is_client(c))
+		return SMTPC_ERR_ROLE;
+	if (c->flags & F_HOOK)
+		return SMTPC_ERR_REENTRANT;
+	if (c->err != SMTPC_ERR_OK)
+		return c->err;
+	if ((c->flags & (F_EOF | F_DONE)) || (c->u.cl.flags & (C_CLOSING | C_QUIT)))
+		return SMTPC_ERR_ENDED;
+	return SMTPC_ERR_OK;
 }
 
-size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
+/* Message octets into out[0, cap): dot-stuffed after DATA, as they are (up
+ * to the chunk's end) after BDAT. Returns the input consumed and the octets
+ * written in *written. */
+static size_t put_body(smtpc_conn *c, const void *data, size_t len, unsigned char *out, size_t cap,
+		       size_t *written)
 {
 	size_t n;
 
-	if (c == NULL || (data == NULL && len != 0) || !smtpc__is_client(c) ||
-	    (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK || ended(c))
-		return 0;
-	if (c->u.cl.state == ST_BODY) {
-		smtpc_dotenc *e = &c->u.cl.dot;
-		smtpc__tx_compact(c);
-		e->next_in = data;
-		e->avail_in = len;
-		e->next_out = c->tx + c->tx_end;
-		e->avail_out = c->tx_cap - c->tx_end;
-		smtpc_dot_encode(e);
-		c->tx_end = (size_t)(e->next_out - c->tx);
-		n = len - e->avail_in;
-		e->next_in = NULL;
-		e->avail_in = 0;
-		return n;
-	}
-	if (c->u.cl.bdat_left == 0)
-		return 0;
-	smtpc__tx_compact(c);
-	n = c->tx_cap - c->tx_end;
-	if (n > len)
-		n = len;
-	if (n > c->u.cl.bdat_left)
-		n = (size_t)c->u.cl.bdat_left;
-	if (n != 0)
-		memcpy(c->tx + c->tx_end, data, n);
-	c->tx_end += n;
-	c->u.cl.bdat_left -= n;
-	return n;
-}
-
-size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *dst, size_t cap,
-                           size_t *written)
-{
-	size_t n;
-
-	if (written == NULL)
-		return 0;
-	*written = 0;
-	if (c == NULL || (data == NULL && len != 0) || dst == NULL || cap == 0 ||
-	    !smtpc__is_client(c) || (c->flags & F_HOOK) || c->err != SMTPC_ERR_OK ||
-	    c->tx_end != c->tx_start || ended(c))
-		return 0; /* (a NULL destination would make the encoder only measure) */
 	if (c->u.cl.state == ST_BODY) {
 		smtpc_dotenc *e = &c->u.cl.dot;
 		e->next_in = data;
 		e->avail_in = len;
-		e->next_out = dst;
+		e->next_out = out;
 		e->avail_out = cap;
 		smtpc_dot_encode(e);
-		*written = (size_t)(e->next_out - (unsigned char *)dst);
+		*written = (size_t)(e->next_out - out);
 		n = len - e->avail_in;
 		e->next_in = NULL;
 		e->avail_in = 0;
@@ -346,40 +318,56 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 	if (n > c->u.cl.bdat_left)
 		n = (size_t)c->u.cl.bdat_left;
 	if (n != 0)
-		memcpy(dst, data, n);
+		memcpy(out, data, n);
 	c->u.cl.bdat_left -= n;
 	*written = n;
 	return n;
 }
 
+size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len)
+{
+	size_t n, w;
+
+	if ((data == NULL && len != 0) || body_check(c) != SMTPC_ERR_OK ||
+	    (c->u.cl.state != ST_BODY && c->u.cl.bdat_left == 0))
+		return 0;
+	smtpc__tx_compact(c);
+	n = put_body(c, data, len, c->tx + c->tx_end, c->tx_cap - c->tx_end, &w);
+	c->tx_end += w;
+	return n;
+}
+
+size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *dst, size_t cap,
+			   size_t *written)
+{
+	if (written == NULL)
+		return 0;
+	*written = 0;
+	if ((data == NULL && len != 0) || dst == NULL || cap == 0 || body_check(c) != SMTPC_ERR_OK ||
+	    c->tx_end != c->tx_start)
+		return 0; /* (a NULL destination would make the encoder only measure) */
+	return put_body(c, data, len, dst, cap, written);
+}
+
 smtpc_err smtpc_body_end(smtpc_conn *c)
 {
 	smtpc_dotenc *e;
+	smtpc_err r = body_check(c);
 
-	if (c == NULL)
-		return SMTPC_ERR_NULL_ARG;
-	if (!smtpc__is_client(c))
-		return SMTPC_ERR_ROLE;
-	if (c->flags & F_HOOK)
-		return SMTPC_ERR_REENTRANT;
-	if (c->err != SMTPC_ERR_OK)
-		return c->err;
-	if (ended(c))
-		return SMTPC_ERR_ENDED;
+	if (r != SMTPC_ERR_OK)
+		return r;
 	if (c->u.cl.state != ST_BODY)
 		return SMTPC_ERR_STATE;
 	e = &c->u.cl.dot;
-	{ /* all or nothing: the octets held back, then CRLF.CRLF or .CRLF */
-		smtpc_err r = smtpc__tx_room(c, e->npend + (e->bol ? 3u : 5u));
-		if (r != SMTPC_ERR_OK)
-			return r;
-	}
+	/* all or nothing: the octets held back, then CRLF.CRLF or .CRLF */
+	r = smtpc__tx_room(c, e->npend + (e->bol ? 3u : 5u));
+	if (r != SMTPC_ERR_OK)
+		return r;
 	e->next_in = NULL;
 	e->avail_in = 0;
 	e->next_out = c->tx + c->tx_end;
 	e->avail_out = c->tx_cap - c->tx_end;
-	if (!smtpc_dot_finish(e))
-		return SMTPC_ERR_NO_SPACE; /* (cannot happen: measured above) */
+	smtpc_dot_finish(e); /* it finishes: the room was measured */
 	c->tx_end = (size_t)(e->next_out - c->tx);
 	if (c->u.cl.hook != NULL) {
 		c->flags |= F_HOOK;

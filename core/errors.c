@@ -71,7 +71,7 @@ smtpc_err smtpc_fail(smtpc_conn *c, smtpc_err e)
 		return SMTPC_ERR_NULL_ARG;
 	if (c->role == NULL)
 		return SMTPC_ERR_ROLE;
-	if (e == SMTPC_ERR_OK || (unsigned)e >= (unsigned)SMTPC_ERR__COUNT || (c->flags & F_HOOK))
+	if (e == SMTPC_ERR_OK || (unsigned)e >= (unsigned)SMTPC_ERR__COUNT)
 		return c->err;
 	return smtpc__set_error(c, e);
 }
