@@ -31,6 +31,14 @@
  * (`make cross` checks it), and a server-only program links none of the
  * client's event pump or commands.
  *
+ * Hooks. The command log, the HMAC-MD5 digest and the server's AUTH check
+ * are the caller's code run in the middle of a call. While one runs, F_HOOK
+ * is set and every entry point that changes the connection refuses
+ * (SMTPC_ERR_REENTRANT, or 0/NULL): a command issued from the command hook
+ * would otherwise be queued before the command whose line is already
+ * written, and a pull from the AUTH check would answer the next command
+ * before the AUTH it is checking.
+ *
  * Module map:
  *   errors.c   the error table (names, descriptions, classes)
  *   text.c     byte classes, case-insensitive compare, decimal formatting
