@@ -329,8 +329,8 @@ smtpc_err smtpc_server_reply_ehlo(smtpc_conn *c, const char *domain, const smtpc
 	    (c->u.sv.cmd != SMTPC_CMD_EHLO && c->u.sv.cmd != SMTPC_CMD_LHLO))
 		return SMTPC_ERR_STATE;
 	n = strlen(domain);
-	if (n > 255 || smtpc__check_text(domain, n, 1) != SMTPC_ERR_OK)
-		return SMTPC_ERR_BAD_DOMAIN;
+	if (n == 0 || n > 255 || smtpc__check_text(domain, n, 1) != SMTPC_ERR_OK)
+		return SMTPC_ERR_BAD_DOMAIN; /* RFC 5321 4.1.1.1: "250" SP Domain */
 	memcpy(text, domain, n);
 	for (i = 0; i < sizeof words / sizeof words[0]; i++) {
 		if (k->ext & words[i].bit) {

@@ -1154,7 +1154,7 @@ smtpc_err smtpc_server_reply(smtpc_conn *c, unsigned code, const char *text);
 /* Server. Answers EHLO or LHLO with 250, domain and the capabilities in caps
  * (SIZE with caps->size_limit; STARTTLS when allowed and not yet secure;
  * AUTH PLAIN LOGIN when a check is set and TLS is up or allow_plain_auth).
- * domain: printable ASCII, at most 255 octets; caps: read during the call
+ * domain: printable ASCII, 1 to 255 octets; caps: read during the call
  * (ext and size_limit; auth is ignored: the mechanisms follow the AUTH
  * hook). Only for an EHLO or LHLO event (SMTPC_ERR_STATE otherwise).
  * Errors as smtpc_server_reply, SMTPC_ERR_BAD_DOMAIN, SMTPC_ERR_NULL_ARG

@@ -395,3 +395,24 @@ Test(misuse, the_end_of_data_is_answered_once_and_only_by_the_application)
 	cr_assert_eq(ev.end.how, SMTPC_END_QUIT);
 	tc_free(c);
 }
+
+Test(misuse, an_ehlo_reply_needs_a_domain)
+{
+	/* Before: "" gave "250-" then the extensions: a first line without
+	 * the domain RFC 5321 4.1.1.1 requires. */
+	smtpc_conn *c = ts_new(NULL);
+	smtpc_caps k = {SMTPC_EXT_PIPELINING, 0, 0, 0};
+	smtpc_event ev;
+
+	OK(smtpc_server_greet(c, 220, "s"));
+	cr_assert_eq(smtpc_feed(c, "EHLO c.example\r\n", 16), 16);
+	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
+	tx_take(c);
+	cr_assert_eq(smtpc_server_reply_ehlo(c, "", &k), SMTPC_ERR_BAD_DOMAIN);
+	cr_assert_eq(smtpc_server_reply_ehlo(c, "s\r\n250 x", &k), SMTPC_ERR_BAD_DOMAIN);
+	cr_assert_eq(smtpc_server_reply_ehlo(c, "s.example", NULL), SMTPC_ERR_NULL_ARG);
+	cr_assert_eq(smtpc_pending(c), 1);
+	OK(smtpc_server_reply_ehlo(c, "s.example", &k));
+	cr_assert_str_eq(tx_take(c), "250-s.example\r\n250 PIPELINING\r\n");
+	tc_free(c);
+}
