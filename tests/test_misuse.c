@@ -27,6 +27,7 @@ static void record_reentry(void)
 	g_inner[4] = smtpc_body_end(g_conn);
 	g_inner[5] = smtpc_tls_started(g_conn);
 	smtpc_send_ack(g_conn, 3); /* refused silently: the line stays whole */
+	smtpc_recv_ack(g_conn, 1); /* refused: no octet appears */
 	smtpc_eof(g_conn);	   /* refused too */
 }
 
