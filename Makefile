@@ -23,7 +23,8 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 DESTDIR ?=
-VERSION := $(shell sed -n 's/^\#define SMTPC_VERSION "\(.*\)"$$/\1/p' include/smtpc.h)
+VERSION := $(shell sed -n 's/^\#define SMTPC_VERSION[[:space:]]\{1,\}"\(.*\)"$$/\1/p' include/smtpc.h)
+$(if $(VERSION),,$(error cannot read SMTPC_VERSION from include/smtpc.h))
 SOMAJOR := 0
 
 CC      ?= cc
