@@ -143,8 +143,9 @@ extern "C" {
 
 /* The library's version, "major.minor.patch": the one place it is written
  * (the Makefile, the pkg-config files and `smtpc --version` take it from
- * here). SMTPC_VERSION_STRING is the same string under a second name. */
-#define SMTPC_VERSION	     "0.2.0"
+ * here; keep one space after the name). */
+#define SMTPC_VERSION "0.2.0"
+/* The same string under a second name. */
 #define SMTPC_VERSION_STRING SMTPC_VERSION
 
 /* Role: none (needs no connection). The version of the library linked, for
