@@ -86,8 +86,8 @@ int link_io(link *l, uint32_t now)
 	/* timeouts */
 	w = smtpc_waiting_for(l->c);
 	if (w != l->wait || smtpc_pending(l->c) != l->pending ||
-	    (moved && (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_COMMAND ||
-	               w == SMTPC_WAIT_DATA_BLOCK))) {
+	    (moved &&
+	     (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_COMMAND || w == SMTPC_WAIT_DATA_BLOCK))) {
 		l->wait = w;
 		l->pending = smtpc_pending(l->c);
 		l->since = now;

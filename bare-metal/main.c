@@ -175,8 +175,8 @@ static const struct scenario scenarios[] = {
 static const link_timeouts client_timeouts = CLIENT_TIMEOUTS(300000);
 static const link_timeouts silent_timeouts = CLIENT_TIMEOUTS(SILENT_MAIL_TIMEOUT);
 /* the server: 5 minutes for the next command (RFC 5321 4.5.3.2.7) */
-static const link_timeouts server_timeouts = {[SMTPC_WAIT_COMMAND] = 300000,
-                                              [SMTPC_WAIT_DATA_BLOCK] = 180000};
+static const link_timeouts server_timeouts = {
+    [SMTPC_WAIT_COMMAND] = 300000, [SMTPC_WAIT_DATA_BLOCK] = 180000};
 
 /* ---- the two connections and their pipes, all in RAM ---------------------------------- */
 

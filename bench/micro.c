@@ -24,8 +24,8 @@ static double now(void)
 static volatile unsigned char sink_byte;
 
 /* Octets per second of fn over in, repeated for about `budget` seconds. */
-static double rate(void (*fn)(const unsigned char *, size_t, unsigned char *), const unsigned char *in,
-                   size_t n, unsigned char *out, double budget)
+static double rate(void (*fn)(const unsigned char *, size_t, unsigned char *),
+		   const unsigned char *in, size_t n, unsigned char *out, double budget)
 {
 	double t0 = now(), t;
 	long reps = 0, batch = 1 + (long)((1u << 20) / n), i; /* read the clock now and then */
@@ -61,7 +61,7 @@ static void encode(const unsigned char *in, size_t n, unsigned char *out)
 static void fill(unsigned char *p, size_t n, int dots)
 {
 	static const char text[] = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed "
-	                           "do eiusmod tempor.\r\n";
+				   "do eiusmod tempor.\r\n";
 	size_t i = 0;
 
 	while (i < n) {
@@ -83,18 +83,18 @@ static void body_case(const char *name, size_t n, int dots, double budget)
 	fill(in, n, dots);
 	enc = rate(encode, in, n, out, budget);
 	cpy = rate(copy, in, n, out, budget);
-	printf("body  %-22s %9zu octets  encoder %8.0f MB/s  memcpy %8.0f MB/s  ratio %.2f\n", name, n,
-	       enc / 1e6, cpy / 1e6, enc / cpy);
+	printf("body  %-22s %9zu octets  encoder %8.0f MB/s  memcpy %8.0f MB/s  ratio %.2f\n", name,
+	       n, enc / 1e6, cpy / 1e6, enc / cpy);
 	free(in);
 	free(out);
 }
 
 static const char ehlo[] = "250-mx.example.com Hello client.example [192.0.2.1]\r\n"
-                           "250-SIZE 52428800\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
-                           "250-PIPE_CONNECT\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
-                           "250-CHUNKING\r\n250-PRDR\r\n250-DSN\r\n250-SMTPUTF8\r\n"
-                           "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-VRFY\r\n250-ETRN\r\n"
-                           "250 HELP\r\n";
+			   "250-SIZE 52428800\r\n250-8BITMIME\r\n250-PIPELINING\r\n"
+			   "250-PIPE_CONNECT\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
+			   "250-CHUNKING\r\n250-PRDR\r\n250-DSN\r\n250-SMTPUTF8\r\n"
+			   "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-VRFY\r\n250-ETRN\r\n"
+			   "250 HELP\r\n";
 
 /* Feeds text (a whole number of replies) again and again; returns lines/s
  * and octets/s. */

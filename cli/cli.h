@@ -7,16 +7,16 @@
 #include "smtpc_posix_tls.h"
 
 /* sysexits.h values, as sendmail and msmtp use them */
-#define EX_OK_ 0
-#define EX_USAGE_ 64
-#define EX_DATAERR_ 65
-#define EX_NOINPUT_ 66
+#define EX_OK_		0
+#define EX_USAGE_	64
+#define EX_DATAERR_	65
+#define EX_NOINPUT_	66
 #define EX_UNAVAILABLE_ 69
-#define EX_SOFTWARE_ 70
-#define EX_TEMPFAIL_ 75
-#define EX_PROTOCOL_ 76
-#define EX_NOPERM_ 77
-#define EX_CONFIG_ 78
+#define EX_SOFTWARE_	70
+#define EX_TEMPFAIL_	75
+#define EX_PROTOCOL_	76
+#define EX_NOPERM_	77
+#define EX_CONFIG_	78
 
 int cmd_send(int argc, char **argv);
 /* The sendmail interface: argv as sendmail's (argv[0] is not read). */

@@ -18,20 +18,20 @@
 #include "cli.h"
 
 static const char usage[] =
-	"usage: smtpc COMMAND [OPTIONS]\n"
-	"\n"
-	"commands:\n"
-	"  send   deliver a message read from a file or standard input\n"
-	"  sendmail  the sendmail command line (also when run under the name sendmail)\n"
-	"  chat   connect, then send command lines typed on standard input\n"
-	"  sink   a local server that accepts every message (and can store it)\n"
-	"  demo   a sink and a client on a loopback port, both sides shown\n"
-	"  bench  messages per second over concurrent sessions\n"
-	"\n"
-	"`smtpc COMMAND --help` describes each command's options.\n"
-	"Exit status: 0 delivered, 64 usage, 65 bad message or address, 69 refused (5xx),\n"
-	"75 temporary failure (4xx, timeout, connection), 76 protocol violation,\n"
-	"77 authentication refused or impossible, 78 configuration error.\n";
+    "usage: smtpc COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  send   deliver a message read from a file or standard input\n"
+    "  sendmail  the sendmail command line (also when run under the name sendmail)\n"
+    "  chat   connect, then send command lines typed on standard input\n"
+    "  sink   a local server that accepts every message (and can store it)\n"
+    "  demo   a sink and a client on a loopback port, both sides shown\n"
+    "  bench  messages per second over concurrent sessions\n"
+    "\n"
+    "`smtpc COMMAND --help` describes each command's options.\n"
+    "Exit status: 0 delivered, 64 usage, 65 bad message or address, 69 refused (5xx),\n"
+    "75 temporary failure (4xx, timeout, connection), 76 protocol violation,\n"
+    "77 authentication refused or impossible, 78 configuration error.\n";
 
 void say(const char *fmt, ...)
 {
@@ -49,8 +49,7 @@ smtpc_posix_tls *tls_setup(const char *cafile, int insecure)
 	return tls_setup_cert(cafile, insecure, NULL, NULL);
 }
 
-smtpc_posix_tls *tls_setup_cert(const char *cafile, int insecure, const char *cert,
-				const char *key)
+smtpc_posix_tls *tls_setup_cert(const char *cafile, int insecure, const char *cert, const char *key)
 {
 	smtpc_posix_tls_opts o;
 	smtpc_posix_tls *x;
@@ -96,8 +95,8 @@ void say_failure(const char *what, smtpc_err e, const smtpc_posix *p)
 	if (e == SMTPC_ERR_TLS && p != NULL)
 		say("%s: TLS failure: %s%s", what, why,
 		    why == smtpc_bearssl_strerror(SMTPC_BEARSSL_ERR_NOT_TLS)
-		        ? "; is this a plaintext port? --starttls upgrades one"
-		        : "");
+			? "; is this a plaintext port? --starttls upgrades one"
+			: "");
 	else
 		say("%s: %s (%s)", what, smtpc_err_desc(e), smtpc_err_name(e));
 }

@@ -41,8 +41,8 @@
 #define ENVELOPE_MAX 65536 /* octets of envelope text logged per message */
 /* the longest --maildir: its file names (tmp/ and new/ plus a name of at
  * most 80 octets) must fit struct msg's paths */
-#define MAILDIR_MAX  400
-#define MAX_USERS    256
+#define MAILDIR_MAX 400
+#define MAX_USERS   256
 
 static const char sink_usage[] =
     "usage: smtpc sink [--host ADDR] [--port PORT] [--unix PATH] [--lmtp] [--maildir DIR]\n"
@@ -652,14 +652,16 @@ int cmd_sink(int argc, char **argv)
 		case 'o':
 			s.timeout = parse_ms(optarg);
 			if (s.timeout <= 0) {
-				say("--timeout '%s': wants a positive number of milliseconds", optarg);
+				say("--timeout '%s': wants a positive number of milliseconds",
+				    optarg);
 				return EX_USAGE_;
 			}
 			break;
 		case 'C':
 			s.command_timeout = parse_ms(optarg);
 			if (s.command_timeout <= 0) {
-				say("--command-timeout '%s': wants a positive number of milliseconds",
+				say("--command-timeout '%s': wants a positive number of "
+				    "milliseconds",
 				    optarg);
 				return EX_USAGE_;
 			}

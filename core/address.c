@@ -317,7 +317,7 @@ smtpc_err smtpc_check_domain(const char *domain)
 }
 
 int smtpc__param(const char *p, size_t n, const char *kw, size_t kwlen, const char **v,
-                 size_t *vlen)
+		 size_t *vlen)
 {
 	size_t i = 0;
 
@@ -330,7 +330,7 @@ int smtpc__param(const char *p, size_t n, const char *kw, size_t kwlen, const ch
 		if (e - i == kwlen) {
 			size_t k = 0;
 			while (k < kwlen && smtpc__lower((unsigned char)p[i + k]) ==
-			                        smtpc__lower((unsigned char)kw[k]))
+						smtpc__lower((unsigned char)kw[k]))
 				k++;
 			if (k == kwlen) {
 				if (v != NULL) {

@@ -73,7 +73,7 @@ static int cancels(unsigned mech, int step)
 
 struct auth_ctx {
 	const smtpc_conn *c;
-	int step; /* 0: the AUTH command line */
+	int step;		     /* 0: the AUTH command line */
 	const unsigned char *digest; /* CRAM-MD5 step 1 */
 };
 
@@ -106,7 +106,8 @@ static void build_auth(struct w *w, const void *ctx)
 		}
 	} else if (!cancels(c->u.cl.auth_mech, a->step) && c->u.cl.auth_mech == SMTPC_MECH_LOGIN) {
 		b64_str(&s, a->step == 1 ? c->u.cl.auth_user : c->u.cl.auth_pass);
-	} else if (!cancels(c->u.cl.auth_mech, a->step) && c->u.cl.auth_mech == SMTPC_MECH_CRAM_MD5) {
+	} else if (!cancels(c->u.cl.auth_mech, a->step) &&
+		   c->u.cl.auth_mech == SMTPC_MECH_CRAM_MD5) {
 		size_t i;
 		b64_str(&s, c->u.cl.auth_user);
 		b64_put(&s, " ", 1);
@@ -153,7 +154,7 @@ void smtpc__auth_done(smtpc_conn *c)
 }
 
 static const unsigned mech_bits[] = {0, SMTPC_AUTH_PLAIN, SMTPC_AUTH_LOGIN, SMTPC_AUTH_CRAM_MD5,
-                                     SMTPC_AUTH_XOAUTH2};
+				     SMTPC_AUTH_XOAUTH2};
 
 smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const char *pass)
 {
@@ -198,7 +199,7 @@ smtpc_err smtpc_auth(smtpc_conn *c, smtpc_mech mech, const char *user, const cha
 	a.digest = NULL;
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__emit(c, build_auth, &a, SMTPC_AUTH_LINE_MAX, SMTPC_CMD_AUTH,
-		                mech == SMTPC_MECH_PLAIN || mech == SMTPC_MECH_XOAUTH2);
+				mech == SMTPC_MECH_PLAIN || mech == SMTPC_MECH_XOAUTH2);
 	if (e != SMTPC_ERR_OK) {
 		smtpc__auth_done(c);
 		return e;
@@ -224,7 +225,8 @@ static smtpc_err cram_digest(smtpc_conn *c, const char *text, size_t len, unsign
 	scratch = c->tx + c->tx_end + n;
 	n = smtpc_b64_decode(scratch, room - n, text, len);
 	if (n == (size_t)-1)
-		return len / 4 * 3 > room - longest_line(c) ? SMTPC_ERR_TX_SMALL : SMTPC_ERR_BAD_CHALLENGE;
+		return len / 4 * 3 > room - longest_line(c) ? SMTPC_ERR_TX_SMALL
+							    : SMTPC_ERR_BAD_CHALLENGE;
 	if (n == 0)
 		return SMTPC_ERR_BAD_CHALLENGE;
 	if (c->u.cl.hmac == NULL)

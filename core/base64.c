@@ -17,7 +17,8 @@ size_t smtpc_b64_encode(char *out, size_t out_len, const void *in, size_t n)
 	if (out == NULL || (p == NULL && n != 0) || out_len < need || n > ((size_t)-1 / 4) * 3 - 2)
 		return 0;
 	for (; n - i >= 3; i += 3) {
-		unsigned long v = ((unsigned long)p[i] << 16) | ((unsigned long)p[i + 1] << 8) | p[i + 2];
+		unsigned long v =
+		    ((unsigned long)p[i] << 16) | ((unsigned long)p[i + 1] << 8) | p[i + 2];
 		out[w++] = alphabet[(v >> 18) & 63u];
 		out[w++] = alphabet[(v >> 12) & 63u];
 		out[w++] = alphabet[(v >> 6) & 63u];

@@ -101,8 +101,8 @@ static int flush(smtpc_dotenc *e)
  * check builds and tests both; -DSMTPC_SWAP_WORDS also byte-swaps each word
  * loaded, so a little-endian host runs the portable path as a big-endian
  * one would). */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
-	!defined(SMTPC_PORTABLE_WORDS) && !defined(SMTPC_SWAP_WORDS)
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&   \
+    !defined(SMTPC_PORTABLE_WORDS) && !defined(SMTPC_SWAP_WORDS)
 #define FAST_WORDS 1
 #else
 #define FAST_WORDS 0
@@ -113,11 +113,11 @@ static int flush(smtpc_dotenc *e)
 #if SIZE_MAX > 0xffffffffu
 typedef uint64_t word;
 #define WORD_ONES ((word)0x0101010101010101u)
-#define CTZ(m) __builtin_ctzll(m)
+#define CTZ(m)	  __builtin_ctzll(m)
 #else
 typedef uint32_t word;
 #define WORD_ONES ((word)0x01010101u)
-#define CTZ(m) __builtin_ctz(m)
+#define CTZ(m)	  __builtin_ctz(m)
 #endif
 
 #ifdef SMTPC_SWAP_WORDS
@@ -175,7 +175,7 @@ static size_t clean_prefix(const unsigned char *in, size_t n, unsigned char *bol
 		}
 		if (in[i] == '\n' || i + 1 == n || in[i + 1] != '\n')
 			break; /* a bare LF, or a CR not (yet) followed by LF */
-		i += 2;    /* a CRLF */
+		i += 2;	       /* a CRLF */
 		if (i == n || in[i] == '.') {
 			*bol = 1;
 			break;
@@ -343,8 +343,8 @@ size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *ds
 	if (written == NULL)
 		return 0;
 	*written = 0;
-	if ((data == NULL && len != 0) || dst == NULL || cap == 0 || body_check(c) != SMTPC_ERR_OK ||
-	    c->tx_end != c->tx_start)
+	if ((data == NULL && len != 0) || dst == NULL || cap == 0 ||
+	    body_check(c) != SMTPC_ERR_OK || c->tx_end != c->tx_start)
 		return 0; /* (a NULL destination would make the encoder only measure) */
 	return put_body(c, data, len, dst, cap, written);
 }

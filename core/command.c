@@ -169,7 +169,7 @@ smtpc_err smtpc__may_issue(const smtpc_conn *c, smtpc_cmd cmd)
 		return SMTPC_ERR_QUEUE_FULL;
 	if (c->u.cl.q_len > 0 && st != ST_RAWBODY) {
 		const smtpc_qent *last =
-			&c->u.cl.q[(c->u.cl.q_head + c->u.cl.q_len - 1) % SMTPC_QUEUE_CAP];
+		    &c->u.cl.q[(c->u.cl.q_head + c->u.cl.q_len - 1) % SMTPC_QUEUE_CAP];
 		if (!(c->u.cl.caps.ext & SMTPC_EXT_PIPELINING) || smtpc__ends_group(last))
 			return SMTPC_ERR_PIPELINE;
 	}
@@ -187,7 +187,7 @@ void smtpc__end_transaction(smtpc_conn *c)
 /* ---- line emission ------------------------------------------------------- */
 
 smtpc_err smtpc__emit(smtpc_conn *c, smtpc__build_fn fn, const void *ctx, size_t limit,
-                      smtpc_cmd cmd, int secret)
+		      smtpc_cmd cmd, int secret)
 {
 	struct w w = {NULL, 0};
 	smtpc_err e;
@@ -275,7 +275,7 @@ static smtpc_err hello(smtpc_conn *c, smtpc_cmd cmd, const char *verb, const cha
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__end_transaction(c); /* RFC 5321 4.1.4: EHLO/HELO reset the transaction */
-	c->u.cl.flags &= ~C_LMTP; /* smtpc_lhlo sets it again */
+	c->u.cl.flags &= ~C_LMTP;  /* smtpc_lhlo sets it again */
 	smtpc__push(c, cmd, 0, 0);
 	return SMTPC_ERR_OK;
 }
@@ -383,7 +383,8 @@ static smtpc_err check_extra(const char *x, const char *reserved)
 		}
 		for (q = next_param(p); q != NULL; q = next_param(q)) { /* seen again */
 			for (i = 0; i < k && smtpc__lower((unsigned char)p[i]) ==
-			                         smtpc__lower((unsigned char)q[i]); i++)
+						 smtpc__lower((unsigned char)q[i]);
+			     i++)
 				;
 			if (i == k && kw_len(q) == k)
 				return SMTPC_ERR_BAD_PARAM;
@@ -422,7 +423,7 @@ static smtpc_err check_mail_opts(const smtpc_conn *c, const smtpc_mail_opts *o)
 	    (o->body == SMTPC_BODY_8BITMIME && !(ext & SMTPC_EXT_8BITMIME)) ||
 	    (o->body == SMTPC_BODY_BINARYMIME &&
 	     (ext & (SMTPC_EXT_BINARYMIME | SMTPC_EXT_CHUNKING)) !=
-	         (SMTPC_EXT_BINARYMIME | SMTPC_EXT_CHUNKING)) ||
+		 (SMTPC_EXT_BINARYMIME | SMTPC_EXT_CHUNKING)) ||
 	    (o->smtputf8 && !(ext & SMTPC_EXT_SMTPUTF8)) ||
 	    (o->requiretls && !(ext & SMTPC_EXT_REQUIRETLS)) ||
 	    ((o->ret != SMTPC_RET_NONE || o->envid != NULL) && !(ext & SMTPC_EXT_DSN)))
@@ -469,8 +470,9 @@ smtpc_err smtpc_mail(smtpc_conn *c, const char *from, const smtpc_mail_opts *opt
 	e = check_mail_opts(c, m.o);
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__emit(c, build_mail, &m,
-		                SMTPC_COMMAND_MAX + (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0),
-		                SMTPC_CMD_MAIL, 0);
+				SMTPC_COMMAND_MAX +
+				    (mail_has_params(m.o) ? SMTPC_PARAM_ALLOWANCE : 0),
+				SMTPC_CMD_MAIL, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	open_transaction(c, m.o->smtputf8, m.o->body == SMTPC_BODY_BINARYMIME);
@@ -521,7 +523,8 @@ static smtpc_err check_rcpt_opts(const smtpc_conn *c, const smtpc_rcpt_opts *o)
 	static const char reserved[] = "NOTIFY\0ORCPT\0";
 	smtpc_err e;
 
-	if (o->notify > 15u || ((o->notify & SMTPC_NOTIFY_NEVER) && o->notify != SMTPC_NOTIFY_NEVER))
+	if (o->notify > 15u ||
+	    ((o->notify & SMTPC_NOTIFY_NEVER) && o->notify != SMTPC_NOTIFY_NEVER))
 		return SMTPC_ERR_BAD_PARAM; /* RFC 3461 4.1: NEVER stands alone */
 	if (o->orcpt != NULL) {
 		e = smtpc__check_mailbox(o->orcpt, strlen(o->orcpt), 0, 1);
@@ -573,8 +576,8 @@ smtpc_err smtpc_rcpt(smtpc_conn *c, const char *to, const smtpc_rcpt_opts *opts)
 	params = r.o->notify != 0 || r.o->orcpt != NULL || r.o->extra != NULL;
 	if (e == SMTPC_ERR_OK)
 		e = smtpc__emit(c, build_rcpt, &r,
-		                SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0), SMTPC_CMD_RCPT,
-		                0);
+				SMTPC_COMMAND_MAX + (params ? SMTPC_PARAM_ALLOWANCE : 0),
+				SMTPC_CMD_RCPT, 0);
 	if (e != SMTPC_ERR_OK)
 		return e;
 	smtpc__push(c, SMTPC_CMD_RCPT, 0, c->u.cl.rcpts);
@@ -710,10 +713,10 @@ static smtpc_cmd raw_verb(const char *s, size_t n, size_t *k)
 		const char *verb;
 		unsigned char cmd;
 	} verbs[] = {
-		{"EHLO", SMTPC_CMD_EHLO}, {"HELO", SMTPC_CMD_HELO}, {"LHLO", SMTPC_CMD_LHLO},
-		{"MAIL", SMTPC_CMD_MAIL}, {"RCPT", SMTPC_CMD_RCPT}, {"DATA", SMTPC_CMD_DATA},
-		{"RSET", SMTPC_CMD_RSET}, {"NOOP", SMTPC_CMD_NOOP}, {"VRFY", SMTPC_CMD_VRFY},
-		{"QUIT", SMTPC_CMD_QUIT}, {"STARTTLS", SMTPC_CMD_STARTTLS}, {"AUTH", SMTPC_CMD_AUTH},
+	    {"EHLO", SMTPC_CMD_EHLO}, {"HELO", SMTPC_CMD_HELO},		{"LHLO", SMTPC_CMD_LHLO},
+	    {"MAIL", SMTPC_CMD_MAIL}, {"RCPT", SMTPC_CMD_RCPT},		{"DATA", SMTPC_CMD_DATA},
+	    {"RSET", SMTPC_CMD_RSET}, {"NOOP", SMTPC_CMD_NOOP},		{"VRFY", SMTPC_CMD_VRFY},
+	    {"QUIT", SMTPC_CMD_QUIT}, {"STARTTLS", SMTPC_CMD_STARTTLS}, {"AUTH", SMTPC_CMD_AUTH},
 	};
 	size_t i;
 
@@ -742,8 +745,8 @@ static smtpc_err raw_body_line(smtpc_conn *c, const char *line, size_t len)
 			return SMTPC_ERR_CTRL_CHAR;
 	}
 	/* the end is reported to the hook, the content is not */
-	e = smtpc__emit(c, build_span, &sp, TEXT_LINE_MAX, end ? SMTPC_CMD_DATA_END : SMTPC_CMD_NONE,
-	                0);
+	e = smtpc__emit(c, build_span, &sp, TEXT_LINE_MAX,
+			end ? SMTPC_CMD_DATA_END : SMTPC_CMD_NONE, 0);
 	if (e == SMTPC_ERR_OK && end) {
 		c->u.cl.state = ST_OPEN;
 		smtpc__end_transaction(c);
@@ -792,7 +795,7 @@ smtpc_err smtpc_raw(smtpc_conn *c, const char *line, size_t len)
 		size_t vl;
 		utf8 = smtpc__param(path.params, path.params_len, "SMTPUTF8", 8, NULL, NULL);
 		binary = smtpc__param(path.params, path.params_len, "BODY", 4, &v, &vl) &&
-		         smtpc__ieq(v, vl, "BINARYMIME");
+			 smtpc__ieq(v, vl, "BINARYMIME");
 	}
 	e = smtpc__emit(c, build_span, &sp, limit, SMTPC_CMD_RAW, secret);
 	if (e != SMTPC_ERR_OK)

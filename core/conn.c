@@ -24,7 +24,7 @@
 
 #define REPLY_CAP (SMTPC_LINES_CAP * 256u)
 
-#define EXT_CAP	  65536u
+#define EXT_CAP 65536u
 
 /* The caps a build may set (smtpc_limits.h), checked when the library is
  * compiled: a wrong value fails the build instead of indexing past an

@@ -21,7 +21,8 @@ static unsigned code_of(const unsigned char *p, size_t n)
 {
 	if (n < 3 || p[0] < '2' || p[0] > '5' || !smtpc__is_digit(p[1]) || !smtpc__is_digit(p[2]))
 		return 0;
-	return (unsigned)(p[0] - '0') * 100u + (unsigned)(p[1] - '0') * 10u + (unsigned)(p[2] - '0');
+	return (unsigned)(p[0] - '0') * 100u + (unsigned)(p[1] - '0') * 10u +
+	       (unsigned)(p[2] - '0');
 }
 
 smtpc_err smtpc__parse_line(const unsigned char *p, size_t n, smtpc_line *out)
@@ -78,7 +79,8 @@ void smtpc__parse_esc(const char *s, size_t len, unsigned code, smtpc_esc *esc)
 			break;
 		digits = 0;
 	}
-	if (code < v[0] * 100u || code >= v[0] * 100u + 100u || (v[0] != 2 && v[0] != 4 && v[0] != 5))
+	if (code < v[0] * 100u || code >= v[0] * 100u + 100u ||
+	    (v[0] != 2 && v[0] != 4 && v[0] != 5))
 		return;
 	esc->cls = (unsigned char)v[0];
 	esc->subject = (unsigned short)v[1];

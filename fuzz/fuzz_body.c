@@ -17,7 +17,7 @@ static unsigned char wire1[3 * 65536 + 8], wire2[3 * 65536 + 8], dec[3 * 65536 +
 static unsigned char norm[2 * 65536 + 8];
 
 static size_t encode(const uint8_t *in, size_t n, size_t is, size_t os, unsigned char *out,
-                     size_t cap, int *hi)
+		     size_t cap, int *hi)
 {
 	smtpc_dotenc e;
 	size_t off = 0;

@@ -37,7 +37,7 @@ static void log_add(struct run *r, const void *p, size_t n)
 }
 
 static int fake_hmac(void *ctx, const unsigned char *key, size_t key_len, const unsigned char *msg,
-                     size_t msg_len, unsigned char out[16])
+		     size_t msg_len, unsigned char out[16])
 {
 	size_t i;
 
@@ -51,12 +51,18 @@ static int fake_hmac(void *ctx, const unsigned char *key, size_t key_len, const 
 }
 
 static const char *const domains[] = {"client.example", "[127.0.0.1]", "a..b", "[IPv6:::1]"};
-static const char *const addrs[] = {"a@example.com", "", "\"q u\"@[10.0.0.1]", "a@b\r\nRSET",
-                                    "\xc3\xa9@example.com", "postmaster", "x@y", "bad"};
+static const char *const addrs[] = {"a@example.com",
+				    "",
+				    "\"q u\"@[10.0.0.1]",
+				    "a@b\r\nRSET",
+				    "\xc3\xa9@example.com",
+				    "postmaster",
+				    "x@y",
+				    "bad"};
 static const char *const bodies[] = {"line1\r\n.dot1\r\n.dot2\n.\nend", "", ".", "a\r\r\n.\r",
-                                     "\xff\x00\n."};
-static const char *const raws[] = {"EHLO x.example", "DATA", ".", "AUTH LOGIN", "XFOO bar",
-                                   "STARTTLS", "MAIL FROM:<a@b>", "QUIT"};
+				     "\xff\x00\n."};
+static const char *const raws[] = {
+    "EHLO x.example", "DATA", ".", "AUTH LOGIN", "XFOO bar", "STARTTLS", "MAIL FROM:<a@b>", "QUIT"};
 
 /* Issues one command; returns the result. */
 static smtpc_err issue(struct run *r, unsigned char op)
@@ -69,8 +75,10 @@ static smtpc_err issue(struct run *r, unsigned char op)
 	memset(&mo, 0, sizeof mo);
 	memset(&ro, 0, sizeof ro);
 	switch ((op & 31u) % 20u) {
-	case 0: return smtpc_ehlo(c, domains[v % 4]);
-	case 1: return smtpc_helo(c, domains[v % 4]);
+	case 0:
+		return smtpc_ehlo(c, domains[v % 4]);
+	case 1:
+		return smtpc_helo(c, domains[v % 4]);
 	case 2:
 		mo.size = (v & 1) ? 1000 : 0;
 		mo.body = (smtpc_body_type)(v % 4);
@@ -81,7 +89,8 @@ static smtpc_err issue(struct run *r, unsigned char op)
 		ro.notify = v & 1 ? SMTPC_NOTIFY_FAILURE : 0;
 		ro.orcpt = v & 2 ? "o@example.com" : NULL;
 		return smtpc_rcpt(c, addrs[(v + 4) % 8], &ro);
-	case 4: return smtpc_data(c);
+	case 4:
+		return smtpc_data(c);
 	case 5: {
 		const char *b = bodies[v % 5];
 		size_t n = v % 5 == 4 ? 5 : strlen(b);
@@ -99,18 +108,31 @@ static smtpc_err issue(struct run *r, unsigned char op)
 			smtpc_body_write(c, "abcd", v % 4);
 		return e;
 	}
-	case 8: return smtpc_rset(c);
-	case 9: return smtpc_noop(c);
-	case 10: return smtpc_vrfy(c, v & 1 ? "postmaster" : "a\tb");
-	case 11: return smtpc_quit(c);
-	case 12: return smtpc_starttls(c);
-	case 13: return smtpc_auth(c, SMTPC_MECH_PLAIN, "user", "pass");
-	case 14: return smtpc_auth(c, SMTPC_MECH_LOGIN, "user", "pass");
-	case 15: return smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "user", "pass");
-	case 16: return smtpc_auth(c, SMTPC_MECH_XOAUTH2, "user", "tok");
-	case 17: return smtpc_raw(c, raws[v], strlen(raws[v]));
-	case 18: smtpc_set_secure(c); return SMTPC_ERR_OK;
-	default: return smtpc_lhlo(c, domains[v % 4]);
+	case 8:
+		return smtpc_rset(c);
+	case 9:
+		return smtpc_noop(c);
+	case 10:
+		return smtpc_vrfy(c, v & 1 ? "postmaster" : "a\tb");
+	case 11:
+		return smtpc_quit(c);
+	case 12:
+		return smtpc_starttls(c);
+	case 13:
+		return smtpc_auth(c, SMTPC_MECH_PLAIN, "user", "pass");
+	case 14:
+		return smtpc_auth(c, SMTPC_MECH_LOGIN, "user", "pass");
+	case 15:
+		return smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "user", "pass");
+	case 16:
+		return smtpc_auth(c, SMTPC_MECH_XOAUTH2, "user", "tok");
+	case 17:
+		return smtpc_raw(c, raws[v], strlen(raws[v]));
+	case 18:
+		smtpc_set_secure(c);
+		return SMTPC_ERR_OK;
+	default:
+		return smtpc_lhlo(c, domains[v % 4]);
 	}
 }
 
@@ -164,7 +186,8 @@ static int pump(struct run *r)
 		switch (t) {
 		case SMTPC_EV_LINE:
 			if (ev.line.text[ev.line.len] != '\0' || ev.line.len > r->c.cfg.max_line ||
-			    ev.line.code < 200 || ev.line.code > 599 || memchr(ev.line.text, '\n', ev.line.len))
+			    ev.line.code < 200 || ev.line.code > 599 ||
+			    memchr(ev.line.text, '\n', ev.line.len))
 				abort();
 			log_add(r, rec, 1);
 			log_add(r, ev.line.text, ev.line.len);
@@ -208,7 +231,7 @@ static int pump(struct run *r)
 }
 
 static void run(struct run *r, const uint8_t *cfgb, const uint8_t *ops, size_t nops,
-                const uint8_t *in, size_t len, int mode, uint8_t seed)
+		const uint8_t *in, size_t len, int mode, uint8_t seed)
 {
 	smtpc_config cfg;
 	size_t off = 0;

@@ -22,7 +22,7 @@ static size_t got_len;
 static int accepted, finished, refused;
 
 static const smtpc_caps caps = {SMTPC_EXT_PIPELINING | SMTPC_EXT_CHUNKING | SMTPC_EXT_8BITMIME, 0,
-                                0, 0};
+				0, 0};
 
 static void server_pump(void)
 {
@@ -36,7 +36,8 @@ static void server_pump(void)
 			if (ev.command.cmd == SMTPC_CMD_EHLO || ev.command.cmd == SMTPC_CMD_LHLO)
 				smtpc_server_reply_ehlo(&sv, "pair", &caps);
 			else
-				smtpc_server_reply(&sv, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok");
+				smtpc_server_reply(
+				    &sv, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok");
 			break;
 		case SMTPC_EV_BODY:
 			if (got_len + ev.body.len > sizeof got)
@@ -47,7 +48,8 @@ static void server_pump(void)
 		case SMTPC_EV_BODY_END:
 			if (!ev.body_end.ok) {
 				if (ev.body_end.why != SMTPC_ERR_DATA_LINE_LONG)
-					abort(); /* the client's encoding is otherwise always valid */
+					abort(); /* the client's encoding is otherwise always valid
+						  */
 				refused = 1;
 				break;
 			}
@@ -71,8 +73,9 @@ static void client_pump(void)
 			return;
 		if (t == SMTPC_EV_ERROR)
 			abort();
-		if (t == SMTPC_EV_REPLY && (ev.reply.cmd == SMTPC_CMD_DATA_END ||
-		                            ev.reply.cmd == SMTPC_CMD_BDAT) && ev.reply.code != 354) {
+		if (t == SMTPC_EV_REPLY &&
+		    (ev.reply.cmd == SMTPC_CMD_DATA_END || ev.reply.cmd == SMTPC_CMD_BDAT) &&
+		    ev.reply.code != 354) {
 			accepted = ev.reply.code == 250;
 			finished = 1;
 		}

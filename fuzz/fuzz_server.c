@@ -66,7 +66,7 @@ static int pump(struct run *r)
 		case SMTPC_EV_NEED_DATA:
 			if (smtpc_waiting_for(&r->c) == SMTPC_WAIT_APPLICATION)
 				abort(); /* every event is answered at once here */
-			drain_tx(r); /* it may have stopped for room to answer */
+			drain_tx(r);	 /* it may have stopped for room to answer */
 			if (smtpc_want(&r->c) & SMTPC_WANT_EVENT)
 				continue;
 			return 0;
@@ -77,10 +77,12 @@ static int pump(struct run *r)
 			log_add(r, rec, 2);
 			log_add(r, ev.command.arg, ev.command.arg_len);
 			if (ev.command.cmd == SMTPC_CMD_EHLO || ev.command.cmd == SMTPC_CMD_LHLO) {
-				if (smtpc_server_reply_ehlo(&r->c, "fuzz.example", &caps) != SMTPC_ERR_OK)
+				if (smtpc_server_reply_ehlo(&r->c, "fuzz.example", &caps) !=
+				    SMTPC_ERR_OK)
 					abort();
-			} else if (smtpc_server_reply(&r->c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250,
-			                              "ok") != SMTPC_ERR_OK) {
+			} else if (smtpc_server_reply(&r->c,
+						      ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250,
+						      "ok") != SMTPC_ERR_OK) {
 				abort();
 			}
 			break;
@@ -98,7 +100,8 @@ static int pump(struct run *r)
 				abort(); /* a good end is owed its replies, a refused one none */
 			while (smtpc_pending(&r->c) > 0) { /* LMTP: one per recipient */
 				unsigned rcpt;
-				if ((smtpc_server_reply_rcpt(&r->c, &rcpt) && rcpt >= SMTPC_LMTP_RCPT_CAP) ||
+				if ((smtpc_server_reply_rcpt(&r->c, &rcpt) &&
+				     rcpt >= SMTPC_LMTP_RCPT_CAP) ||
 				    smtpc_server_reply(&r->c, 250, "queued") != SMTPC_ERR_OK)
 					abort();
 			}
@@ -136,7 +139,8 @@ static void run(struct run *r, uint8_t cfgb, const uint8_t *in, size_t len, int 
 	}
 	memset(&r->c, 0, sizeof r->c);
 	r->log_len = r->out_len = 0;
-	if (smtpc_server_init(&r->c, &cfg, r->rx, sizeof r->rx, r->tx, sizeof r->tx) != SMTPC_ERR_OK)
+	if (smtpc_server_init(&r->c, &cfg, r->rx, sizeof r->rx, r->tx, sizeof r->tx) !=
+	    SMTPC_ERR_OK)
 		abort();
 	smtpc_server_set_auth(&r->c, check_pw, NULL);
 	smtpc_server_allow_starttls(&r->c, cfgb & 8);

@@ -37,7 +37,7 @@ struct run {
 	size_t off[3], nmsgs, done;
 	int mism[3]; /* measured from a body of another size or 8-bit content */
 	size_t bpiece;
-	int hold;     /* run 4: leave every other SEND pending */
+	int hold;      /* run 4: leave every other SEND pending */
 	int finishing; /* the input is over: send everything */
 	unsigned char log[LOG_CAP];
 	size_t log_len;
@@ -120,7 +120,8 @@ static void check_done(struct run *r, const smtpc_txn_msg *m)
 		abort(); /* success needs an accepted recipient and a 2xx */
 	if (m->status == SMTPC_TXN_ACCEPTED && ref != 0)
 		abort();
-	if (r->mism[m - r->m] && (m->status == SMTPC_TXN_ACCEPTED || m->status == SMTPC_TXN_PARTIAL))
+	if (r->mism[m - r->m] &&
+	    (m->status == SMTPC_TXN_ACCEPTED || m->status == SMTPC_TXN_PARTIAL))
 		abort(); /* data ended although its octets were not the measured ones */
 	rec[0] = 'D';
 	rec[1] = (unsigned char)(m - r->m);
@@ -151,7 +152,8 @@ static void drive(struct run *r)
 			if (len == 0) {
 				smtpc_err e = smtpc_txn_end(&r->t);
 				if (e != SMTPC_ERR_OK && (e != SMTPC_ERR_BAD_PARAM || !r->mism[i]))
-					abort(); /* refused, yet the octets were the measured ones */
+					abort(); /* refused, yet the octets were the measured ones
+						  */
 				break;
 			}
 			if (len > r->bpiece)
@@ -289,9 +291,9 @@ static void run(struct run *r, const uint8_t *hd, const uint8_t *in, size_t len,
 			smtpc_txn_measure_init(&ms);
 			smtpc_txn_measure_add(&ms, bodies[b].s, bodies[b].n);
 			smtpc_txn_measure_end(&ms, &m->size);
-			r->mism[i] = bodies[b].n != bodies[d[2] % 6].n ||
-				     (high(d[2] % 6) && !high(b) &&
-				      m->opts.body != SMTPC_BODY_BINARYMIME);
+			r->mism[i] =
+			    bodies[b].n != bodies[d[2] % 6].n ||
+			    (high(d[2] % 6) && !high(b) && m->opts.body != SMTPC_BODY_BINARYMIME);
 		}
 		if (smtpc_txn_add(&r->t, m) != SMTPC_ERR_OK)
 			abort();

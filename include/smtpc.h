@@ -1072,7 +1072,7 @@ size_t smtpc_body_write(smtpc_conn *c, const void *data, size_t len);
  * NULL or cap is 0.
  */
 size_t smtpc_body_write_to(smtpc_conn *c, const void *data, size_t len, void *dst, size_t cap,
-                           size_t *written);
+			   size_t *written);
 /* Client. Ends DATA's message: writes the terminator (CRLF.CRLF, or .CRLF
  * after a line break, with any octets the encoder held back), all or
  * nothing, and queues the final reply (SMTPC_CMD_DATA_END; over LMTP one per

@@ -50,8 +50,8 @@
  * The caps that shape smtpc_conn, as one value: smtpc_init passes it to the
  * library, which refuses a value other than its own (SMTPC_ERR_ABI).
  */
-#define SMTPC_CAPS_KEY                                                                   \
-	(((unsigned long)(SMTPC_QUEUE_CAP)&0xffffu) << 16 |                                \
+#define SMTPC_CAPS_KEY                                                                             \
+	(((unsigned long)(SMTPC_QUEUE_CAP)&0xffffu) << 16 |                                        \
 	 ((unsigned long)(SMTPC_LMTP_RCPT_CAP)&0xffffu))
 
 /*
@@ -60,7 +60,7 @@
  * SMTPC_PARAM_ALLOWANCE (RFC 5321 4.5.3.1.4 lets extensions raise the limit;
  * RFC 1869 4.1.2 and RFC 3461 section 5 size the increase).
  */
-#define SMTPC_COMMAND_MAX 512u
+#define SMTPC_COMMAND_MAX     512u
 #define SMTPC_PARAM_ALLOWANCE 512u
 
 /* AUTH lines (command with initial response, continuations): RFC 4954 4. */
@@ -68,8 +68,8 @@
 
 /* Mailbox parts, octets: RFC 5321 section 4.5.3.1.1 to 4.5.3.1.3. */
 #define SMTPC_LOCAL_PART_MAX 64u
-#define SMTPC_DOMAIN_MAX 255u
-#define SMTPC_PATH_MAX 256u
+#define SMTPC_DOMAIN_MAX     255u
+#define SMTPC_PATH_MAX	     256u
 
 /* DSN ENVID, octets before xtext encoding: RFC 3461 section 4.4. */
 #define SMTPC_ENVID_MAX 100u

@@ -62,14 +62,14 @@ extern "C" {
 
 /* Milliseconds; 0 disables that timeout. */
 typedef struct smtpc_posix_timeouts {
-	long connect;    /* each address tried: 30 s */
-	long greeting;   /* 5 min */
-	long mail;       /* 5 min */
-	long rcpt;       /* 5 min */
+	long connect;	 /* each address tried: 30 s */
+	long greeting;	 /* 5 min */
+	long mail;	 /* 5 min */
+	long rcpt;	 /* 5 min */
 	long data_start; /* 2 min */
 	long data_block; /* 3 min, restarted by each write that progresses */
-	long data_end;   /* 10 min */
-	long other;      /* EHLO, RSET, QUIT, AUTH, ...: 5 min */
+	long data_end;	 /* 10 min */
+	long other;	 /* EHLO, RSET, QUIT, AUTH, ...: 5 min */
 } smtpc_posix_timeouts;
 
 /* Sets every timeout to ms: the one knob. */
@@ -78,16 +78,16 @@ void smtpc_posix_set_timeouts(smtpc_posix_timeouts *t, long ms);
 /* The seed's events. Each may be NULL. */
 typedef struct smtpc_posix_callbacks {
 	void *user;
-	void (*connect)(void *user);                          /* TCP is up */
+	void (*connect)(void *user); /* TCP is up */
 	/* octets read from and written to the socket (under TLS: records) */
 	void (*receive)(void *user, const unsigned char *data, size_t len);
 	void (*send)(void *user, const unsigned char *data, size_t len);
 	void (*command)(void *user, smtpc_cmd cmd, const char *line, size_t len, int secret);
-	void (*line)(void *user, const smtpc_line *line);      /* the seed's `reply` */
-	void (*reply)(void *user, const smtpc_reply *reply);   /* a complete reply */
-	void (*end)(void *user);                               /* the peer closed */
-	void (*close)(void *user);                             /* the socket is closed */
-	void (*error)(void *user, smtpc_err err);              /* then close */
+	void (*line)(void *user, const smtpc_line *line);    /* the seed's `reply` */
+	void (*reply)(void *user, const smtpc_reply *reply); /* a complete reply */
+	void (*end)(void *user);			     /* the peer closed */
+	void (*close)(void *user);			     /* the socket is closed */
+	void (*error)(void *user, smtpc_err err);	     /* then close */
 	void (*timeout)(void *user);
 	void (*secure)(void *user); /* TLS is up (after STARTTLS: send EHLO again) */
 } smtpc_posix_callbacks;
@@ -104,13 +104,13 @@ typedef struct smtpc_posix_callbacks {
  * NULL, is called by smtpc_posix_free. io-bearssl's smtpc_bearssl is one
  * (smtpc_posix_tls.h sets it up); another TLS library can be another.
  */
-#define SMTPC_POSIX_LAYER_READ (1u << 0)      /* recv_buf has room */
-#define SMTPC_POSIX_LAYER_WRITE (1u << 1)     /* send_buf has octets */
-#define SMTPC_POSIX_LAYER_EVENT (1u << 2)     /* the core has events */
-#define SMTPC_POSIX_LAYER_PUMP (1u << 3)      /* pump can move something */
-#define SMTPC_POSIX_LAYER_SECURED (1u << 4)   /* take_secured has news */
+#define SMTPC_POSIX_LAYER_READ	    (1u << 0) /* recv_buf has room */
+#define SMTPC_POSIX_LAYER_WRITE	    (1u << 1) /* send_buf has octets */
+#define SMTPC_POSIX_LAYER_EVENT	    (1u << 2) /* the core has events */
+#define SMTPC_POSIX_LAYER_PUMP	    (1u << 3) /* pump can move something */
+#define SMTPC_POSIX_LAYER_SECURED   (1u << 4) /* take_secured has news */
 #define SMTPC_POSIX_LAYER_HANDSHAKE (1u << 5) /* a handshake is under way */
-#define SMTPC_POSIX_LAYER_CLOSED (1u << 6)    /* finished once WRITE is clear */
+#define SMTPC_POSIX_LAYER_CLOSED    (1u << 6) /* finished once WRITE is clear */
 
 typedef struct smtpc_posix_layer {
 	void *ctx;
@@ -129,13 +129,13 @@ typedef struct smtpc_posix_layer {
 } smtpc_posix_layer;
 
 typedef struct smtpc_posix_opts {
-	const char *host;              /* name or address; default "127.0.0.1" */
-	const char *port;              /* service or number; default "25" */
+	const char *host; /* name or address; default "127.0.0.1" */
+	const char *port; /* service or number; default "25" */
 	smtpc_posix_timeouts timeouts;
-	long inactivity;               /* ms without traffic before QUIT; 0: off */
-	long quit_grace;               /* ms to wait after that QUIT; 2000 */
-	const smtpc_config *config;    /* the core's; NULL: its defaults */
-	size_t tx_size;                /* transmit buffer; 0: 256 KiB */
+	long inactivity;	    /* ms without traffic before QUIT; 0: off */
+	long quit_grace;	    /* ms to wait after that QUIT; 2000 */
+	const smtpc_config *config; /* the core's; NULL: its defaults */
+	size_t tx_size;		    /* transmit buffer; 0: 256 KiB */
 	smtpc_posix_callbacks cb;
 	/* The clock: milliseconds from any fixed start, never going back;
 	 * called with cb.user. NULL: CLOCK_MONOTONIC. */

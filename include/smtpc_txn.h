@@ -246,7 +246,7 @@ typedef struct smtpc_txn_msg {
 		size_t finals;	    /* LMTP: replies still due after the data */
 		unsigned chunks;    /* BDAT chunks issued */
 		size_t text_used;
-		uint64_t given;	    /* octets taken by smtpc_txn_write */
+		uint64_t given; /* octets taken by smtpc_txn_write */
 	} p_;
 } smtpc_txn_msg;
 

@@ -118,7 +118,7 @@ struct smtpc_posix_session {
 	short reg; /* events registered with epoll */
 	int ready;
 	smtpc_err err;
-	size_t seen; /* octets of the core's transmit buffer already scanned */
+	size_t seen;	     /* octets of the core's transmit buffer already scanned */
 	unsigned char *over; /* read and not yet taken by the core: [over_off, over_len) */
 	size_t over_off, over_len;
 	/* waits */
@@ -218,9 +218,8 @@ smtpc_posix_server *smtpc_posix_server_new(const smtpc_posix_server_opts *o)
 		return NULL;
 	/* the greeting, EHLO and HELO replies carry these: a server whose
 	 * greeting cannot be framed would greet nobody */
-	if (o->domain != NULL &&
-	    (o->domain[0] == '\0' || strlen(o->domain) > 255 || strchr(o->domain, ' ') != NULL ||
-	     !frameable(o->domain, 0, 255)))
+	if (o->domain != NULL && (o->domain[0] == '\0' || strlen(o->domain) > 255 ||
+				  strchr(o->domain, ' ') != NULL || !frameable(o->domain, 0, 255)))
 		return NULL;
 	if (o->banner != NULL && !frameable(o->banner, 1, SMTPC_COMMAND_MAX - 6 - 256))
 		return NULL;

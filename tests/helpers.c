@@ -81,8 +81,8 @@ void log_event(sbuf *b, const smtpc_event *ev)
 	switch (ev->type) {
 	case SMTPC_EV_LINE:
 		cr_assert_eq(ev->line.text[ev->line.len], '\0');
-		sb_add(b, "L %u%c%.*s\n", ev->line.code, ev->line.last ? ' ' : '-', (int)ev->line.len,
-		       ev->line.text);
+		sb_add(b, "L %u%c%.*s\n", ev->line.code, ev->line.last ? ' ' : '-',
+		       (int)ev->line.len, ev->line.text);
 		break;
 	case SMTPC_EV_REPLY:
 		cr_assert_eq(ev->reply.text[ev->reply.len], '\0');
@@ -166,7 +166,7 @@ void feed_ok(smtpc_conn *c, const char *s)
 
 	feed_all(c, s, strlen(s), &log);
 	cr_assert_eq(smtpc_error(c), SMTPC_ERR_OK, "unexpected error %s after: %s",
-	             smtpc_err_name(smtpc_error(c)), log.s ? log.s : "");
+		     smtpc_err_name(smtpc_error(c)), log.s ? log.s : "");
 	sb_free(&log);
 }
 
@@ -253,7 +253,7 @@ void run_script(const script *s)
 	char *log = run_cuts(s, NULL, 0);
 
 	cr_assert_str_eq(log, s->expect, "%s: whole input\n got:\n%s\n want:\n%s", s->name, log,
-	                 s->expect);
+			 s->expect);
 	free(log);
 	for (k = 1; k < len; k++) {
 		log = run_cuts(s, &k, 1);
@@ -265,7 +265,8 @@ void run_script(const script *s)
 		for (k = size; k < len; k += size)
 			cuts[n++] = k;
 		log = run_cuts(s, cuts, n);
-		cr_assert_str_eq(log, s->expect, "%s: chunks of %zu\n got:\n%s", s->name, size, log);
+		cr_assert_str_eq(log, s->expect, "%s: chunks of %zu\n got:\n%s", s->name, size,
+				 log);
 		free(log);
 	}
 	free(cuts);

@@ -44,15 +44,15 @@ smtpc_conn *tc_ready(const smtpc_config *cfg, const char *ext);
  * every size from 1 byte up; every run must give the same log. */
 typedef struct script {
 	const char *name;
-	const smtpc_config *cfg;       /* NULL: defaults */
-	const char *ext;               /* as tc_ready; NULL with greet 0 */
-	int fresh;                     /* 1: start before the greeting */
-	void (*setup)(smtpc_conn *c);  /* may be NULL */
+	const smtpc_config *cfg;      /* NULL: defaults */
+	const char *ext;	      /* as tc_ready; NULL with greet 0 */
+	int fresh;		      /* 1: start before the greeting */
+	void (*setup)(smtpc_conn *c); /* may be NULL */
 	const char *in;
-	size_t len;                    /* 0: strlen(in) */
-	int eof;                       /* end of input after it */
+	size_t len; /* 0: strlen(in) */
+	int eof;    /* end of input after it */
 	const char *expect;
-	void (*check)(smtpc_conn *c);  /* may be NULL; runs after each run */
+	void (*check)(smtpc_conn *c); /* may be NULL; runs after each run */
 } script;
 void run_script(const script *s);
 

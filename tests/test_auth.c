@@ -30,7 +30,7 @@ Test(auth, plain_initial_response)
 	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_PLAIN, "x", "y"), SMTPC_ERR_PIPELINE);
 	feed_all(c, "235 2.7.0 Authentication successful\r\n", 37, &log);
 	cr_assert_str_eq(log.s, "L 235 2.7.0 Authentication successful\n"
-	                        "R 235 AUTH [2.7.0] 2.7.0 Authentication successful\n");
+				"R 235 AUTH [2.7.0] 2.7.0 Authentication successful\n");
 	cr_assert(smtpc_is_authenticated(c));
 	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_PLAIN, "x", "y"), SMTPC_ERR_STATE);
 	sb_free(&log);
@@ -41,10 +41,10 @@ Test(auth, login_ignores_the_challenge_text)
 {
 	/* lower case, other words, empty: the answers go by count */
 	static const char *const challenges[][2] = {
-		{"334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n"},
-		{"334 dXNlcm5hbWU6\r\n", "334 cGFzc3dvcmQ6\r\n"},
-		{"334 \r\n", "334\r\n"},
-		{"334 UGFzc3dvcmQ6\r\n", "334 VXNlcm5hbWU6\r\n"},
+	    {"334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n"},
+	    {"334 dXNlcm5hbWU6\r\n", "334 cGFzc3dvcmQ6\r\n"},
+	    {"334 \r\n", "334\r\n"},
+	    {"334 UGFzc3dvcmQ6\r\n", "334 VXNlcm5hbWU6\r\n"},
 	};
 	for (size_t i = 0; i < sizeof challenges / sizeof challenges[0]; i++) {
 		smtpc_conn *c = secure_ready("LOGIN");
@@ -94,7 +94,7 @@ Test(auth, extra_challenges_are_cancelled_not_looped)
 #define hmac_md5 smtpc_bearssl_hmac_md5
 
 static int failing_hmac(void *ctx, const unsigned char *key, size_t key_len,
-                        const unsigned char *msg, size_t msg_len, unsigned char out[16])
+			const unsigned char *msg, size_t msg_len, unsigned char out[16])
 {
 	(void)ctx, (void)key, (void)key_len, (void)msg, (void)msg_len, (void)out;
 	return -1;
@@ -105,7 +105,8 @@ Test(auth, cram_md5_rfc2195_example)
 	smtpc_conn *c = secure_ready("CRAM-MD5");
 	char want[100];
 
-	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "tanstaaftanstaaf"), SMTPC_ERR_DIGEST);
+	cr_assert_eq(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "tanstaaftanstaaf"),
+		     SMTPC_ERR_DIGEST);
 	smtpc_set_hmac_md5(c, hmac_md5, NULL);
 	OK(smtpc_auth(c, SMTPC_MECH_CRAM_MD5, "tim", "tanstaaftanstaaf"));
 	cr_assert_str_eq(tx_take(c), "AUTH CRAM-MD5\r\n");
@@ -154,9 +155,10 @@ Test(auth, xoauth2)
 	smtpc_conn *c = secure_ready("XOAUTH2");
 	char want[200], *p = want;
 
-	OK(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"));
+	OK(smtpc_auth(c, SMTPC_MECH_XOAUTH2, "someuser@example.com",
+		      "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"));
 	static const char raw[] = "user=someuser@example.com\001auth=Bearer "
-	                          "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\001\001";
+				  "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\001\001";
 	p += sprintf(p, "AUTH XOAUTH2 ");
 	p += smtpc_b64_encode(p, 150, raw, sizeof raw - 1);
 	strcpy(p, "\r\n");
@@ -208,10 +210,13 @@ Test(auth, policy_and_arguments)
 
 Test(base64, rfc4648_vectors)
 {
-	static const char *const v[][2] = {{"", ""},         {"f", "Zg=="},
-	                                   {"fo", "Zm8="},   {"foo", "Zm9v"},
-	                                   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-	                                   {"foobar", "Zm9vYmFy"}};
+	static const char *const v[][2] = {{"", ""},
+					   {"f", "Zg=="},
+					   {"fo", "Zm8="},
+					   {"foo", "Zm9v"},
+					   {"foob", "Zm9vYg=="},
+					   {"fooba", "Zm9vYmE="},
+					   {"foobar", "Zm9vYmFy"}};
 	char out[32];
 	unsigned char back[32];
 
@@ -239,13 +244,14 @@ Test(base64, rfc4648_vectors)
 
 Test(base64, decoder_is_strict)
 {
-	static const char *const bad[] = {"Zg=",  "Zg", "Z===", "Zm9v=", "Zh==", "Zm9=", "Zm=v",
-	                                  "Z g=", "Zm\r\n", "=Zm9", "Zg==Zg==", "Zm8*", "\xc3\xa9\xc3\xa9"};
+	static const char *const bad[] = {
+	    "Zg=",  "Zg",	"Z===", "Zm9v=",	   "Zh==", "Zm9=", "Zm=v", "Z g=", "Zm\r\n",
+	    "=Zm9", "Zg==Zg==", "Zm8*", "\xc3\xa9\xc3\xa9"};
 	unsigned char out[16];
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		cr_assert_eq(smtpc_b64_decode(out, sizeof out, bad[i], strlen(bad[i])), (size_t)-1,
-		             "%s", bad[i]);
+			     "%s", bad[i]);
 	cr_assert_eq(smtpc_b64_decode(out, sizeof out, NULL, 4), (size_t)-1);
 	cr_assert_eq(smtpc_b64_decode(NULL, 0, "", 0), 0);
 }
@@ -263,8 +269,8 @@ Test(xtext, encodes_outside_printable_and_plus_equals)
 
 /* ---- the exchange: hooks, early replies, bounds ----------------------------------- */
 
-static int fixed_hmac(void *ctx, const unsigned char *key, size_t key_len,
-                      const unsigned char *msg, size_t msg_len, unsigned char out[16])
+static int fixed_hmac(void *ctx, const unsigned char *key, size_t key_len, const unsigned char *msg,
+		      size_t msg_len, unsigned char out[16])
 {
 	(void)ctx, (void)key, (void)key_len, (void)msg, (void)msg_len;
 	memset(out, 0x11, 16);
@@ -287,8 +293,16 @@ static void nothing_after_auth(smtpc_conn *c)
 
 Test(auth, digest_hook_cleared_during_cram_md5_is_an_error_not_a_crash)
 {
-	script s = {"cram cleared", NULL, "AUTH CRAM-MD5", 0, cram_then_clear, "334 PDE+\r\n", 0, 0,
-	            "L 334 PDE+\nR 334 AUTH PDE+\nE DIGEST\n", nothing_after_auth};
+	script s = {"cram cleared",
+		    NULL,
+		    "AUTH CRAM-MD5",
+		    0,
+		    cram_then_clear,
+		    "334 PDE+\r\n",
+		    0,
+		    0,
+		    "L 334 PDE+\nR 334 AUTH PDE+\nE DIGEST\n",
+		    nothing_after_auth};
 	run_script(&s);
 }
 
@@ -308,7 +322,8 @@ Test(auth, a_235_that_came_with_the_334_does_not_answer_the_user_name)
 
 	login_issued(c);
 	feed_all(c, "334 VXNlcm5hbWU6\r\n235 ok\r\n", 26, &log);
-	cr_assert_str_eq(log.s, "L 334 VXNlcm5hbWU6\nR 334 AUTH VXNlcm5hbWU6\nL 235 ok\nR 235 NONE ok\n");
+	cr_assert_str_eq(log.s,
+			 "L 334 VXNlcm5hbWU6\nR 334 AUTH VXNlcm5hbWU6\nL 235 ok\nR 235 NONE ok\n");
 	cr_assert(!smtpc_is_authenticated(c));
 	cr_assert_eq(smtpc_pending(c), 1); /* AUTH still waits for its real answer */
 	cr_assert_str_eq(tx_take(c), "dXNlcg==\r\n");
@@ -337,10 +352,10 @@ Test(auth, challenges_are_bounded)
 		smtpc_mech mech;
 		const char *ext, *sent;
 	} t[] = {
-		{SMTPC_MECH_LOGIN, "AUTH LOGIN", "dQ==\r\ncA==\r\n*\r\n"},
-		{SMTPC_MECH_PLAIN, "AUTH PLAIN", "*\r\n"},
-		{SMTPC_MECH_XOAUTH2, "AUTH XOAUTH2", "\r\n*\r\n"},
-		{SMTPC_MECH_CRAM_MD5, "AUTH CRAM-MD5", NULL},
+	    {SMTPC_MECH_LOGIN, "AUTH LOGIN", "dQ==\r\ncA==\r\n*\r\n"},
+	    {SMTPC_MECH_PLAIN, "AUTH PLAIN", "*\r\n"},
+	    {SMTPC_MECH_XOAUTH2, "AUTH XOAUTH2", "\r\n*\r\n"},
+	    {SMTPC_MECH_CRAM_MD5, "AUTH CRAM-MD5", NULL},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		smtpc_conn *c = tc_ready(NULL, t[i].ext);

@@ -7,7 +7,7 @@
 /* Encodes in with the input cut into pieces of in_step and the output
  * offered in_step out_step at a time; returns a malloc'd wire image. */
 static unsigned char *encode(const unsigned char *in, size_t n, size_t in_step, size_t out_step,
-                             size_t *out_len, int *has_8bit)
+			     size_t *out_len, int *has_8bit)
 {
 	size_t cap = 3 * n + 8, done = 0;
 	unsigned char *out = malloc(cap);
@@ -252,7 +252,9 @@ Test(body, message_through_a_small_transmit_buffer)
 	sbuf log = {0};
 
 	for (size_t i = 0; i < n; i++)
-		msg[i] = (i % 61 == 0) ? '.' : (i % 60 == 59) ? '\n' : (unsigned char)('a' + i % 26);
+		msg[i] = (i % 61 == 0)	  ? '.'
+			 : (i % 60 == 59) ? '\n'
+					  : (unsigned char)('a' + i % 26);
 	while (done < n) {
 		size_t k = smtpc_body_write(c, msg + done, n - done), len;
 		const unsigned char *p = smtpc_send_buf(c, &len);
@@ -287,7 +289,8 @@ Test(body, message_through_a_small_transmit_buffer)
 	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_END);
 	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_STATE);
 	feed_all(c, "250 2.0.0 queued as X\r\n", 23, &log);
-	cr_assert_str_eq(log.s, "L 250 2.0.0 queued as X\nR 250 DATA_END [2.0.0] 2.0.0 queued as X\n");
+	cr_assert_str_eq(log.s,
+			 "L 250 2.0.0 queued as X\nR 250 DATA_END [2.0.0] 2.0.0 queued as X\n");
 	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_NONE);
 	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK); /* next transaction */
 	free(msg);
@@ -382,7 +385,7 @@ static void wire_take(smtpc_conn *c, struct wire *w)
  * by seed (the transmit buffer emptied before each write_to). Input is
  * offered step octets at a time. Returns the wire image and the stats. */
 static unsigned char *one_copy_run(const unsigned char *msg, size_t n, int mode, size_t cap,
-                                   size_t step, unsigned seed, size_t *len, smtpc_dotenc *stats)
+				   size_t step, unsigned seed, size_t *len, smtpc_dotenc *stats)
 {
 	smtpc_conn *c = in_data(512);
 	struct wire w = {malloc(3 * n + 16), 0};
@@ -402,7 +405,8 @@ static unsigned char *one_copy_run(const unsigned char *msg, size_t n, int mode,
 			cr_assert(wrote <= cap);
 			memcpy(w.p + w.n, dst, wrote);
 			w.n += wrote;
-			cr_assert(used > 0 || wrote > 0, "no progress with %zu octets of room", cap);
+			cr_assert(used > 0 || wrote > 0, "no progress with %zu octets of room",
+				  cap);
 		} else {
 			used = smtpc_body_write(c, msg + done, k);
 			if (used == 0)
@@ -432,7 +436,8 @@ static void one_copy_same(const char *in, size_t n)
 	for (size_t cap = 1; cap <= ref_len + 1; cap++) {
 		for (int mode = 1; mode <= 2; mode++) {
 			size_t step = 1 + cap % (n + 1);
-			unsigned char *w = one_copy_run(msg, n, mode, cap, step, (unsigned)cap, &len, &got);
+			unsigned char *w =
+			    one_copy_run(msg, n, mode, cap, step, (unsigned)cap, &len, &got);
 			cr_assert_eq(len, ref_len, "cap %zu mode %d", cap, mode);
 			cr_assert_eq(memcmp(w, want, len), 0, "cap %zu mode %d", cap, mode);
 			cr_assert_eq(got.total_in, ref.total_in);
@@ -463,8 +468,10 @@ Test(body, write_to_long_message_mixed_with_the_transmit_path)
 	smtpc_dotenc ref, got;
 
 	for (size_t i = 0; i < n; i++)
-		msg[i] = (i % 61 == 0) ? '.' : (i % 60 == 59) ? '\n' : (i % 97 == 0) ? 0xe9
-		                                                       : (unsigned char)('a' + i % 26);
+		msg[i] = (i % 61 == 0)	  ? '.'
+			 : (i % 60 == 59) ? '\n'
+			 : (i % 97 == 0)  ? 0xe9
+					  : (unsigned char)('a' + i % 26);
 	unsigned char *want = one_copy_run(msg, n, 0, 1, n, 0, &ref_len, &ref);
 	for (unsigned seed = 1; seed < 6; seed++) {
 		size_t cap = 1 + seed * 997, step = 1 + seed * 3001;
@@ -506,7 +513,8 @@ Test(body, write_to_waits_for_an_empty_transmit_buffer)
 	cr_assert_eq(smtpc_body_write_to(NULL, "x", 1, dst, 8, &wrote), 0);
 	cr_assert_eq(smtpc_body_end(c), SMTPC_ERR_OK);
 	cr_assert_str_eq(tx_take(c), "\r\n.\r\n");
-	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote), 0); /* after the end */
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote),
+		     0); /* after the end */
 	cr_assert_eq(wrote, 0);
 	smtpc_fail(c, SMTPC_ERR_TIMEOUT);
 	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote), 0);
@@ -522,9 +530,10 @@ Test(body, write_to_counts_bdat_chunks)
 	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
 	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
 	cr_assert_eq(smtpc_bdat(c, 11, 1), SMTPC_ERR_OK);
-	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote), 0); /* commands first */
-	cr_assert_str_eq(tx_take(c),
-	                 "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 11 LAST\r\n");
+	cr_assert_eq(smtpc_body_write_to(c, "x", 1, dst, sizeof dst, &wrote),
+		     0); /* commands first */
+	cr_assert_str_eq(
+	    tx_take(c), "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nBDAT 11 LAST\r\n");
 	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_DATA_BLOCK);
 	/* raw octets, no stuffing, no more than the room, no more than the chunk */
 	cr_assert_eq(smtpc_body_write_to(c, ".a\nb.\r\nc..de", 13, dst, sizeof dst, &wrote), 8);

@@ -6,26 +6,26 @@
 Test(caps, known_extensions_case_insensitive)
 {
 	smtpc_conn *c = tc_ready(NULL, "pipelining\nSize 35882577\n8BITMIME\nBinaryMime\nSMTPUTF8\n"
-	                               "CHUNKING\nstarttls\nDSN\nENHANCEDSTATUSCODES\nREQUIRETLS\n"
-	                               "AUTH PLAIN login CRAM-MD5 XOAUTH2 GSSAPI");
+				       "CHUNKING\nstarttls\nDSN\nENHANCEDSTATUSCODES\nREQUIRETLS\n"
+				       "AUTH PLAIN login CRAM-MD5 XOAUTH2 GSSAPI");
 	const smtpc_caps *k = smtpc_get_caps(c);
 
 	cr_assert_eq(k->ext, SMTPC_EXT_PIPELINING | SMTPC_EXT_SIZE | SMTPC_EXT_8BITMIME |
-	                         SMTPC_EXT_BINARYMIME | SMTPC_EXT_SMTPUTF8 | SMTPC_EXT_CHUNKING |
-	                         SMTPC_EXT_STARTTLS | SMTPC_EXT_DSN |
-	                         SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_REQUIRETLS |
-	                         SMTPC_EXT_AUTH);
+				 SMTPC_EXT_BINARYMIME | SMTPC_EXT_SMTPUTF8 | SMTPC_EXT_CHUNKING |
+				 SMTPC_EXT_STARTTLS | SMTPC_EXT_DSN |
+				 SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_REQUIRETLS |
+				 SMTPC_EXT_AUTH);
 	cr_assert_eq(k->size_limit, 35882577u);
 	cr_assert_eq(k->auth, SMTPC_AUTH_PLAIN | SMTPC_AUTH_LOGIN | SMTPC_AUTH_CRAM_MD5 |
-	                          SMTPC_AUTH_XOAUTH2);
+				  SMTPC_AUTH_XOAUTH2);
 	cr_assert_eq(k->ext_truncated, 0);
 	tc_free(c);
 }
 
 Test(caps, size_zero_absent_malformed_and_huge_mean_no_limit)
 {
-	static const char *const t[] = {"SIZE 0", "SIZE", "SIZE 12x", "SIZE 99999999999999999999999",
-	                                "SIZE -5"};
+	static const char *const t[] = {"SIZE 0", "SIZE", "SIZE 12x",
+					"SIZE 99999999999999999999999", "SIZE -5"};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		smtpc_conn *c = tc_ready(NULL, t[i]);
 		cr_assert(smtpc_get_caps(c)->ext & SMTPC_EXT_SIZE, "%s", t[i]);
@@ -53,9 +53,10 @@ Test(caps, old_auth_equals_form_and_several_auth_lines)
 
 Test(caps, unknown_keywords_kept_and_iterable_malformed_ignored)
 {
-	smtpc_conn *c = tc_ready(NULL, "X-EXPS GSSAPI NTLM\n-BAD\nbad!\nVRFY\nETRN\nXCLIENT NAME ADDR");
+	smtpc_conn *c =
+	    tc_ready(NULL, "X-EXPS GSSAPI NTLM\n-BAD\nbad!\nVRFY\nETRN\nXCLIENT NAME ADDR");
 	static const char *const want[][2] = {
-		{"X-EXPS", "GSSAPI NTLM"}, {"VRFY", ""}, {"ETRN", ""}, {"XCLIENT", "NAME ADDR"}};
+	    {"X-EXPS", "GSSAPI NTLM"}, {"VRFY", ""}, {"ETRN", ""}, {"XCLIENT", "NAME ADDR"}};
 	size_t pos = 0, i = 0;
 	smtpc_ext e;
 

@@ -17,10 +17,10 @@
 		if (n0_)                                                                           \
 			memcpy(copy_, p0_, n0_);                                                   \
 		smtpc_err got_ = (call);                                                           \
-		cr_assert_eq(got_, (want), "%s: got %s, want %s", #call, smtpc_err_name(got_),    \
-		             smtpc_err_name(want));                                                \
-		cr_assert_eq(memcmp(&before_, (c), sizeof before_), 0, "%s changed the state",   \
-		             #call);                                                               \
+		cr_assert_eq(got_, (want), "%s: got %s, want %s", #call, smtpc_err_name(got_),     \
+			     smtpc_err_name(want));                                                \
+		cr_assert_eq(memcmp(&before_, (c), sizeof before_), 0, "%s changed the state",     \
+			     #call);                                                               \
 		const unsigned char *p1_ = smtpc_send_buf((c), &n1_);                              \
 		cr_assert_eq(n0_, n1_);                                                            \
 		cr_assert(n0_ == 0 || memcmp(copy_, p1_, n0_) == 0);                               \
@@ -30,33 +30,51 @@
 #define OK(call) cr_assert_eq((call), SMTPC_ERR_OK, "%s failed", #call)
 
 static const char *const ALL_EXT =
-	"PIPELINING\nSIZE 10000\n8BITMIME\nBINARYMIME\nSMTPUTF8\nCHUNKING\nSTARTTLS\nDSN\n"
-	"ENHANCEDSTATUSCODES\nREQUIRETLS\nAUTH PLAIN LOGIN";
+    "PIPELINING\nSIZE 10000\n8BITMIME\nBINARYMIME\nSMTPUTF8\nCHUNKING\nSTARTTLS\nDSN\n"
+    "ENHANCEDSTATUSCODES\nREQUIRETLS\nAUTH PLAIN LOGIN";
 
 Test(command, ehlo_helo_wire_and_domains)
 {
-	static const char *const good[] = {
-		"client.example", "mx-1.example.com", "a", "localhost", "[127.0.0.1]",
-		"[IPv6:::1]", "[IPv6:2001:db8::1]", "[IPv6:2001:db8:0:0:0:0:0:1]",
-		"[IPv6:::ffff:192.0.2.1]", "[x-tag:abc]", "123.example"};
+	static const char *const good[] = {"client.example",
+					   "mx-1.example.com",
+					   "a",
+					   "localhost",
+					   "[127.0.0.1]",
+					   "[IPv6:::1]",
+					   "[IPv6:2001:db8::1]",
+					   "[IPv6:2001:db8:0:0:0:0:0:1]",
+					   "[IPv6:::ffff:192.0.2.1]",
+					   "[x-tag:abc]",
+					   "123.example"};
 	static const struct {
 		const char *d;
 		smtpc_err e;
 	} bad[] = {
-		{"", SMTPC_ERR_BAD_DOMAIN},         {"-a.com", SMTPC_ERR_BAD_DOMAIN},
-		{"a-.com", SMTPC_ERR_BAD_DOMAIN},   {"a..com", SMTPC_ERR_BAD_DOMAIN},
-		{"a.com.", SMTPC_ERR_BAD_DOMAIN},   {".a.com", SMTPC_ERR_BAD_DOMAIN},
-		{"a_b.com", SMTPC_ERR_BAD_DOMAIN},  {"a b", SMTPC_ERR_BAD_DOMAIN},
-		{"[300.1.1.1]", SMTPC_ERR_BAD_DOMAIN}, {"[1.2.3]", SMTPC_ERR_BAD_DOMAIN},
-		{"[1.2.3.4", SMTPC_ERR_BAD_DOMAIN}, {"[IPv6:zz::1]", SMTPC_ERR_BAD_DOMAIN},
-		{"[IPv6:1:2:3:4:5:6:7]", SMTPC_ERR_BAD_DOMAIN},
-		{"[IPv6:1::2::3]", SMTPC_ERR_BAD_DOMAIN}, {"[IPv6:1:]", SMTPC_ERR_BAD_DOMAIN},
-		{"[IPv6::1]", SMTPC_ERR_BAD_DOMAIN}, {"[IPv6:12345::1]", SMTPC_ERR_BAD_DOMAIN},
-		{"[foo]", SMTPC_ERR_BAD_DOMAIN},    {"[x-:abc]", SMTPC_ERR_BAD_DOMAIN},
-		{"[tag:]", SMTPC_ERR_BAD_DOMAIN},   {"[tag:a[b]", SMTPC_ERR_BAD_DOMAIN},
-		{"[]", SMTPC_ERR_BAD_DOMAIN},
-		{"a.com\r\nRSET", SMTPC_ERR_CTRL_CHAR}, {"a\tb", SMTPC_ERR_CTRL_CHAR},
-		{"ex\xc3\xa4mple.com", SMTPC_ERR_NEEDS_SMTPUTF8},
+	    {"", SMTPC_ERR_BAD_DOMAIN},
+	    {"-a.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a-.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a..com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a.com.", SMTPC_ERR_BAD_DOMAIN},
+	    {".a.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a_b.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a b", SMTPC_ERR_BAD_DOMAIN},
+	    {"[300.1.1.1]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[1.2.3]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[1.2.3.4", SMTPC_ERR_BAD_DOMAIN},
+	    {"[IPv6:zz::1]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[IPv6:1:2:3:4:5:6:7]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[IPv6:1::2::3]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[IPv6:1:]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[IPv6::1]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[IPv6:12345::1]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[foo]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[x-:abc]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[tag:]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[tag:a[b]", SMTPC_ERR_BAD_DOMAIN},
+	    {"[]", SMTPC_ERR_BAD_DOMAIN},
+	    {"a.com\r\nRSET", SMTPC_ERR_CTRL_CHAR},
+	    {"a\tb", SMTPC_ERR_CTRL_CHAR},
+	    {"ex\xc3\xa4mple.com", SMTPC_ERR_NEEDS_SMTPUTF8},
 	};
 	char label[80], longd[400];
 
@@ -113,36 +131,41 @@ Test(command, nothing_before_the_greeting)
 
 Test(command, mailbox_syntax)
 {
-	static const char *const good[] = {
-		"user@example.com", "first.last@example.com", "\"quoted user\"@example.com",
-		"\"a\\\"b\"@example.com", "\"\"@example.com", "user+tag@[192.0.2.1]",
-		"user@[IPv6:2001:db8::1]", "!#$%&'*+-/=?^_`{|}~@example.com", "u@a",
-		"x@[tag:any-thing]"};
+	static const char *const good[] = {"user@example.com",
+					   "first.last@example.com",
+					   "\"quoted user\"@example.com",
+					   "\"a\\\"b\"@example.com",
+					   "\"\"@example.com",
+					   "user+tag@[192.0.2.1]",
+					   "user@[IPv6:2001:db8::1]",
+					   "!#$%&'*+-/=?^_`{|}~@example.com",
+					   "u@a",
+					   "x@[tag:any-thing]"};
 	static const struct {
 		const char *a;
 		smtpc_err e;
 	} bad[] = {
-		{"user", SMTPC_ERR_BAD_ADDRESS},
-		{"@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"user@", SMTPC_ERR_BAD_DOMAIN},
-		{".user@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"user.@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"us..er@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"us er@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"user@exa mple.com", SMTPC_ERR_BAD_DOMAIN},
-		{"\"unterminated@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"\"a\"b@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"<user@example.com>", SMTPC_ERR_BAD_ADDRESS},
-		{"user@@example.com", SMTPC_ERR_BAD_DOMAIN},
-		{"a@b@c.com", SMTPC_ERR_BAD_DOMAIN},
-		{"a(comment)@example.com", SMTPC_ERR_BAD_ADDRESS},
-		{"a@example.com\r\nRSET", SMTPC_ERR_CTRL_CHAR},
-		{"a@example.com\nRSET", SMTPC_ERR_CTRL_CHAR},
-		{"a\x7f@example.com", SMTPC_ERR_CTRL_CHAR},
-		{"a\x01@example.com", SMTPC_ERR_CTRL_CHAR},
-		{"\"a\\\x01\"@example.com", SMTPC_ERR_CTRL_CHAR},
-		{"j\xc3\xb6rg@example.com", SMTPC_ERR_NEEDS_SMTPUTF8},
-		{"postmaster", SMTPC_ERR_BAD_ADDRESS}, /* only RCPT may omit the domain */
+	    {"user", SMTPC_ERR_BAD_ADDRESS},
+	    {"@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"user@", SMTPC_ERR_BAD_DOMAIN},
+	    {".user@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"user.@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"us..er@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"us er@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"user@exa mple.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"\"unterminated@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"\"a\"b@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"<user@example.com>", SMTPC_ERR_BAD_ADDRESS},
+	    {"user@@example.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a@b@c.com", SMTPC_ERR_BAD_DOMAIN},
+	    {"a(comment)@example.com", SMTPC_ERR_BAD_ADDRESS},
+	    {"a@example.com\r\nRSET", SMTPC_ERR_CTRL_CHAR},
+	    {"a@example.com\nRSET", SMTPC_ERR_CTRL_CHAR},
+	    {"a\x7f@example.com", SMTPC_ERR_CTRL_CHAR},
+	    {"a\x01@example.com", SMTPC_ERR_CTRL_CHAR},
+	    {"\"a\\\x01\"@example.com", SMTPC_ERR_CTRL_CHAR},
+	    {"j\xc3\xb6rg@example.com", SMTPC_ERR_NEEDS_SMTPUTF8},
+	    {"postmaster", SMTPC_ERR_BAD_ADDRESS}, /* only RCPT may omit the domain */
 	};
 	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
 	char want[400];
@@ -201,13 +224,14 @@ Test(command, smtputf8_addresses)
 {
 	smtpc_mail_opts mo = {0};
 	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nSMTPUTF8");
-	const char *from = "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a";
+	const char *from =
+	    "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a";
 
 	REFUSED(c, smtpc_mail(c, from, NULL), SMTPC_ERR_NEEDS_SMTPUTF8);
 	mo.smtputf8 = 1;
 	REFUSED(c, smtpc_mail(c, "j\xc3(rg@example.com", &mo), SMTPC_ERR_BAD_UTF8);
 	REFUSED(c, smtpc_mail(c, "a@\xed\xa0\x80.com", &mo), SMTPC_ERR_BAD_UTF8); /* surrogate */
-	REFUSED(c, smtpc_mail(c, "a@\xc0\xaf.com", &mo), SMTPC_ERR_BAD_UTF8);     /* overlong */
+	REFUSED(c, smtpc_mail(c, "a@\xc0\xaf.com", &mo), SMTPC_ERR_BAD_UTF8);	  /* overlong */
 	REFUSED(c, smtpc_mail(c, "a@\xf4\x90\x80\x80.com", &mo), SMTPC_ERR_BAD_UTF8);
 	OK(smtpc_mail(c, from, &mo));
 	char want[200];
@@ -240,8 +264,8 @@ Test(command, mail_parameters)
 	mo.extra = "MT-PRIORITY=3 X-FLAG";
 	OK(smtpc_mail(c, "a@example.com", &mo));
 	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com> SIZE=9999 BODY=8BITMIME SMTPUTF8 "
-	                             "REQUIRETLS RET=HDRS ENVID=QQ314159+2Ba+3Db+20c "
-	                             "MT-PRIORITY=3 X-FLAG\r\n");
+				     "REQUIRETLS RET=HDRS ENVID=QQ314159+2Ba+3Db+20c "
+				     "MT-PRIORITY=3 X-FLAG\r\n");
 	OK(smtpc_rset(c));
 	memset(&mo, 0, sizeof mo);
 	mo.body = SMTPC_BODY_7BIT;
@@ -264,8 +288,8 @@ Test(command, mail_parameters)
 		const char *v;
 		smtpc_err e;
 	} envids[] = {{"", SMTPC_ERR_BAD_PARAM},
-	              {"a\r\nRSET", SMTPC_ERR_CTRL_CHAR},
-	              {"caf\xc3\xa9", SMTPC_ERR_BAD_PARAM}};
+		      {"a\r\nRSET", SMTPC_ERR_CTRL_CHAR},
+		      {"caf\xc3\xa9", SMTPC_ERR_BAD_PARAM}};
 	for (size_t i = 0; i < sizeof envids / sizeof envids[0]; i++) {
 		memset(&mo, 0, sizeof mo);
 		mo.envid = envids[i].v;
@@ -285,12 +309,12 @@ Test(command, mail_parameters)
 		const char *v;
 		smtpc_err e;
 	} extras[] = {
-		{"=x", SMTPC_ERR_BAD_PARAM},  {"A=", SMTPC_ERR_BAD_PARAM},
-		{"A=b=c", SMTPC_ERR_BAD_PARAM}, {"A  B", SMTPC_ERR_BAD_PARAM},
-		{"A ", SMTPC_ERR_BAD_PARAM},  {" A", SMTPC_ERR_BAD_PARAM},
-		{"", SMTPC_ERR_BAD_PARAM},    {"-A", SMTPC_ERR_BAD_PARAM},
-		{"A=\xc3\xa9", SMTPC_ERR_BAD_PARAM}, {"A=b\r\nRSET", SMTPC_ERR_CTRL_CHAR},
-		{"A_B", SMTPC_ERR_BAD_PARAM},
+	    {"=x", SMTPC_ERR_BAD_PARAM},	 {"A=", SMTPC_ERR_BAD_PARAM},
+	    {"A=b=c", SMTPC_ERR_BAD_PARAM},	 {"A  B", SMTPC_ERR_BAD_PARAM},
+	    {"A ", SMTPC_ERR_BAD_PARAM},	 {" A", SMTPC_ERR_BAD_PARAM},
+	    {"", SMTPC_ERR_BAD_PARAM},		 {"-A", SMTPC_ERR_BAD_PARAM},
+	    {"A=\xc3\xa9", SMTPC_ERR_BAD_PARAM}, {"A=b\r\nRSET", SMTPC_ERR_CTRL_CHAR},
+	    {"A_B", SMTPC_ERR_BAD_PARAM},
 	};
 	for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++) {
 		memset(&mo, 0, sizeof mo);
@@ -322,9 +346,13 @@ Test(command, extensions_must_be_offered)
 	smtpc_conn *c = tc_ready(NULL, "PIPELINING");
 	smtpc_mail_opts mo;
 	smtpc_rcpt_opts ro;
-	static const smtpc_mail_opts variants[] = {
-		{.size = 10}, {.body = SMTPC_BODY_8BITMIME}, {.body = SMTPC_BODY_BINARYMIME},
-		{.smtputf8 = 1}, {.requiretls = 1}, {.ret = SMTPC_RET_FULL}, {.envid = "x"}};
+	static const smtpc_mail_opts variants[] = {{.size = 10},
+						   {.body = SMTPC_BODY_8BITMIME},
+						   {.body = SMTPC_BODY_BINARYMIME},
+						   {.smtputf8 = 1},
+						   {.requiretls = 1},
+						   {.ret = SMTPC_RET_FULL},
+						   {.envid = "x"}};
 
 	for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
 		mo = variants[i];
@@ -370,11 +398,10 @@ Test(command, rcpt_dsn_parameters)
 	ro.orcpt = NULL;
 	ro.extra = "X-A=1";
 	OK(smtpc_rcpt(c, "c@example.com", &ro));
-	cr_assert_str_eq(tx_take(c),
-	                 "MAIL FROM:<a@example.com>\r\n"
-	                 "RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE,DELAY "
-	                 "ORCPT=rfc822;b+2Bx+3Dy@example.com\r\n"
-	                 "RCPT TO:<c@example.com> NOTIFY=NEVER X-A=1\r\n");
+	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com>\r\n"
+				     "RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE,DELAY "
+				     "ORCPT=rfc822;b+2Bx+3Dy@example.com\r\n"
+				     "RCPT TO:<c@example.com> NOTIFY=NEVER X-A=1\r\n");
 	ro.extra = NULL;
 	ro.notify = SMTPC_NOTIFY_NEVER | SMTPC_NOTIFY_DELAY;
 	REFUSED(c, smtpc_rcpt(c, "d@example.com", &ro), SMTPC_ERR_BAD_PARAM);
@@ -421,10 +448,11 @@ Test(command, transaction_order)
 	OK(smtpc_rset(c));
 	feed_ok(c, "250 ok\r\n");
 	OK(smtpc_mail(c, "a@example.com", NULL));
-	cr_assert_str_eq(tx_take(c), "EHLO client.example\r\nMAIL FROM:<a@example.com>\r\n"
-	                             "RSET\r\nMAIL FROM:<a@example.com>\r\nMAIL FROM:<a@example.com>\r\n"
-	                             "RCPT TO:<b@example.com>\r\nDATA\r\nRSET\r\n"
-	                             "MAIL FROM:<a@example.com>\r\n");
+	cr_assert_str_eq(tx_take(c),
+			 "EHLO client.example\r\nMAIL FROM:<a@example.com>\r\n"
+			 "RSET\r\nMAIL FROM:<a@example.com>\r\nMAIL FROM:<a@example.com>\r\n"
+			 "RCPT TO:<b@example.com>\r\nDATA\r\nRSET\r\n"
+			 "MAIL FROM:<a@example.com>\r\n");
 	tc_free(c);
 }
 
@@ -463,8 +491,9 @@ Test(command, with_pipelining_groups_end_where_rfc2920_says)
 	OK(smtpc_rcpt(c, "b@example.com", NULL));
 	OK(smtpc_rcpt(c, "c@example.com", NULL));
 	OK(smtpc_data(c));
-	cr_assert_str_eq(tx_take(c), "RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                             "RCPT TO:<c@example.com>\r\nDATA\r\n");
+	cr_assert_str_eq(tx_take(c),
+			 "RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+			 "RCPT TO:<c@example.com>\r\nDATA\r\n");
 	cr_assert_eq(smtpc_pending(c), 5);
 	REFUSED(c, smtpc_noop(c), SMTPC_ERR_PIPELINE); /* DATA ends the group */
 	REFUSED(c, smtpc_quit(c), SMTPC_ERR_PIPELINE);
@@ -479,7 +508,7 @@ Test(command, with_pipelining_groups_end_where_rfc2920_says)
 	OK(smtpc_quit(c));
 	REFUSED(c, smtpc_noop(c), SMTPC_ERR_ENDED);
 	cr_assert_str_eq(tx_take(c), ".\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                             "QUIT\r\n");
+				     "QUIT\r\n");
 	tc_free(c);
 
 	/* each group ender in turn */
@@ -488,10 +517,18 @@ Test(command, with_pipelining_groups_end_where_rfc2920_says)
 		c = tc_ready(NULL, "PIPELINING\nSTARTTLS\nAUTH PLAIN");
 		smtpc_set_secure(c);
 		switch (enders[i]) {
-		case 0: OK(smtpc_noop(c)); break;
-		case 1: OK(smtpc_vrfy(c, "postmaster")); break;
-		case 2: OK(smtpc_ehlo(c, "client.example")); break;
-		case 3: OK(smtpc_auth(c, SMTPC_MECH_PLAIN, "u", "p")); break;
+		case 0:
+			OK(smtpc_noop(c));
+			break;
+		case 1:
+			OK(smtpc_vrfy(c, "postmaster"));
+			break;
+		case 2:
+			OK(smtpc_ehlo(c, "client.example"));
+			break;
+		case 3:
+			OK(smtpc_auth(c, SMTPC_MECH_PLAIN, "u", "p"));
+			break;
 		}
 		REFUSED(c, smtpc_rset(c), SMTPC_ERR_PIPELINE);
 		tc_free(c);
@@ -526,11 +563,12 @@ Test(command, full_transmit_buffer_refuses_then_accepts)
 	tx_take(c);
 	OK(smtpc_mail(c, "a@example.com", NULL));
 	int n = 0;
-	while (smtpc_rcpt(c, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@example.com", NULL) == SMTPC_ERR_OK)
+	while (smtpc_rcpt(c, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@example.com", NULL) ==
+	       SMTPC_ERR_OK)
 		n++;
 	cr_assert_gt(n, 3);
 	REFUSED(c, smtpc_rcpt(c, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@example.com", NULL),
-	        SMTPC_ERR_NO_SPACE);
+		SMTPC_ERR_NO_SPACE);
 	cr_assert(smtpc_want(c) & SMTPC_WANT_WRITE);
 	size_t len;
 	smtpc_send_buf(c, &len);
@@ -609,16 +647,17 @@ Test(command, bdat_chunks)
 	REFUSED(c, smtpc_rcpt(c, "c@example.com", NULL), SMTPC_ERR_PIPELINE);
 	size_t n;
 	const unsigned char *p = smtpc_send_buf(c, &n);
-	static const char want[] = "MAIL FROM:<a@example.com> BODY=BINARYMIME\r\n"
-	                           "RCPT TO:<b@example.com>\r\nBDAT 7\r\nab\r\n.\n\0BDAT 0 LAST\r\n";
+	static const char want[] =
+	    "MAIL FROM:<a@example.com> BODY=BINARYMIME\r\n"
+	    "RCPT TO:<b@example.com>\r\nBDAT 7\r\nab\r\n.\n\0BDAT 0 LAST\r\n";
 	cr_assert_eq(n, sizeof want - 1);
 	cr_assert_eq(memcmp(p, want, n), 0);
 	smtpc_send_ack(c, n);
 	const char *replies = "250 a\r\n250 b\r\n250 7 octets\r\n250 2.0.0 queued\r\n";
 	feed_all(c, replies, strlen(replies), &log);
 	cr_assert_str_eq(log.s, "L 250 a\nR 250 MAIL a\nL 250 b\nR 250 RCPT#0 b\nL 250 7 octets\n"
-	                        "R 250 BDAT#0 7 octets\nL 250 2.0.0 queued\n"
-	                        "R 250 BDAT#1 [2.0.0] 2.0.0 queued\n");
+				"R 250 BDAT#0 7 octets\nL 250 2.0.0 queued\n"
+				"R 250 BDAT#1 [2.0.0] 2.0.0 queued\n");
 	/* a new transaction may start */
 	OK(smtpc_mail(c, "a@example.com", NULL));
 	OK(smtpc_rcpt(c, "b@example.com", NULL));
@@ -650,9 +689,9 @@ Test(command, extra_cannot_carry_what_the_typed_options_check)
 	smtpc_conn *c = tc_ready(NULL, "PIPELINING\nSIZE 100\nDSN\n8BITMIME");
 	smtpc_mail_opts mo = {0};
 	smtpc_rcpt_opts ro = {0};
-	static const char *const mail_bad[] = {"SIZE=1000", "size=5", "BODY=8BITMIME",
-	                                       "X-A=1 BODY=BINARYMIME", "SMTPUTF8", "REQUIRETLS",
-	                                       "RET=FULL", "ENVID=x", "X-A=1 X-A=2", "x-a X-A"};
+	static const char *const mail_bad[] = {
+	    "SIZE=1000",  "size=5",   "BODY=8BITMIME", "X-A=1 BODY=BINARYMIME", "SMTPUTF8",
+	    "REQUIRETLS", "RET=FULL", "ENVID=x",       "X-A=1 X-A=2",		"x-a X-A"};
 
 	/* found in review: SIZE= in extra passed the server's limit */
 	for (size_t i = 0; i < sizeof mail_bad / sizeof mail_bad[0]; i++) {
@@ -669,7 +708,7 @@ Test(command, extra_cannot_carry_what_the_typed_options_check)
 	ro.extra = "X-NOTIFY=1";
 	OK(smtpc_rcpt(c, "b@example.com", &ro));
 	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com> X-A=1 X-B X-SIZE=3\r\n"
-	                             "RCPT TO:<b@example.com> X-NOTIFY=1\r\n");
+				     "RCPT TO:<b@example.com> X-NOTIFY=1\r\n");
 	tc_free(c);
 }
 
@@ -761,17 +800,22 @@ static void lmtp_bdat_three(smtpc_conn *c)
 Test(lmtp, one_reply_per_accepted_recipient_with_its_number)
 {
 	/* RCPT 1 is refused: the two replies after LAST are for 0 and 2 */
-	script s = {"lmtp bdat", NULL, "", 1, lmtp_bdat_three,
-	            "250 ok\r\n250 ok\r\n550 5.1.1 unknown\r\n250 ok\r\n"
-	            "250 2.0.0 r0 delivered\r\n452 4.2.2 r2 over quota\r\n250 late\r\n",
-	            0, 0,
-	            "L 250 ok\nR 250 MAIL ok\nL 250 ok\nR 250 RCPT#0 ok\n"
-	            "L 550 5.1.1 unknown\nR 550 RCPT#1 [5.1.1] 5.1.1 unknown\n"
-	            "L 250 ok\nR 250 RCPT#2 ok\n"
-	            "L 250 2.0.0 r0 delivered\nR 250 BDAT#0 [2.0.0] 2.0.0 r0 delivered\n"
-	            "L 452 4.2.2 r2 over quota\nR 452 BDAT#2 [4.2.2] 4.2.2 r2 over quota\n"
-	            "L 250 late\nR 250 NONE late\n",
-	            NULL};
+	script s = {"lmtp bdat",
+		    NULL,
+		    "",
+		    1,
+		    lmtp_bdat_three,
+		    "250 ok\r\n250 ok\r\n550 5.1.1 unknown\r\n250 ok\r\n"
+		    "250 2.0.0 r0 delivered\r\n452 4.2.2 r2 over quota\r\n250 late\r\n",
+		    0,
+		    0,
+		    "L 250 ok\nR 250 MAIL ok\nL 250 ok\nR 250 RCPT#0 ok\n"
+		    "L 550 5.1.1 unknown\nR 550 RCPT#1 [5.1.1] 5.1.1 unknown\n"
+		    "L 250 ok\nR 250 RCPT#2 ok\n"
+		    "L 250 2.0.0 r0 delivered\nR 250 BDAT#0 [2.0.0] 2.0.0 r0 delivered\n"
+		    "L 452 4.2.2 r2 over quota\nR 452 BDAT#2 [4.2.2] 4.2.2 r2 over quota\n"
+		    "L 250 late\nR 250 NONE late\n",
+		    NULL};
 	run_script(&s);
 }
 
@@ -923,23 +967,29 @@ Test(command, sizes_in_decimal_up_to_the_largest)
 	static const struct {
 		uint64_t v;
 		const char *s;
-	} t[] = {{1, "1"}, {9, "9"}, {10, "10"}, {65535, "65535"}, {65536, "65536"},
-	         {4294967295u, "4294967295"}, {4294967296u, "4294967296"},
-	         {10000000000000000000u, "10000000000000000000"},
-	         {UINT64_MAX, "18446744073709551615"}};
+	} t[] = {{1, "1"},
+		 {9, "9"},
+		 {10, "10"},
+		 {65535, "65535"},
+		 {65536, "65536"},
+		 {4294967295u, "4294967295"},
+		 {4294967296u, "4294967296"},
+		 {10000000000000000000u, "10000000000000000000"},
+		 {UINT64_MAX, "18446744073709551615"}};
 	char want[200];
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		mo.size = t[i].v;
 		cr_assert_eq(smtpc_mail(c, "a@example.com", &mo), SMTPC_ERR_OK);
 		cr_assert_eq(smtpc_rset(c), SMTPC_ERR_OK);
-		snprintf(want, sizeof want, "MAIL FROM:<a@example.com> SIZE=%s\r\nRSET\r\n", t[i].s);
+		snprintf(want, sizeof want, "MAIL FROM:<a@example.com> SIZE=%s\r\nRSET\r\n",
+			 t[i].s);
 		cr_assert_str_eq(tx_take(c), want);
 	}
 	cr_assert_eq(smtpc_mail(c, "a@example.com", NULL), SMTPC_ERR_OK);
 	cr_assert_eq(smtpc_rcpt(c, "b@example.com", NULL), SMTPC_ERR_OK);
 	cr_assert_eq(smtpc_bdat(c, UINT64_MAX, 1), SMTPC_ERR_OK);
 	cr_assert_str_eq(tx_take(c), "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                             "BDAT 18446744073709551615 LAST\r\n");
+				     "BDAT 18446744073709551615 LAST\r\n");
 	tc_free(c);
 }

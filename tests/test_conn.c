@@ -74,7 +74,7 @@ Test(conn, recv_buf_path_and_feed_limits)
 	p = smtpc_recv_buf(c, &room);
 	cr_assert_eq(room, 514);
 	memset(p, 'x', room);
-	smtpc_recv_ack(c, room + 5); /* more than offered is clamped */
+	smtpc_recv_ack(c, room + 5);		       /* more than offered is clamped */
 	cr_assert_eq(smtpc_want(c), SMTPC_WANT_EVENT); /* full: no more reading */
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_ERROR);
 	cr_assert_eq(ev.err, SMTPC_ERR_LINE_TOO_LONG);
@@ -122,7 +122,7 @@ Test(conn, want_mask_through_a_session)
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED);
 	cr_assert_eq(smtpc_want(c), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_CLOSED); /* repeated */
-	cr_assert_eq(smtpc_feed(c, "x", 1), 1);                  /* dropped */
+	cr_assert_eq(smtpc_feed(c, "x", 1), 1);			 /* dropped */
 	cr_assert_eq(smtpc_noop(c), SMTPC_ERR_ENDED);
 	cr_assert_eq(smtpc_want(NULL), SMTPC_WANT_CLOSED | SMTPC_WANT_EVENT);
 	cr_assert_eq(smtpc_next_event(NULL, &ev), SMTPC_EV_ERROR);
@@ -172,7 +172,8 @@ Test(conn, error_table_is_complete)
 		for (int f = 0; f < e; f++)
 			cr_assert_str_neq(name, smtpc_err_name((smtpc_err)f));
 	}
-	cr_assert_str_eq(smtpc_err_name(SMTPC_ERR_STARTTLS_INJECTION), "SMTPC_ERR_STARTTLS_INJECTION");
+	cr_assert_str_eq(smtpc_err_name(SMTPC_ERR_STARTTLS_INJECTION),
+			 "SMTPC_ERR_STARTTLS_INJECTION");
 	cr_assert_eq(smtpc_err_class(SMTPC_ERR_BAD_REPLY), SMTPC_CLASS_PROTOCOL);
 	cr_assert_eq(smtpc_err_class(SMTPC_ERR_TIMEOUT), SMTPC_CLASS_TRANSPORT);
 	cr_assert_eq(smtpc_err_class(SMTPC_ERR_NO_SPACE), SMTPC_CLASS_AGAIN);
@@ -215,11 +216,18 @@ static void check_paused(smtpc_conn *c)
 
 Test(conn, starttls_pauses_then_forgets_capabilities)
 {
-	script s = {"starttls", NULL, "PIPELINING\nSTARTTLS\nAUTH PLAIN", 0, issue_starttls,
-	            "220 2.0.0 Ready to start TLS\r\n", 0, 0,
-	            "L 220 2.0.0 Ready to start TLS\nR 220 STARTTLS [2.0.0] 2.0.0 Ready to start TLS\n"
-	            "TLS\n",
-	            check_paused};
+	script s = {
+	    "starttls",
+	    NULL,
+	    "PIPELINING\nSTARTTLS\nAUTH PLAIN",
+	    0,
+	    issue_starttls,
+	    "220 2.0.0 Ready to start TLS\r\n",
+	    0,
+	    0,
+	    "L 220 2.0.0 Ready to start TLS\nR 220 STARTTLS [2.0.0] 2.0.0 Ready to start TLS\n"
+	    "TLS\n",
+	    check_paused};
 	run_script(&s);
 }
 
@@ -240,11 +248,14 @@ Test(conn, plaintext_after_the_220_is_injection)
 			if (!(smtpc_want(c) & SMTPC_WANT_CLOSED))
 				feed_all(c, inputs[i] + cut, len - cut, &log);
 			if (cut != 8)
-				cr_assert_str_eq(log.s, "L 220 go\nR 220 STARTTLS go\nE STARTTLS_INJECTION\n",
-				                 "cut %zu", cut);
+				cr_assert_str_eq(
+				    log.s, "L 220 go\nR 220 STARTTLS go\nE STARTTLS_INJECTION\n",
+				    "cut %zu", cut);
 			else
-				cr_assert_str_eq(log.s, "L 220 go\nR 220 STARTTLS go\nTLS\nE STARTTLS_INJECTION\n",
-				                 "cut %zu", cut);
+				cr_assert_str_eq(
+				    log.s,
+				    "L 220 go\nR 220 STARTTLS go\nTLS\nE STARTTLS_INJECTION\n",
+				    "cut %zu", cut);
 			sb_free(&log);
 			tc_free(c);
 		}
@@ -268,7 +279,7 @@ Test(conn, starttls_refused_keeps_plaintext_session)
 	OK(smtpc_starttls(c));
 	feed_all(c, "454 4.7.0 TLS not available\r\n", 29, &log);
 	cr_assert_str_eq(log.s, "L 454 4.7.0 TLS not available\n"
-	                        "R 454 STARTTLS [4.7.0] 4.7.0 TLS not available\n");
+				"R 454 STARTTLS [4.7.0] 4.7.0 TLS not available\n");
 	cr_assert_eq(smtpc_tls_started(c), SMTPC_ERR_STATE);
 	cr_assert(!smtpc_is_secure(c));
 	cr_assert(smtpc_want(c) & SMTPC_WANT_READ);
@@ -352,8 +363,8 @@ Test(conn, raw_lines_keep_their_meaning)
 	feed_ok(c, "220 go\r\n");
 	cr_assert_eq(smtpc_want(c), SMTPC_WANT_WRITE | SMTPC_WANT_TLS);
 	cr_assert_str_eq(tx_take(c), "ehlo client.example\r\nMAIL FROM:<a@example.com>\r\n"
-	                             "RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\tz\r\n\r\n.\r\n"
-	                             "XUNKNOWN arg\r\nSTARTTLS\r\n");
+				     "RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\tz\r\n\r\n.\r\n"
+				     "XUNKNOWN arg\r\nSTARTTLS\r\n");
 	OK(smtpc_tls_started(c));
 	OK(smtpc_raw(c, "AUTH LOGIN", 10));
 	feed_ok(c, "334 VXNlcm5hbWU6\r\n"); /* a raw AUTH is answered by raw lines */
@@ -426,9 +437,9 @@ Test(conn, command_hook_reports_lines_not_content)
 	smtpc_set_command_hook(c, NULL, NULL);
 	OK(smtpc_quit(c));
 	cr_assert_str_eq(log.s, "AUTH AUTH LOGIN\nAUTH* dQ==\nAUTH* cA==\n"
-	                        "MAIL MAIL FROM:<a@example.com>\nRCPT RCPT TO:<b@example.com>\n"
-	                        "DATA DATA\nDATA_END .\nRAW DATA\nRAW MAIL FROM:<a@example.com>\n"
-	                        "RAW RCPT TO:<b@example.com>\nRAW DATA\nDATA_END .\n");
+				"MAIL MAIL FROM:<a@example.com>\nRCPT RCPT TO:<b@example.com>\n"
+				"DATA DATA\nDATA_END .\nRAW DATA\nRAW MAIL FROM:<a@example.com>\n"
+				"RAW RCPT TO:<b@example.com>\nRAW DATA\nDATA_END .\n");
 	smtpc_set_command_hook(NULL, hook, NULL);
 	sb_free(&log);
 	tc_free(c);
@@ -509,7 +520,7 @@ Test(conn, early_421_is_unsolicited_and_closes)
 	} while (0)
 
 static int no_hmac(void *ctx, const unsigned char *k, size_t kl, const unsigned char *m, size_t ml,
-                   unsigned char out[16])
+		   unsigned char out[16])
 {
 	(void)ctx, (void)k, (void)kl, (void)m, (void)ml, (void)out;
 	return -1;
@@ -638,14 +649,14 @@ Test(roles, a_failed_init_leaves_a_connection_that_refuses_everything)
 	cr_assert_eq(smtpc_pending(&c), 0);
 	cr_assert_eq(smtpc_session_end(&c, NULL), SMTPC_END_NONE);
 	cr_assert_eq(smtpc_server_init(&c, NULL, rx, sizeof rx, tx, sizeof tx),
-	             SMTPC_ERR_BUFFER_SMALL);
+		     SMTPC_ERR_BUFFER_SMALL);
 	cr_assert_eq(smtpc_server_greet(&c, 220, "x"), SMTPC_ERR_ROLE);
 	/* a server transmit buffer must hold the core's own replies */
 	static unsigned char big_rx[8192], small_tx[SMTPC_SERVER_TX_MIN - 1];
 	cr_assert_eq(smtpc_server_init(&c, NULL, big_rx, sizeof big_rx, small_tx, sizeof small_tx),
-	             SMTPC_ERR_BUFFER_SMALL);
+		     SMTPC_ERR_BUFFER_SMALL);
 	cr_assert_eq(smtpc_server_init(NULL, NULL, big_rx, sizeof big_rx, tx, sizeof tx),
-	             SMTPC_ERR_NULL_ARG);
+		     SMTPC_ERR_NULL_ARG);
 }
 
 Test(roles, init_refuses_a_struct_of_another_size_before_writing)
@@ -657,18 +668,18 @@ Test(roles, init_refuses_a_struct_of_another_size_before_writing)
 
 	memset(mem, 0xa5, sizeof(smtpc_conn) + 64);
 	cr_assert_eq(smtpc_init_((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx,
-	                         sizeof(smtpc_conn) - 64, SMTPC_CAPS_KEY),
-	             SMTPC_ERR_ABI);
+				 sizeof(smtpc_conn) - 64, SMTPC_CAPS_KEY),
+		     SMTPC_ERR_ABI);
 	/* only the role pointer was cleared: nothing past a smaller struct */
 	for (size_t i = sizeof(void *); i < sizeof(smtpc_conn) + 64; i++)
 		cr_assert_eq(mem[i], 0xa5, "byte %zu written", i);
 	cr_assert_eq(smtpc_noop((smtpc_conn *)mem), SMTPC_ERR_ROLE);
 	cr_assert_eq(smtpc_server_init_((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx,
-	                                sizeof(smtpc_conn), SMTPC_CAPS_KEY ^ 1u << 16),
-	             SMTPC_ERR_ABI);
+					sizeof(smtpc_conn), SMTPC_CAPS_KEY ^ 1u << 16),
+		     SMTPC_ERR_ABI);
 	cr_assert_eq(smtpc_init_((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx,
-	                         sizeof(smtpc_conn) + 8, SMTPC_CAPS_KEY),
-	             SMTPC_ERR_ABI);
+				 sizeof(smtpc_conn) + 8, SMTPC_CAPS_KEY),
+		     SMTPC_ERR_ABI);
 	cr_assert_eq(smtpc_err_class(SMTPC_ERR_ABI), SMTPC_CLASS_MISUSE);
 	OK(smtpc_init((smtpc_conn *)mem, NULL, rx, sizeof rx, tx, sizeof tx));
 	free(mem);
@@ -710,13 +721,13 @@ static smtpc_end end_of(smtpc_conn *c)
 	return e;
 }
 
-#define END_IS(c, h, cd, un, tx)                                                              \
-	do {                                                                                  \
-		smtpc_end e_ = end_of(c);                                                     \
-		cr_assert_eq(e_.how, (h), "how %d", e_.how);                                  \
-		cr_assert_eq(e_.code, (cd), "code %u", e_.code);                              \
-		cr_assert_eq(e_.unanswered, (un), "unanswered %u", e_.unanswered);            \
-		cr_assert_eq(e_.transaction, (tx), "transaction %d", e_.transaction);         \
+#define END_IS(c, h, cd, un, tx)                                                                   \
+	do {                                                                                       \
+		smtpc_end e_ = end_of(c);                                                          \
+		cr_assert_eq(e_.how, (h), "how %d", e_.how);                                       \
+		cr_assert_eq(e_.code, (cd), "code %u", e_.code);                                   \
+		cr_assert_eq(e_.unanswered, (un), "unanswered %u", e_.unanswered);                 \
+		cr_assert_eq(e_.transaction, (tx), "transaction %d", e_.transaction);              \
 	} while (0)
 
 static void one_sent_second_pipelined(smtpc_conn *c)
@@ -744,10 +755,16 @@ static void shutdown_after_one(smtpc_conn *c)
 
 Test(end, a_421_to_the_second_message_is_not_a_clean_end)
 {
-	script s = {"421 to MAIL 2", NULL, "PIPELINING", 0, one_sent_second_pipelined,
-	            "421 4.3.2 shutting down\r\n", 0, 1,
-	            "L 421 4.3.2 shutting down\nR 421 MAIL [4.3.2] 4.3.2 shutting down\nCLOSED\n",
-	            shutdown_after_one};
+	script s = {"421 to MAIL 2",
+		    NULL,
+		    "PIPELINING",
+		    0,
+		    one_sent_second_pipelined,
+		    "421 4.3.2 shutting down\r\n",
+		    0,
+		    1,
+		    "L 421 4.3.2 shutting down\nR 421 MAIL [4.3.2] 4.3.2 shutting down\nCLOSED\n",
+		    shutdown_after_one};
 	run_script(&s);
 }
 
@@ -773,8 +790,16 @@ static void quit_unanswered(smtpc_conn *c)
 
 Test(end, quit_answered_is_the_clean_end)
 {
-	script s = {"quit", NULL, "", 0, issue_quit_after_mail, "221 2.0.0 bye\r\n", 0, 1,
-	            "L 221 2.0.0 bye\nR 221 QUIT [2.0.0] 2.0.0 bye\nCLOSED\n", quit_clean};
+	script s = {"quit",
+		    NULL,
+		    "",
+		    0,
+		    issue_quit_after_mail,
+		    "221 2.0.0 bye\r\n",
+		    0,
+		    1,
+		    "L 221 2.0.0 bye\nR 221 QUIT [2.0.0] 2.0.0 bye\nCLOSED\n",
+		    quit_clean};
 	run_script(&s);
 	s.in = "";
 	s.expect = "CLOSED\n";
@@ -797,8 +822,16 @@ static void dropped_in_transaction(smtpc_conn *c)
 
 Test(end, closed_with_a_transaction_open_says_so)
 {
-	script s = {"drop in txn", NULL, "PIPELINING", 0, issue_mail_rcpt_answered, "", 0, 1,
-	            "CLOSED\n", dropped_in_transaction};
+	script s = {"drop in txn",
+		    NULL,
+		    "PIPELINING",
+		    0,
+		    issue_mail_rcpt_answered,
+		    "",
+		    0,
+		    1,
+		    "CLOSED\n",
+		    dropped_in_transaction};
 	run_script(&s);
 }
 
@@ -820,8 +853,16 @@ static void dropped_with_replies_owed(smtpc_conn *c)
 
 Test(end, closed_with_replies_owed_is_an_error_and_counts_them)
 {
-	script s = {"drop owed", NULL, "PIPELINING", 0, issue_message, "", 0, 1, "E CLOSED\n",
-	            dropped_with_replies_owed};
+	script s = {"drop owed",
+		    NULL,
+		    "PIPELINING",
+		    0,
+		    issue_message,
+		    "",
+		    0,
+		    1,
+		    "E CLOSED\n",
+		    dropped_with_replies_owed};
 	run_script(&s);
 }
 
@@ -832,8 +873,10 @@ static void shutdown_221(smtpc_conn *c)
 
 Test(end, unsolicited_221_is_the_server_shutting_down)
 {
-	script s = {"221", NULL, "", 0, NULL, "221 bye\r\n", 0, 1, "L 221 bye\nR 221 NONE bye\nCLOSED\n",
-	            shutdown_221};
+	script s = {"221",	 NULL, "",
+		    0,		 NULL, "221 bye\r\n",
+		    0,		 1,    "L 221 bye\nR 221 NONE bye\nCLOSED\n",
+		    shutdown_221};
 	run_script(&s);
 }
 
@@ -850,7 +893,7 @@ static void issue_mail_rcpt2(smtpc_conn *c)
 
 Test(end, a_protocol_error_ends_it_with_what_was_unanswered)
 {
-	script s = {"bad reply", NULL, "PIPELINING", 0, issue_mail_rcpt2, "xyz\r\n", 0, 0,
-	            "E BAD_REPLY\n", error_end};
+	script s = {"bad reply", NULL, "PIPELINING",	0,	  issue_mail_rcpt2, "xyz\r\n",
+		    0,		 0,    "E BAD_REPLY\n", error_end};
 	run_script(&s);
 }

@@ -102,18 +102,36 @@ struct trace {
 	int timeouts;
 };
 
-static void t_connect(void *u) { sb_add(&((struct trace *)u)->log, "connect\n"); }
-static void t_end(void *u) { sb_add(&((struct trace *)u)->log, "end\n"); }
-static void t_close(void *u) { sb_add(&((struct trace *)u)->log, "close\n"); }
+static void t_connect(void *u)
+{
+	sb_add(&((struct trace *)u)->log, "connect\n");
+}
+static void t_end(void *u)
+{
+	sb_add(&((struct trace *)u)->log, "end\n");
+}
+static void t_close(void *u)
+{
+	sb_add(&((struct trace *)u)->log, "close\n");
+}
 static void t_timeout(void *u)
 {
 	struct trace *t = u;
 	t->timeouts++;
 	sb_add(&t->log, "timeout\n");
 }
-static void t_error(void *u, smtpc_err e) { sb_add(&((struct trace *)u)->log, "error %s\n", smtpc_err_name(e) + 10); }
-static void t_line(void *u, const smtpc_line *l) { sb_add(&((struct trace *)u)->log, "line %u%c%s\n", l->code, l->last ? ' ' : '-', l->text); }
-static void t_reply(void *u, const smtpc_reply *r) { sb_add(&((struct trace *)u)->log, "reply %u %s\n", r->code, smtpc_cmd_name(r->cmd)); }
+static void t_error(void *u, smtpc_err e)
+{
+	sb_add(&((struct trace *)u)->log, "error %s\n", smtpc_err_name(e) + 10);
+}
+static void t_line(void *u, const smtpc_line *l)
+{
+	sb_add(&((struct trace *)u)->log, "line %u%c%s\n", l->code, l->last ? ' ' : '-', l->text);
+}
+static void t_reply(void *u, const smtpc_reply *r)
+{
+	sb_add(&((struct trace *)u)->log, "reply %u %s\n", r->code, smtpc_cmd_name(r->cmd));
+}
 static void t_command(void *u, smtpc_cmd c, const char *l, size_t n, int secret)
 {
 	(void)c, (void)secret;
@@ -145,8 +163,8 @@ static smtpc_posix *client(struct fake *f, struct trace *t, long timeout, long i
 
 Test(posix, seed_session_and_its_events)
 {
-	static const char *const steps[] = {"S220-hi\r\n220 there\r\n", "R", "S250 ok\r\n", "R",
-	                                     "S221 bye\r\n", "C", NULL};
+	static const char *const steps[] = {
+	    "S220-hi\r\n220 there\r\n", "R", "S250 ok\r\n", "R", "S221 bye\r\n", "C", NULL};
 	struct fake f;
 	struct trace t = {{0}, 0};
 	smtpc_reply r;
@@ -167,8 +185,8 @@ Test(posix, seed_session_and_its_events)
 	fake_join(&f);
 	cr_assert_str_eq(f.got, "NOOP\r\nQUIT\r\n");
 	cr_assert_str_eq(t.log.s, "connect\nline 220-hi\nline 220 there\nreply 220 GREETING\n"
-	                          "command NOOP\nline 250 ok\nreply 250 RAW\ncommand QUIT\n"
-	                          "line 221 bye\nreply 221 QUIT\nclose\n");
+				  "command NOOP\nline 250 ok\nreply 250 RAW\ncommand QUIT\n"
+				  "line 221 bye\nreply 221 QUIT\nclose\n");
 	cr_assert_eq(smtpc_posix_error(p), SMTPC_ERR_OK);
 	smtpc_posix_free(p);
 	sb_free(&t.log);
@@ -206,9 +224,9 @@ Test(posix, refused_connection_and_early_close)
 		cr_assert_not_null(x, "%s", why);
 		cr_assert_eq(smtpc_posix_starttls(p2), SMTPC_ERR_STATE); /* not open */
 		cr_assert_eq(smtpc_posix_use_tls(p2, x, "mail.example.com", 1, why, sizeof why),
-		             SMTPC_ERR_OK);
+			     SMTPC_ERR_OK);
 		cr_assert_eq(smtpc_posix_use_tls(p2, x, "mail.example.com", 1, why, sizeof why),
-		             SMTPC_ERR_STATE); /* one layer */
+			     SMTPC_ERR_STATE); /* one layer */
 		cr_assert_eq(smtpc_posix_connect(p2, &r), SMTPC_ERR_OK);
 		cr_assert_eq(smtpc_posix_starttls(p2), SMTPC_ERR_STATE);
 		cr_assert_eq(smtpc_posix_write(p2, "NOOP", &r), SMTPC_ERR_OK); /* still usable */
@@ -254,9 +272,9 @@ static long long fake_now(void *user)
  * server layer taking over at STARTTLS. */
 struct peer {
 	int lfd, fd, port;
-	sbuf got;           /* raw: what the client sent; core: its commands */
-	int core;           /* 1: answer with a server core */
-	int stall_tls;      /* answer STARTTLS 220, then never handshake */
+	sbuf got;      /* raw: what the client sent; core: its commands */
+	int core;      /* 1: answer with a server core */
+	int stall_tls; /* answer STARTTLS 220, then never handshake */
 	smtpc_conn c;
 	unsigned char *rx, *tx;
 	smtpc_posix_tls *x;
@@ -428,13 +446,14 @@ static void loop_round(struct loop *l, struct peer *s)
 }
 
 /* Rounds until cond (at most 2000); the injected clock stands still. */
-#define RUN_UNTIL(L_, S_, cond)                                                                \
-	do {                                                                                   \
-		int n_ = 0;                                                                    \
-		while (!(cond) && n_++ < 2000)                                                 \
-			loop_round(L_, S_);                                                    \
-		cr_assert((cond), "not reached: " #cond " (client: %s; error %s)",            \
-		          e.tr.log.s ? e.tr.log.s : "", smtpc_err_name(smtpc_posix_error((L_)->p))); \
+#define RUN_UNTIL(L_, S_, cond)                                                                    \
+	do {                                                                                       \
+		int n_ = 0;                                                                        \
+		while (!(cond) && n_++ < 2000)                                                     \
+			loop_round(L_, S_);                                                        \
+		cr_assert((cond), "not reached: " #cond " (client: %s; error %s)",                 \
+			  e.tr.log.s ? e.tr.log.s : "",                                            \
+			  smtpc_err_name(smtpc_posix_error((L_)->p)));                             \
 	} while (0)
 
 struct el {
@@ -524,7 +543,7 @@ static void el_tls(struct el *e, smtpc_posix_tls **x)
 	*x = smtpc_posix_tls_new(&o, why, sizeof why);
 	cr_assert_not_null(*x, "%s", why);
 	cr_assert_eq(smtpc_posix_use_tls(e->p, *x, "mail.example.com", 1, why, sizeof why),
-	             SMTPC_ERR_OK, "%s", why);
+		     SMTPC_ERR_OK, "%s", why);
 }
 
 Test(posix, reply_timeout_on_the_injected_clock_late_reply_cannot_complete)
@@ -610,9 +629,10 @@ Test(posix, command_after_an_idle_gap_gets_its_full_timeout)
 		peer_write(&s, "220 hi\r\n");
 		RUN_UNTIL(&l, &s, e.replies == 1);
 		cr_assert_eq(smtpc_posix_timeout(l.p), -1); /* nothing outstanding */
-		fake_ms += 60000;                           /* idle for a minute */
+		fake_ms += 60000;			    /* idle for a minute */
 		loop_round(&l, &s);
-		cr_assert_eq(smtpc_noop(smtpc_posix_core(l.p)), SMTPC_ERR_OK); /* outside a callback */
+		cr_assert_eq(smtpc_noop(smtpc_posix_core(l.p)),
+			     SMTPC_ERR_OK); /* outside a callback */
 		cr_assert(smtpc_posix_events(l.p) & POLLOUT);
 		cr_assert_eq(smtpc_posix_timeout(l.p), 1000);
 		smtpc_posix_timer(l.p); /* a due timer from before the gap: harmless */
@@ -668,7 +688,8 @@ Test(posix, starttls_in_an_event_loop_and_a_command_from_outside)
 		for (int k = 0; k < 20; k++) /* nothing more happens on its own */
 			loop_round(&l, &s);
 		cr_assert_eq(smtpc_posix_timeout(l.p), -1);
-		cr_assert_eq(smtpc_ehlo(c, "client.example"), SMTPC_ERR_OK); /* outside a callback */
+		cr_assert_eq(smtpc_ehlo(c, "client.example"),
+			     SMTPC_ERR_OK); /* outside a callback */
 		cr_assert(smtpc_posix_events(l.p) & POLLOUT);
 		cr_assert_eq(smtpc_posix_timeout(l.p), 0); /* plaintext to encrypt: no I/O needed */
 		RUN_UNTIL(&l, &s, e.replies == 4);
@@ -678,8 +699,9 @@ Test(posix, starttls_in_an_event_loop_and_a_command_from_outside)
 		cr_assert_eq(smtpc_quit(c), SMTPC_ERR_OK);
 		RUN_UNTIL(&l, &s, smtpc_posix_done(l.p));
 		cr_assert_eq(smtpc_posix_error(l.p), SMTPC_ERR_OK);
-		cr_assert_str_eq(e.tr.log.s, "reply 220 GREETING\nreply 250 EHLO\nreply 220 STARTTLS\n"
-		                             "secure\nreply 250 EHLO\nreply 221 QUIT\nclose\n");
+		cr_assert_str_eq(e.tr.log.s,
+				 "reply 220 GREETING\nreply 250 EHLO\nreply 220 STARTTLS\n"
+				 "secure\nreply 250 EHLO\nreply 221 QUIT\nclose\n");
 		smtpc_posix_free(l.p);
 		smtpc_posix_tls_free(x);
 		peer_close(&s);

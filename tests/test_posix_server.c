@@ -760,12 +760,12 @@ Test(posix_server, a_conversation_split_at_every_octet_gets_the_same_replies)
 	pre = (size_t)(q - r.got) + strlen("queued as m");
 	for (at = 1; at < len; at++) {
 		split_run(&r, conv, len, at);
-		snprintf(want, sizeof want, "%.*s%d%s", (int)pre, ref, (int)at + 1,
-			 ref + pre + 1);
+		snprintf(want, sizeof want, "%.*s%d%s", (int)pre, ref, (int)at + 1, ref + pre + 1);
 		cr_assert(strcmp(r.got, want) == 0, "split at %zu:\n%s\nwant:\n%s", at, r.got,
 			  want);
 		cr_assert(r.st.committed == (int)at + 1 && r.st.live == 0 &&
-			  r.st.last_len == body_len && memcmp(r.st.last, body + 1, body_len) == 0,
+			      r.st.last_len == body_len &&
+			      memcmp(r.st.last, body + 1, body_len) == 0,
 			  "split at %zu: committed %d", at, r.st.committed);
 	}
 	smtpc_posix_server_free(r.srv);

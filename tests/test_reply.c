@@ -29,9 +29,17 @@ static void issue_mail_rcpt(smtpc_conn *c)
 Test(reply, greeting_split_as_the_seed_meets_it)
 {
 	/* the pieces a seed user meets: "22", "0-first gre", "eting line\r\n220", " last\r\n" */
-	script s = {"greeting", NULL, NULL, 1, NULL, "220-first greeting line\r\n220 last\r\n", 0, 0,
-	            "L 220-first greeting line\nL 220 last\nR 220 GREETING first greeting line|last\n",
-	            NULL};
+	script s = {
+	    "greeting",
+	    NULL,
+	    NULL,
+	    1,
+	    NULL,
+	    "220-first greeting line\r\n220 last\r\n",
+	    0,
+	    0,
+	    "L 220-first greeting line\nL 220 last\nR 220 GREETING first greeting line|last\n",
+	    NULL};
 	run_script(&s);
 }
 
@@ -43,18 +51,26 @@ Test(reply, code_only_line_is_a_complete_reply)
 
 Test(reply, continuation_without_text)
 {
-	script s = {"250-", NULL, "", 0, issue_noop, "250-\r\n250\r\n", 0, 0,
-	            "L 250-\nL 250 \nR 250 NOOP |\n", NULL};
+	script s = {"250-", NULL,	"",
+		    0,	    issue_noop, "250-\r\n250\r\n",
+		    0,	    0,		"L 250-\nL 250 \nR 250 NOOP |\n",
+		    NULL};
 	run_script(&s);
 }
 
 Test(reply, pipelined_replies_each_matched_in_order)
 {
-	script s = {"pipelined", NULL, "PIPELINING", 0, issue_mail_rcpt,
-	            "250 A\r\n251 B\r\n550 5.1.1 no such user\r\n", 0, 0,
-	            "L 250 A\nR 250 MAIL A\nL 251 B\nR 251 RCPT#0 B\n"
-	            "L 550 5.1.1 no such user\nR 550 RCPT#1 [5.1.1] 5.1.1 no such user\n",
-	            NULL};
+	script s = {"pipelined",
+		    NULL,
+		    "PIPELINING",
+		    0,
+		    issue_mail_rcpt,
+		    "250 A\r\n251 B\r\n550 5.1.1 no such user\r\n",
+		    0,
+		    0,
+		    "L 250 A\nR 250 MAIL A\nL 251 B\nR 251 RCPT#0 B\n"
+		    "L 550 5.1.1 no such user\nR 550 RCPT#1 [5.1.1] 5.1.1 no such user\n",
+		    NULL};
 	run_script(&s);
 }
 
@@ -65,16 +81,31 @@ static void check_idle(smtpc_conn *c)
 
 Test(reply, unsolicited_421_is_delivered_not_lost)
 {
-	script s = {"421", NULL, "", 0, NULL, "421 4.3.2 shutting down\r\n", 0, 1,
-	            "L 421 4.3.2 shutting down\nR 421 NONE [4.3.2] 4.3.2 shutting down\nCLOSED\n",
-	            check_idle};
+	script s = {"421",
+		    NULL,
+		    "",
+		    0,
+		    NULL,
+		    "421 4.3.2 shutting down\r\n",
+		    0,
+		    1,
+		    "L 421 4.3.2 shutting down\nR 421 NONE [4.3.2] 4.3.2 shutting down\nCLOSED\n",
+		    check_idle};
 	run_script(&s);
 }
 
 Test(reply, reply_421_to_a_command_then_close_is_clean)
 {
-	script s = {"421 then eof", NULL, "PIPELINING", 0, issue_mail_rcpt, "421 bye\r\n", 0, 1,
-	            "L 421 bye\nR 421 MAIL bye\nCLOSED\n", NULL};
+	script s = {"421 then eof",
+		    NULL,
+		    "PIPELINING",
+		    0,
+		    issue_mail_rcpt,
+		    "421 bye\r\n",
+		    0,
+		    1,
+		    "L 421 bye\nR 421 MAIL bye\nCLOSED\n",
+		    NULL};
 	run_script(&s);
 }
 
@@ -112,15 +143,21 @@ Test(reply, malformed_lines)
 	static const struct {
 		const char *in, *expect;
 	} t[] = {
-		{"150 no\r\n", "E BAD_REPLY\n"},     {"650 no\r\n", "E BAD_REPLY\n"},
-		{"25 short\r\n", "E BAD_REPLY\n"},   {"2x0 x\r\n", "E BAD_REPLY\n"},
-		{"250x\r\n", "E BAD_REPLY\n"},       {"250_ok\r\n", "E BAD_REPLY\n"},
-		{"\r\n", "E BAD_REPLY\n"},           {"hello\r\n", "E BAD_REPLY\n"},
-		{" 250 ok\r\n", "E BAD_REPLY\n"},    {"250 a\033[2Jb\r\n", "E REPLY_CTRL\n"},
-		{"250 a\rb\r\n", "E REPLY_CTRL\n"},  {"250 ok\r\r\n", "E REPLY_CTRL\n"},
-		{"250 del\177\r\n", "E REPLY_CTRL\n"},
-		{"250-a\r\n251 b\r\n", "L 250-a\nE CODE_MISMATCH\n"},
-		{"250-a\r\n550 b\r\n", "L 250-a\nE CODE_MISMATCH\n"},
+	    {"150 no\r\n", "E BAD_REPLY\n"},
+	    {"650 no\r\n", "E BAD_REPLY\n"},
+	    {"25 short\r\n", "E BAD_REPLY\n"},
+	    {"2x0 x\r\n", "E BAD_REPLY\n"},
+	    {"250x\r\n", "E BAD_REPLY\n"},
+	    {"250_ok\r\n", "E BAD_REPLY\n"},
+	    {"\r\n", "E BAD_REPLY\n"},
+	    {"hello\r\n", "E BAD_REPLY\n"},
+	    {" 250 ok\r\n", "E BAD_REPLY\n"},
+	    {"250 a\033[2Jb\r\n", "E REPLY_CTRL\n"},
+	    {"250 a\rb\r\n", "E REPLY_CTRL\n"},
+	    {"250 ok\r\r\n", "E REPLY_CTRL\n"},
+	    {"250 del\177\r\n", "E REPLY_CTRL\n"},
+	    {"250-a\r\n251 b\r\n", "L 250-a\nE CODE_MISMATCH\n"},
+	    {"250-a\r\n550 b\r\n", "L 250-a\nE CODE_MISMATCH\n"},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		script s = {t[i].in, NULL, "", 0, issue_noop, t[i].in, 0, 0, t[i].expect, NULL};
@@ -130,8 +167,11 @@ Test(reply, malformed_lines)
 
 Test(reply, tab_and_utf8_text_pass)
 {
-	script s = {"text", NULL, "", 0, issue_noop, "250 a\tb \xc3\xa9t\xc3\xa9\r\n", 0, 0,
-	            "L 250 a\tb \xc3\xa9t\xc3\xa9\nR 250 NOOP a\tb \xc3\xa9t\xc3\xa9\n", NULL};
+	script s = {
+	    "text", NULL,	"",
+	    0,	    issue_noop, "250 a\tb \xc3\xa9t\xc3\xa9\r\n",
+	    0,	    0,		"L 250 a\tb \xc3\xa9t\xc3\xa9\nR 250 NOOP a\tb \xc3\xa9t\xc3\xa9\n",
+	    NULL};
 	run_script(&s);
 }
 
@@ -148,16 +188,19 @@ Test(reply, nul_is_an_error_wherever_it_is)
 
 Test(reply, bare_lf_ends_a_line_by_default)
 {
-	script s = {"bare lf", NULL, "", 0, issue_noop, "250-a\n250 b\r\n", 0, 0,
-	            "L 250-a\nL 250 b\nR 250 NOOP a|b\n", NULL};
+	script s = {"bare lf", NULL,	   "",
+		    0,	       issue_noop, "250-a\n250 b\r\n",
+		    0,	       0,	   "L 250-a\nL 250 b\nR 250 NOOP a|b\n",
+		    NULL};
 	run_script(&s);
 }
 
 Test(reply, bare_lf_is_an_error_in_strict_mode)
 {
 	smtpc_config cfg = strict_cfg();
-	script s = {"strict", &cfg, "", 0, issue_noop, "250-a\r\n250 b\n", 0, 0,
-	            "L 250-a\nE BARE_LF\n", NULL};
+	script s = {
+	    "strict", &cfg, "", 0, issue_noop, "250-a\r\n250 b\n", 0, 0, "L 250-a\nE BARE_LF\n",
+	    NULL};
 	run_script(&s);
 }
 
@@ -238,8 +281,10 @@ Test(reply, thirty_two_mib_line_fails_at_the_limit_fast)
 Test(reply, too_many_lines_and_too_much_text)
 {
 	smtpc_config cfg = small_cfg();
-	script s = {"lines", &cfg, "", 0, issue_noop, "250-a\r\n250-b\r\n250-c\r\n250 d\r\n", 0, 0,
-	            "L 250-a\nL 250-b\nL 250-c\nE TOO_MANY_LINES\n", NULL};
+	script s = {"lines", &cfg,	 "",
+		    0,	     issue_noop, "250-a\r\n250-b\r\n250-c\r\n250 d\r\n",
+		    0,	     0,		 "L 250-a\nL 250-b\nL 250-c\nE TOO_MANY_LINES\n",
+		    NULL};
 	run_script(&s);
 	s.in = "250-a\r\n250-b\r\n250 c\r\n";
 	s.expect = "L 250-a\nL 250-b\nL 250 c\nR 250 NOOP a|b|c\n";
@@ -250,7 +295,7 @@ Test(reply, too_many_lines_and_too_much_text)
 	int n = snprintf(in, sizeof in, "250-%0500d\r\n250 %0499d\r\n", 0, 0);
 	cr_assert_lt(n, (int)sizeof in);
 	snprintf(want, sizeof want, "L 250-%0500d\nL 250 %0499d\nR 250 NOOP %0500d|%0499d\n", 0, 0,
-	         0, 0);
+		 0, 0);
 	s.in = in;
 	s.expect = want;
 	run_script(&s);
@@ -264,23 +309,24 @@ Test(reply, enhanced_status_codes)
 	static const struct {
 		const char *in, *expect;
 	} t[] = {
-		{"250 2.1.0 Ok\r\n", "L 250 2.1.0 Ok\nR 250 NOOP [2.1.0] 2.1.0 Ok\n"},
-		{"250 2.0.0\r\n", "L 250 2.0.0\nR 250 NOOP [2.0.0] 2.0.0\n"},
-		{"550 5.123.999 x\r\n", "L 550 5.123.999 x\nR 550 NOOP [5.123.999] 5.123.999 x\n"},
-		{"451 4.7.1 x\r\n", "L 451 4.7.1 x\nR 451 NOOP [4.7.1] 4.7.1 x\n"},
-		/* class differs from the code: plain text */
-		{"250 5.1.0 x\r\n", "L 250 5.1.0 x\nR 250 NOOP 5.1.0 x\n"},
-		/* no class 3 */
-		{"354 3.0.0 go\r\n", "L 354 3.0.0 go\nR 354 NOOP 3.0.0 go\n"},
-		/* four digits, missing parts, no space after */
-		{"250 2.1000.0 x\r\n", "L 250 2.1000.0 x\nR 250 NOOP 2.1000.0 x\n"},
-		{"250 2.1. x\r\n", "L 250 2.1. x\nR 250 NOOP 2.1. x\n"},
-		{"250 2..1 x\r\n", "L 250 2..1 x\nR 250 NOOP 2..1 x\n"},
-		{"250 2.1.0x\r\n", "L 250 2.1.0x\nR 250 NOOP 2.1.0x\n"},
-		{"250 2.1.0000\r\n", "L 250 2.1.0000\nR 250 NOOP 2.1.0000\n"},
-		{"250 2x1.0\r\n", "L 250 2x1.0\nR 250 NOOP 2x1.0\n"},
-		/* taken from the first line */
-		{"250-2.0.0 a\r\n250 2.0.1 b\r\n", "L 250-2.0.0 a\nL 250 2.0.1 b\nR 250 NOOP [2.0.0] 2.0.0 a|2.0.1 b\n"},
+	    {"250 2.1.0 Ok\r\n", "L 250 2.1.0 Ok\nR 250 NOOP [2.1.0] 2.1.0 Ok\n"},
+	    {"250 2.0.0\r\n", "L 250 2.0.0\nR 250 NOOP [2.0.0] 2.0.0\n"},
+	    {"550 5.123.999 x\r\n", "L 550 5.123.999 x\nR 550 NOOP [5.123.999] 5.123.999 x\n"},
+	    {"451 4.7.1 x\r\n", "L 451 4.7.1 x\nR 451 NOOP [4.7.1] 4.7.1 x\n"},
+	    /* class differs from the code: plain text */
+	    {"250 5.1.0 x\r\n", "L 250 5.1.0 x\nR 250 NOOP 5.1.0 x\n"},
+	    /* no class 3 */
+	    {"354 3.0.0 go\r\n", "L 354 3.0.0 go\nR 354 NOOP 3.0.0 go\n"},
+	    /* four digits, missing parts, no space after */
+	    {"250 2.1000.0 x\r\n", "L 250 2.1000.0 x\nR 250 NOOP 2.1000.0 x\n"},
+	    {"250 2.1. x\r\n", "L 250 2.1. x\nR 250 NOOP 2.1. x\n"},
+	    {"250 2..1 x\r\n", "L 250 2..1 x\nR 250 NOOP 2..1 x\n"},
+	    {"250 2.1.0x\r\n", "L 250 2.1.0x\nR 250 NOOP 2.1.0x\n"},
+	    {"250 2.1.0000\r\n", "L 250 2.1.0000\nR 250 NOOP 2.1.0000\n"},
+	    {"250 2x1.0\r\n", "L 250 2x1.0\nR 250 NOOP 2x1.0\n"},
+	    /* taken from the first line */
+	    {"250-2.0.0 a\r\n250 2.0.1 b\r\n",
+	     "L 250-2.0.0 a\nL 250 2.0.1 b\nR 250 NOOP [2.0.0] 2.0.0 a|2.0.1 b\n"},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		script s = {t[i].in, NULL, "", 0, issue_noop, t[i].in, 0, 0, t[i].expect, NULL};

@@ -10,13 +10,13 @@
 
 struct srv {
 	smtpc_conn *c;
-	sbuf log;  /* events */
-	sbuf body; /* the message being received */
-	sbuf out;  /* replies sent */
+	sbuf log;	 /* events */
+	sbuf body;	 /* the message being received */
+	sbuf out;	 /* replies sent */
 	int reject_rcpt; /* refuse recipients whose address starts with 'x' */
-	int keep_out;    /* leave replies in the transmit buffer (for a client) */
-	int ends;        /* messages ended so far */
-	int chunk_ends;  /* chunks ended so far */
+	int keep_out;	 /* leave replies in the transmit buffer (for a client) */
+	int ends;	 /* messages ended so far */
+	int chunk_ends;	 /* chunks ended so far */
 };
 
 static int check_pw(void *ctx, const char *u, size_t ul, const char *p, size_t pl)
@@ -27,9 +27,9 @@ static int check_pw(void *ctx, const char *u, size_t ul, const char *p, size_t p
 
 /* How the application answers the ends of chunks and messages; tests set
  * these, srv_script puts them back. */
-static int g_fail_chunk;     /* k: the k-th chunk end (from 1) could not be stored (452) */
-static int g_fail_end;       /* k + 1: message k could not be stored (451) */
-static int g_fail_odd_rcpt;  /* LMTP: recipients with odd numbers get 452 */
+static int g_fail_chunk;    /* k: the k-th chunk end (from 1) could not be stored (452) */
+static int g_fail_end;	    /* k + 1: message k could not be stored (451) */
+static int g_fail_odd_rcpt; /* LMTP: recipients with odd numbers get 452 */
 
 static smtpc_conn *srv_new(const smtpc_config *cfg)
 {
@@ -64,10 +64,10 @@ static void take_out(struct srv *s)
 }
 
 static const smtpc_caps sink_caps = {SMTPC_EXT_PIPELINING | SMTPC_EXT_SIZE | SMTPC_EXT_8BITMIME |
-                                         SMTPC_EXT_CHUNKING | SMTPC_EXT_SMTPUTF8 | SMTPC_EXT_DSN |
-                                         SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_STARTTLS |
-                                         SMTPC_EXT_AUTH,
-                                     0, 100000, 0};
+					 SMTPC_EXT_CHUNKING | SMTPC_EXT_SMTPUTF8 | SMTPC_EXT_DSN |
+					 SMTPC_EXT_ENHANCEDSTATUSCODES | SMTPC_EXT_STARTTLS |
+					 SMTPC_EXT_AUTH,
+				     0, 100000, 0};
 
 /* The application: accepts everything, stores the message in s->body. */
 static int srv_pump(struct srv *s)
@@ -89,9 +89,10 @@ static int srv_pump(struct srv *s)
 			if (ev.command.cmd == SMTPC_CMD_EHLO || ev.command.cmd == SMTPC_CMD_LHLO)
 				OK(smtpc_server_reply_ehlo(s->c, "sink.example", &sink_caps));
 			else if (ev.command.cmd == SMTPC_CMD_DATA)
-				OK(smtpc_server_reply(s->c, 354, "End data with <CR><LF>.<CR><LF>"));
+				OK(smtpc_server_reply(s->c, 354,
+						      "End data with <CR><LF>.<CR><LF>"));
 			else if (ev.command.cmd == SMTPC_CMD_RCPT && s->reject_rcpt &&
-			         ev.command.arg[0] == 'x')
+				 ev.command.arg[0] == 'x')
 				OK(smtpc_server_reply(s->c, 550, "5.1.1 No such user"));
 			else
 				OK(smtpc_server_reply(s->c, 250, "2.0.0 Ok"));
@@ -100,8 +101,8 @@ static int srv_pump(struct srv *s)
 			sb_add(&s->body, "%.*s", (int)ev.body.len, (const char *)ev.body.data);
 			break;
 		case SMTPC_EV_CHUNK_END: /* stored: acknowledged */
-			sb_add(&s->log, "CHUNK#%u ok=%d size=%llu\n", ev.body_end.chunk, ev.body_end.ok,
-			       (unsigned long long)ev.body_end.size);
+			sb_add(&s->log, "CHUNK#%u ok=%d size=%llu\n", ev.body_end.chunk,
+			       ev.body_end.ok, (unsigned long long)ev.body_end.size);
 			cr_assert_eq(smtpc_pending(s->c), ev.body_end.replies);
 			if (!ev.body_end.ok || g_fail_chunk == s->chunk_ends + 1) {
 				s->body.n = 0; /* not stored: dropped */
@@ -109,12 +110,13 @@ static int srv_pump(struct srv *s)
 					s->body.s[0] = '\0';
 			}
 			if (ev.body_end.ok && g_fail_chunk == ++s->chunk_ends) {
-				OK(smtpc_server_reply(s->c, 452, "4.3.1 Insufficient system storage\n"
-				                                 "4.3.1 the chunk was not stored"));
+				OK(smtpc_server_reply(s->c, 452,
+						      "4.3.1 Insufficient system storage\n"
+						      "4.3.1 the chunk was not stored"));
 			} else if (ev.body_end.ok) {
 				char txt[64];
 				snprintf(txt, sizeof txt, "2.0.0 %llu octets received",
-				         (unsigned long long)ev.body_end.size);
+					 (unsigned long long)ev.body_end.size);
 				OK(smtpc_server_reply(s->c, 250, txt));
 			}
 			break;
@@ -130,7 +132,8 @@ static int srv_pump(struct srv *s)
 			if (!ev.body_end.ok)
 				break;
 			if (g_fail_end == ++s->ends) {
-				OK(smtpc_server_reply(s->c, 451, "4.3.0 Cannot store the message now"));
+				OK(smtpc_server_reply(s->c, 451,
+						      "4.3.0 Cannot store the message now"));
 				break;
 			}
 			for (unsigned rcpt; smtpc_server_reply_rcpt(s->c, &rcpt);) { /* LMTP */
@@ -164,7 +167,7 @@ static int srv_pump(struct srv *s)
 
 /* Feeds client bytes cut at the given points; returns log + replies. */
 static char *srv_run(const smtpc_config *cfg, const char *in, size_t len, const size_t *cuts,
-                     size_t ncuts, void (*setup)(smtpc_conn *))
+		     size_t ncuts, void (*setup)(smtpc_conn *))
 {
 	struct srv s;
 	size_t prev = 0, i;
@@ -202,17 +205,17 @@ static char *srv_run(const smtpc_config *cfg, const char *in, size_t len, const 
 
 /* Every split must give the same events and the same replies. */
 static void srv_script_(const smtpc_config *cfg, const char *in, size_t len, const char *want,
-                        void (*setup)(smtpc_conn *));
+			void (*setup)(smtpc_conn *));
 
 static void srv_script(const smtpc_config *cfg, const char *in, size_t len, const char *want,
-                       void (*setup)(smtpc_conn *))
+		       void (*setup)(smtpc_conn *))
 {
 	srv_script_(cfg, in, len, want, setup);
 	g_fail_chunk = g_fail_end = g_fail_odd_rcpt = 0;
 }
 
 static void srv_script_(const smtpc_config *cfg, const char *in, size_t len, const char *want,
-                        void (*setup)(smtpc_conn *))
+			void (*setup)(smtpc_conn *))
 {
 	size_t *cuts = malloc((len + 1) * sizeof *cuts), k, size;
 	char *got = srv_run(cfg, in, len, NULL, 0, setup);
@@ -238,21 +241,22 @@ static void srv_script_(const smtpc_config *cfg, const char *in, size_t len, con
 #define SCRIPT(in, want) srv_script(NULL, in, sizeof in - 1, want, NULL)
 
 static const char EHLO_REPLY[] = "220 sink.example ESMTP\r\n250-sink.example\r\n250-PIPELINING\r\n"
-                                 "250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
-                                 "250-ENHANCEDSTATUSCODES\r\n250 SIZE 100000\r\n";
+				 "250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
+				 "250-ENHANCEDSTATUSCODES\r\n250 SIZE 100000\r\n";
 
 Test(server, session_with_dot_unstuffing_any_split)
 {
-	static const char in[] = "EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=20\r\n"
-	                         "RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\n"
-	                         "QUIT\r\n";
+	static const char in[] =
+	    "EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=20\r\n"
+	    "RCPT TO:<b@example.com>\r\nDATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\n"
+	    "QUIT\r\n";
 	char want[2048];
 	snprintf(want, sizeof want,
-	         "EHLO client.example|\nMAIL a@example.com|SIZE=20\nRCPT b@example.com|\nDATA |\n"
-	         "END ok=1 size=20 why=- body=Subject: x\r\n\r\n.dot\r\n\nCLOSED\n---\n%s"
-	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-	         "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO client.example|\nMAIL a@example.com|SIZE=20\nRCPT b@example.com|\nDATA |\n"
+		 "END ok=1 size=20 why=- body=Subject: x\r\n\r\n.dot\r\n\nCLOSED\n---\n%s"
+		 "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+		 "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	SCRIPT(in, want);
 }
 
@@ -260,59 +264,64 @@ Test(server, smuggling_sequences_are_refused_after_the_real_end)
 {
 	/* each hides a "." line that a lax reader takes for the end, then a
 	 * second transaction; only the real CRLF.CRLF ends the data */
-	static const char *const tricks[] = {"\r\n.\n", "\n.\n", "\r.\r", "\n.\r\n", "\r\r\n.\r\r\n",
-	                                     "\r\n.\r"};
+	static const char *const tricks[] = {"\r\n.\n", "\n.\n",	 "\r.\r",
+					     "\n.\r\n", "\r\r\n.\r\r\n", "\r\n.\r"};
 	/* octets delivered before the bad line was seen: the application drops
 	 * them when the end says ok=0 */
-	static const char *const before[] = {"size=7 why=DATA_BARE_EOL body=hello\r\n", "size=0 why=DATA_BARE_EOL body=",
-	                                     "size=0 why=DATA_BARE_EOL body=", "size=0 why=DATA_BARE_EOL body=",
-	                                     "size=0 why=DATA_BARE_EOL body=", "size=7 why=DATA_BARE_EOL body=hello\r\n"};
+	static const char *const before[] = {
+	    "size=7 why=DATA_BARE_EOL body=hello\r\n", "size=0 why=DATA_BARE_EOL body=",
+	    "size=0 why=DATA_BARE_EOL body=",	       "size=0 why=DATA_BARE_EOL body=",
+	    "size=0 why=DATA_BARE_EOL body=",	       "size=7 why=DATA_BARE_EOL body=hello\r\n"};
 	for (size_t i = 0; i < sizeof tricks / sizeof tricks[0]; i++) {
 		char in[512], want[2048];
-		int n = snprintf(in, sizeof in,
-		                 "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-		                 "DATA\r\nhello%sMAIL FROM:<evil@example.com>\r\nRCPT TO:<v@example.com>\r\n"
-		                 "DATA\r\nsmuggled\r\n.\r\nQUIT\r\n",
-		                 tricks[i]);
+		int n = snprintf(
+		    in, sizeof in,
+		    "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+		    "DATA\r\nhello%sMAIL FROM:<evil@example.com>\r\nRCPT TO:<v@example.com>\r\n"
+		    "DATA\r\nsmuggled\r\n.\r\nQUIT\r\n",
+		    tricks[i]);
 		snprintf(want, sizeof want,
-		         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
-		         "END ok=0 %s\nCLOSED\n---\n%s250 2.0.0 Ok\r\n"
-		         "250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-		         "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n221 2.0.0 Bye\r\n",
-		         before[i], EHLO_REPLY);
+			 "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+			 "END ok=0 %s\nCLOSED\n---\n%s250 2.0.0 Ok\r\n"
+			 "250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+			 "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n221 "
+			 "2.0.0 Bye\r\n",
+			 before[i], EHLO_REPLY);
 		srv_script(NULL, in, (size_t)n, want, NULL);
 	}
 }
 
 Test(server, commands_refused_not_acted_on)
 {
-	static const char in[] = "MAIL FROM:<a@example.com>\r\nEHLO bad..domain\r\nEHLO c.example\r\n"
-	                         "RCPT TO:<b@example.com>\r\nDATA\r\nMAIL FROM:<a@example.com>\x01\r\n"
-	                         "MAIL FROM:<a@example.com>\n"
-	                         "MAIL FROM:<bad address>\r\nMAIL TO:<a@example.com>\r\n"
-	                         "MAIL FROM:<a@example.com>\r\nMAIL FROM:<a@example.com>\r\n"
-	                         "DATA\r\nRCPT TO:<x@example.com>\r\nDATA\r\nRCPT TO:postmaster\r\n"
-	                         "XYZZY\r\nNOOP\r\nVRFY root\r\nHELP\r\nEXPN list\r\nSTARTTLS\r\n"
-	                         "RSET\r\nRCPT TO:<b@example.com>\r\nQUIT\r\n";
+	static const char in[] =
+	    "MAIL FROM:<a@example.com>\r\nEHLO bad..domain\r\nEHLO c.example\r\n"
+	    "RCPT TO:<b@example.com>\r\nDATA\r\nMAIL FROM:<a@example.com>\x01\r\n"
+	    "MAIL FROM:<a@example.com>\n"
+	    "MAIL FROM:<bad address>\r\nMAIL TO:<a@example.com>\r\n"
+	    "MAIL FROM:<a@example.com>\r\nMAIL FROM:<a@example.com>\r\n"
+	    "DATA\r\nRCPT TO:<x@example.com>\r\nDATA\r\nRCPT TO:postmaster\r\n"
+	    "XYZZY\r\nNOOP\r\nVRFY root\r\nHELP\r\nEXPN list\r\nSTARTTLS\r\n"
+	    "RSET\r\nRCPT TO:<b@example.com>\r\nQUIT\r\n";
 	char want[4096];
-	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL a@example.com|\nRCPT x@example.com|\nCLOSED\n---\n"
-	         "220 sink.example ESMTP\r\n"
-	         "503 5.5.1 Error: send EHLO or HELO first\r\n"
-	         "501 5.5.4 Syntax: EHLO domain or address literal\r\n%s"
-	         "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n"
-	         "500 5.5.2 Error: control character in command\r\n"
-	         "500 5.5.2 Error: bare LF in command\r\n"
-	         "553 5.1.7 Bad sender address syntax\r\n"
-	         "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n250 2.0.0 Ok\r\n"
-	         "503 5.5.1 Error: nested MAIL command\r\n554 5.5.1 Error: no valid recipients\r\n"
-	         "550 5.1.1 No such user\r\n554 5.5.1 Error: no valid recipients\r\n"
-	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
-	         "500 5.5.1 Error: command not recognized\r\n250 2.0.0 Ok\r\n"
-	         "252 2.0.0 Cannot VRFY, but will accept the message\r\n214 2.0.0 See RFC 5321\r\n"
-	         "500 5.5.1 Error: command not recognized\r\n502 5.5.1 Error: STARTTLS not available\r\n"
-	         "250 2.0.0 Ok\r\n503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY + 24);
+	snprintf(
+	    want, sizeof want,
+	    "EHLO c.example|\nMAIL a@example.com|\nRCPT x@example.com|\nCLOSED\n---\n"
+	    "220 sink.example ESMTP\r\n"
+	    "503 5.5.1 Error: send EHLO or HELO first\r\n"
+	    "501 5.5.4 Syntax: EHLO domain or address literal\r\n%s"
+	    "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n"
+	    "500 5.5.2 Error: control character in command\r\n"
+	    "500 5.5.2 Error: bare LF in command\r\n"
+	    "553 5.1.7 Bad sender address syntax\r\n"
+	    "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n250 2.0.0 Ok\r\n"
+	    "503 5.5.1 Error: nested MAIL command\r\n554 5.5.1 Error: no valid recipients\r\n"
+	    "550 5.1.1 No such user\r\n554 5.5.1 Error: no valid recipients\r\n"
+	    "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
+	    "500 5.5.1 Error: command not recognized\r\n250 2.0.0 Ok\r\n"
+	    "252 2.0.0 Cannot VRFY, but will accept the message\r\n214 2.0.0 See RFC 5321\r\n"
+	    "500 5.5.1 Error: command not recognized\r\n502 5.5.1 Error: STARTTLS not available\r\n"
+	    "250 2.0.0 Ok\r\n503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
+	    EHLO_REPLY + 24);
 	SCRIPT(in, want);
 }
 
@@ -330,26 +339,29 @@ Test(server, line_limits)
 	n += (size_t)sprintf(in + n, "\r\nNOOP ");
 	memset(in + n, 'y', 9000); /* longer than the input area: dropped as it comes */
 	n += 9000;
-	n += (size_t)sprintf(in + n, "\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+	n += (size_t)sprintf(
+	    in + n, "\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
 	memset(in + n, 't', 998); /* 998 + CRLF = 1000: fine */
 	n += 998;
-	n += (size_t)sprintf(in + n, "\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
+	n += (size_t)sprintf(
+	    in + n, "\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n");
 	memset(in + n, 't', 999); /* 1001: the message is refused */
 	n += 999;
 	n += (size_t)sprintf(in + n, "\r\nok\r\n.\r\nQUIT\r\n");
 	char body[1100];
 	memset(body, 't', 998);
 	memcpy(body + 998, "\r\n", 3);
-	snprintf(want, 40000,
-	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
-	         "END ok=1 size=1000 why=- body=%s\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
-	         "END ok=0 size=0 why=DATA_LINE_LONG body=\nCLOSED\n---\n%s250 2.0.0 Ok\r\n"
-	         "500 5.5.2 Error: line too long\r\n500 5.5.2 Error: line too long\r\n"
-	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-	         "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "354 End data with <CR><LF>.<CR><LF>\r\n"
-	         "500 5.5.2 Error: message line too long; not accepted\r\n221 2.0.0 Bye\r\n",
-	         body, EHLO_REPLY);
+	snprintf(
+	    want, 40000,
+	    "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+	    "END ok=1 size=1000 why=- body=%s\nMAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+	    "END ok=0 size=0 why=DATA_LINE_LONG body=\nCLOSED\n---\n%s250 2.0.0 Ok\r\n"
+	    "500 5.5.2 Error: line too long\r\n500 5.5.2 Error: line too long\r\n"
+	    "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "500 5.5.2 Error: message line too long; not accepted\r\n221 2.0.0 Bye\r\n",
+	    body, EHLO_REPLY);
 	char *got = srv_run(NULL, in, n, NULL, 0, NULL);
 	cr_assert_str_eq(got, want, "got:\n%s", got);
 	free(got);
@@ -365,37 +377,39 @@ Test(server, line_limits)
 Test(server, size_enforced_while_reading)
 {
 	smtpc_config cfg;
-	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com> SIZE=91\r\n"
-	                         "MAIL FROM:<a@example.com> SIZE=50\r\nRCPT TO:<b@example.com>\r\n"
-	                         "DATA\r\n0123456789012345678901234567890123456789\r\n"
-	                         "0123456789012345678901234567890123456789\r\n0123456789\r\n.\r\nQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\nMAIL FROM:<a@example.com> SIZE=91\r\n"
+	    "MAIL FROM:<a@example.com> SIZE=50\r\nRCPT TO:<b@example.com>\r\n"
+	    "DATA\r\n0123456789012345678901234567890123456789\r\n"
+	    "0123456789012345678901234567890123456789\r\n0123456789\r\n.\r\nQUIT\r\n";
 	smtpc_config_default(&cfg);
 	cfg.max_message = 90;
 	char want[2048];
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL a@example.com|SIZE=50\nRCPT b@example.com|\nDATA |\n"
-	         "END ok=0 size=84 why=TOO_BIG body=0123456789012345678901234567890123456789\r\n"
-	         "0123456789012345678901234567890123456789\r\n\nCLOSED\n---\n%s"
-	         "552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "354 End data with <CR><LF>.<CR><LF>\r\n"
-	         "552 5.3.4 Error: message too big; not accepted\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO c.example|\nMAIL a@example.com|SIZE=50\nRCPT b@example.com|\nDATA |\n"
+		 "END ok=0 size=84 why=TOO_BIG body=0123456789012345678901234567890123456789\r\n"
+		 "0123456789012345678901234567890123456789\r\n\nCLOSED\n---\n%s"
+		 "552 5.3.4 Message size exceeds fixed limit\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		 "354 End data with <CR><LF>.<CR><LF>\r\n"
+		 "552 5.3.4 Error: message too big; not accepted\r\n221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	srv_script(&cfg, in, sizeof in - 1, want, NULL);
 }
 
 Test(server, bdat_chunks_exact)
 {
-	static const char in[] = "EHLO c.example\r\nBDAT 3\r\nabcMAIL FROM:<a@example.com>\r\n"
-	                         "RCPT TO:<b@example.com>\r\nBDAT 5\r\nab\r\n.BDAT 0\r\nBDAT 4 LAST\r\n"
-	                         "\r\nxyQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\nBDAT 3\r\nabcMAIL FROM:<a@example.com>\r\n"
+	    "RCPT TO:<b@example.com>\r\nBDAT 5\r\nab\r\n.BDAT 0\r\nBDAT 4 LAST\r\n"
+	    "\r\nxyQUIT\r\n";
 	char want[2048];
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=5\n"
-	         "CHUNK#1 ok=1 size=5\nEND ok=1 size=9 why=- body=ab\r\n.\r\nxy\nCLOSED\n---\n%s"
-	         "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "250 2.0.0 5 octets received\r\n250 2.0.0 5 octets received\r\n"
-	         "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=5\n"
+		 "CHUNK#1 ok=1 size=5\nEND ok=1 size=9 why=- body=ab\r\n.\r\nxy\nCLOSED\n---\n%s"
+		 "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		 "250 2.0.0 5 octets received\r\n250 2.0.0 5 octets received\r\n"
+		 "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	SCRIPT(in, want);
 }
 
@@ -408,9 +422,9 @@ Test(server, starttls_pause_and_injection)
 {
 	char want[2048];
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\nSTARTTLS\n---\n%.*s250-STARTTLS\r\n250 SIZE 100000\r\n"
-	         "220 2.0.0 Ready to start TLS\r\n",
-	         (int)(sizeof EHLO_REPLY - 1 - 18), EHLO_REPLY);
+		 "EHLO c.example|\nSTARTTLS\n---\n%.*s250-STARTTLS\r\n250 SIZE 100000\r\n"
+		 "220 2.0.0 Ready to start TLS\r\n",
+		 (int)(sizeof EHLO_REPLY - 1 - 18), EHLO_REPLY);
 	static const char in[] = "EHLO c.example\r\nSTARTTLS\r\n";
 	char *got = srv_run(NULL, in, sizeof in - 1, NULL, 0, allow_tls);
 	(void)got;
@@ -451,22 +465,24 @@ Test(server, auth_plain_and_login)
 	smtpc_config_default(&cfg);
 	cfg.allow_plain_auth = 1;
 	static const char in[] = "EHLO c.example\r\nAUTH PLAIN AHVzZXIAczNjcmV0\r\n"
-	                         "AUTH LOGIN\r\n";
+				 "AUTH LOGIN\r\n";
 	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
 	cr_assert(strstr(got, "250 AUTH PLAIN LOGIN\r\n") != NULL, "%s", got);
 	cr_assert(strstr(got, "235 2.7.0 Authentication successful\r\n"
-	                      "503 5.5.1 Error: AUTH not allowed now\r\n") != NULL, "%s", got);
+			      "503 5.5.1 Error: AUTH not allowed now\r\n") != NULL,
+		  "%s", got);
 	free(got);
-	static const char in2[] = "EHLO c.example\r\nAUTH LOGIN\r\ndXNlcg==\r\nd3Jvbmc=\r\n"
-	                          "AUTH LOGIN dXNlcg==\r\n*\r\nAUTH PLAIN\r\n!!!\r\nAUTH CRAM-MD5\r\n"
-	                          "AUTH LOGIN\r\ndXNlcg==\r\nczNjcmV0\r\n";
+	static const char in2[] =
+	    "EHLO c.example\r\nAUTH LOGIN\r\ndXNlcg==\r\nd3Jvbmc=\r\n"
+	    "AUTH LOGIN dXNlcg==\r\n*\r\nAUTH PLAIN\r\n!!!\r\nAUTH CRAM-MD5\r\n"
+	    "AUTH LOGIN\r\ndXNlcg==\r\nczNjcmV0\r\n";
 	got = srv_run(&cfg, in2, sizeof in2 - 1, NULL, 0, NULL);
 	cr_assert(strstr(got, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 Authentication "
-	                      "credentials invalid\r\n334 UGFzc3dvcmQ6\r\n501 5.7.0 Authentication "
-	                      "cancelled\r\n334 \r\n501 5.5.2 Cannot decode the response\r\n"
-	                      "504 5.5.4 Unrecognized authentication type\r\n334 VXNlcm5hbWU6\r\n"
-	                      "334 UGFzc3dvcmQ6\r\n235 2.7.0") != NULL,
-	          "%s", got);
+			      "credentials invalid\r\n334 UGFzc3dvcmQ6\r\n501 5.7.0 Authentication "
+			      "cancelled\r\n334 \r\n501 5.5.2 Cannot decode the response\r\n"
+			      "504 5.5.4 Unrecognized authentication type\r\n334 VXNlcm5hbWU6\r\n"
+			      "334 UGFzc3dvcmQ6\r\n235 2.7.0") != NULL,
+		  "%s", got);
 	free(got);
 	/* not over clear text by default */
 	got = srv_run(NULL, in, sizeof in - 1, NULL, 0, NULL);
@@ -519,7 +535,7 @@ static void shuttle(smtpc_conn *cl, struct srv *s, sbuf *clog)
 /* A server core and a client core wired together, past the greeting and
  * EHLO; reject: refuse recipients starting with 'x'. */
 static void pair_open(struct srv *s, smtpc_conn **cl, sbuf *clog, int reject,
-                      void (*setup)(smtpc_conn *))
+		      void (*setup)(smtpc_conn *))
 {
 	memset(s, 0, sizeof *s);
 	s->c = srv_new(NULL);
@@ -603,9 +619,11 @@ Test(pair, random_bodies_arrive_exactly_with_and_without_pipelining)
 		char *end = strstr(s.log.s, "END ok=1");
 		cr_assert_not_null(end, "iteration %d: %s", iter, s.log.s);
 		char *stored = strstr(end, "body=") + 5;
-		cr_assert_eq(strncmp(stored, want.s ? want.s : "", want.n), 0, "iteration %d", iter);
+		cr_assert_eq(strncmp(stored, want.s ? want.s : "", want.n), 0, "iteration %d",
+			     iter);
 		cr_assert_eq(stored[want.n], '\n');
-		cr_assert(strstr(clog.s, "R 250 DATA_END [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
+		cr_assert(strstr(clog.s, "R 250 DATA_END [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s",
+			  clog.s);
 		sb_free(&want);
 		pair_close(&s, cl, &clog);
 	}
@@ -636,11 +654,13 @@ Test(pair, extensions_both_sides_understand)
 	cr_assert_eq(smtpc_body_write(cl, "\xc3\xa9t\xc3\xa9", 5), 5);
 	shuttle(cl, &s, &clog);
 	cr_assert(strstr(s.log.s, "MAIL j\xc3\xb6rg@example.com|SIZE=5 BODY=8BITMIME SMTPUTF8 "
-	                          "ENVID=id+2B1\n") != NULL, "%s", s.log.s);
+				  "ENVID=id+2B1\n") != NULL,
+		  "%s", s.log.s);
 	cr_assert(strstr(s.log.s, "RCPT b@example.com|NOTIFY=FAILURE\n") != NULL, "%s", s.log.s);
 	cr_assert(strstr(s.log.s, "END ok=1 size=5 why=- body=\xc3\xa9t\xc3\xa9\n") != NULL, "%s",
-	          s.log.s);
-	cr_assert(strstr(clog.s, "R 550 RCPT#1 [5.1.1] 5.1.1 No such user\n") != NULL, "%s", clog.s);
+		  s.log.s);
+	cr_assert(strstr(clog.s, "R 550 RCPT#1 [5.1.1] 5.1.1 No such user\n") != NULL, "%s",
+		  clog.s);
 	cr_assert(strstr(clog.s, "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: queued\n") != NULL, "%s", clog.s);
 	/* a 421 mid-transaction ends it for the client */
 	OK(smtpc_mail(cl, "a@example.com", NULL));
@@ -697,7 +717,7 @@ Test(pair, starttls_pause_then_auth_on_both_sides)
 	shuttle(cl, &s, &clog);
 	cr_assert(smtpc_is_authenticated(cl));
 	cr_assert(strstr(clog.s, "R 235 AUTH [2.7.0] 2.7.0 Authentication successful\n") != NULL,
-	          "%s", clog.s);
+		  "%s", clog.s);
 	OK(smtpc_mail(cl, "a@example.com", NULL));
 	OK(smtpc_rcpt(cl, "b@example.com", NULL));
 	OK(smtpc_data(cl));
@@ -705,7 +725,8 @@ Test(pair, starttls_pause_then_auth_on_both_sides)
 	cr_assert_eq(smtpc_body_write(cl, "secure\n", 7), 7);
 	OK(smtpc_body_end(cl));
 	shuttle(cl, &s, &clog);
-	cr_assert(strstr(s.log.s, "END ok=1 size=8 why=- body=secure\r\n\n") != NULL, "%s", s.log.s);
+	cr_assert(strstr(s.log.s, "END ok=1 size=8 why=- body=secure\r\n\n") != NULL, "%s",
+		  s.log.s);
 	OK(smtpc_quit(cl));
 	shuttle(cl, &s, &clog);
 	cr_assert_eq(smtpc_next_event(s.c, &ev), SMTPC_EV_CLOSED);
@@ -730,29 +751,33 @@ static char *build(size_t *n, const char *parts[][2], size_t count)
 	return b.s;
 }
 
-#define TXN "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
-#define TXN_EV "MAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
+#define TXN	"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+#define TXN_EV	"MAIL a@example.com|\nRCPT b@example.com|\nDATA |\n"
 #define TXN_OUT "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
 
 Test(server, a_doubled_dot_does_not_count_toward_the_line_limit)
 {
 	/* RFC 5321 4.5.3.1.6: a 998-octet line that starts with a dot goes out
 	 * as 999 octets and its CRLF; found in review: refused */
-	const char *parts[][2] = {{"EHLO c.example\r\n" TXN "..", NULL}, {"x", "997"},
-	                          {"\r\n.\r\n" TXN "..", NULL}, {"x", "998"},
-	                          {"\r\n.\r\n" TXN, NULL}, {"y", "999"},
-	                          {"\r\n.\r\nQUIT\r\n", NULL}};
+	const char *parts[][2] = {{"EHLO c.example\r\n" TXN "..", NULL},
+				  {"x", "997"},
+				  {"\r\n.\r\n" TXN "..", NULL},
+				  {"x", "998"},
+				  {"\r\n.\r\n" TXN, NULL},
+				  {"y", "999"},
+				  {"\r\n.\r\nQUIT\r\n", NULL}};
 	size_t n;
 	char *in = build(&n, parts, sizeof parts / sizeof parts[0]);
 	sbuf want = {0};
 	sb_add(&want, "EHLO c.example|\n" TXN_EV "END ok=1 size=1000 why=- body=.");
 	for (int i = 0; i < 997; i++)
 		sb_add(&want, "x");
-	sb_add(&want, "\r\n\n" TXN_EV "END ok=0 size=0 why=DATA_LINE_LONG body=\n" TXN_EV
-	              "END ok=0 size=0 why=DATA_LINE_LONG body=\nCLOSED\n---\n%s" TXN_OUT
-	              "250 2.0.0 Ok: queued\r\n" TXN_OUT
-	              "500 5.5.2 Error: message line too long; not accepted\r\n" TXN_OUT
-	              "500 5.5.2 Error: message line too long; not accepted\r\n221 2.0.0 Bye\r\n",
+	sb_add(&want,
+	       "\r\n\n" TXN_EV "END ok=0 size=0 why=DATA_LINE_LONG body=\n" TXN_EV
+	       "END ok=0 size=0 why=DATA_LINE_LONG body=\nCLOSED\n---\n%s" TXN_OUT
+	       "250 2.0.0 Ok: queued\r\n" TXN_OUT
+	       "500 5.5.2 Error: message line too long; not accepted\r\n" TXN_OUT
+	       "500 5.5.2 Error: message line too long; not accepted\r\n221 2.0.0 Bye\r\n",
 	       EHLO_REPLY);
 	srv_script(NULL, in, n, want.s, NULL);
 	free(in);
@@ -809,18 +834,20 @@ Test(server, max_text_line_is_clamped_as_the_header_says)
 Test(server, source_routes_are_ignored)
 {
 	/* RFC 5321 4.1.1.3: SHOULD ignore the route; found in review: 553 */
-	static const char in[] = "EHLO c.example\r\nMAIL FROM:<@a.example,@b.example:u@c.example>\r\n"
-	                         "RCPT TO:<@x.example:b@example.com> NOTIFY=NEVER\r\n"
-	                         "RCPT TO:<@:b@example.com>\r\nRCPT TO:<@a.example,b@example.com>\r\n"
-	                         "RCPT TO:<@a..b:b@example.com>\r\nQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\nMAIL FROM:<@a.example,@b.example:u@c.example>\r\n"
+	    "RCPT TO:<@x.example:b@example.com> NOTIFY=NEVER\r\n"
+	    "RCPT TO:<@:b@example.com>\r\nRCPT TO:<@a.example,b@example.com>\r\n"
+	    "RCPT TO:<@a..b:b@example.com>\r\nQUIT\r\n";
 	char want[2048];
-	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL u@c.example|\nRCPT b@example.com|NOTIFY=NEVER\nCLOSED\n---\n%s"
-	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
-	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
-	         "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+	snprintf(
+	    want, sizeof want,
+	    "EHLO c.example|\nMAIL u@c.example|\nRCPT b@example.com|NOTIFY=NEVER\nCLOSED\n---\n%s"
+	    "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
+	    "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n"
+	    "501 5.5.4 Syntax: RCPT TO:<address> [parameters]\r\n221 2.0.0 Bye\r\n",
+	    EHLO_REPLY);
 	SCRIPT(in, want);
 }
 
@@ -843,10 +870,11 @@ Test(server, auth_plain_authorization_identity)
 	 * review: ignored); the same identity, or none, is fine */
 	smtpc_config cfg = plain_auth_cfg();
 	static const char in[] = "EHLO c.example\r\nAUTH PLAIN YWRtaW4AdXNlcgBzM2NyZXQ=\r\n"
-	                         "AUTH PLAIN dXNlcgB1c2VyAHMzY3JldA==\r\n";
+				 "AUTH PLAIN dXNlcgB1c2VyAHMzY3JldA==\r\n";
 	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
 	cr_assert(strstr(got, "535 5.7.8 Authorization identity refused\r\n"
-	                      "235 2.7.0 Authentication successful\r\n") != NULL, "%s", got);
+			      "235 2.7.0 Authentication successful\r\n") != NULL,
+		  "%s", got);
 	free(got);
 }
 
@@ -857,19 +885,20 @@ Test(server, auth_empty_initial_response_and_refused_lines)
 	 * then a line refused with 500 ends the exchange (found in review: the
 	 * next command was read as the response) */
 	static const char in[] = "EHLO c.example\r\nAUTH LOGIN =\r\nczNjcmV0\r\nAUTH PLAIN =\r\n"
-	                         "AUTH LOGIN\r\nbad\001\r\nNOOP\r\nAUTH LOGIN dXNlcg==\r\nbare\n"
-	                         "NOOP\r\nAUTH PLAIN\r\n=\r\nAUTH PLAIN AHVzZXIAczNjcmV0\r\n";
+				 "AUTH LOGIN\r\nbad\001\r\nNOOP\r\nAUTH LOGIN dXNlcg==\r\nbare\n"
+				 "NOOP\r\nAUTH PLAIN\r\n=\r\nAUTH PLAIN AHVzZXIAczNjcmV0\r\n";
 	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
-	cr_assert(strstr(got, "250 AUTH PLAIN LOGIN\r\n"
-	                      "334 UGFzc3dvcmQ6\r\n535 5.7.8 Authentication credentials invalid\r\n"
-	                      "501 5.5.2 Cannot decode the response\r\n"
-	                      "334 VXNlcm5hbWU6\r\n500 5.5.2 Error: control character in command\r\n"
-	                      "250 2.0.0 Ok\r\n"
-	                      "334 UGFzc3dvcmQ6\r\n500 5.5.2 Error: bare LF in command\r\n"
-	                      "250 2.0.0 Ok\r\n"
-	                      "334 \r\n501 5.5.2 Cannot decode the response\r\n"
-	                      "235 2.7.0 Authentication successful\r\n") != NULL,
-	          "%s", got);
+	cr_assert(strstr(got,
+			 "250 AUTH PLAIN LOGIN\r\n"
+			 "334 UGFzc3dvcmQ6\r\n535 5.7.8 Authentication credentials invalid\r\n"
+			 "501 5.5.2 Cannot decode the response\r\n"
+			 "334 VXNlcm5hbWU6\r\n500 5.5.2 Error: control character in command\r\n"
+			 "250 2.0.0 Ok\r\n"
+			 "334 UGFzc3dvcmQ6\r\n500 5.5.2 Error: bare LF in command\r\n"
+			 "250 2.0.0 Ok\r\n"
+			 "334 \r\n501 5.5.2 Cannot decode the response\r\n"
+			 "235 2.7.0 Authentication successful\r\n") != NULL,
+		  "%s", got);
 	/* every split gives the same */
 	srv_script(&cfg, in, sizeof in - 1, got, NULL);
 	free(got);
@@ -889,8 +918,9 @@ Test(server, auth_check_cleared_during_the_exchange_is_454)
 	smtpc_server_set_auth(c, NULL, NULL);
 	smtpc_feed(c, "czNjcmV0\r\nNOOP\r\n", 16);
 	cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_NEED_DATA);
-	cr_assert_str_eq(tx_take(c), "220 s\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
-	                             "454 4.7.0 Temporary authentication failure\r\n250 2.0.0 Ok\r\n");
+	cr_assert_str_eq(tx_take(c),
+			 "220 s\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
+			 "454 4.7.0 Temporary authentication failure\r\n250 2.0.0 Ok\r\n");
 	cr_assert(!smtpc_is_authenticated(c));
 	tc_free(c);
 }
@@ -961,22 +991,23 @@ Test(server, a_refused_chunk_fails_the_transaction_and_later_chunks_are_refused)
 	/* RFC 3030 2: after a failure reply to a chunk, the chunks already in
 	 * the pipeline are read, refused and not delivered; the session stays
 	 * usable for a retry */
-	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                         "BDAT 3\r\nabcBDAT 3\r\ndefBDAT 2 LAST\r\nghDATA\r\nRSET\r\n"
-	                         "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                         "BDAT 4\r\nre\r\nBDAT 2 LAST\r\nokQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	    "BDAT 3\r\nabcBDAT 3\r\ndefBDAT 2 LAST\r\nghDATA\r\nRSET\r\n"
+	    "MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	    "BDAT 4\r\nre\r\nBDAT 2 LAST\r\nokQUIT\r\n";
 	char want[4096];
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=3\n"
-	         "MAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=4\n"
-	         "END ok=1 size=6 why=- body=re\r\nok\nCLOSED\n---\n%s"
-	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "452-4.3.1 Insufficient system storage\r\n452 4.3.1 the chunk was not stored\r\n"
-	         "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n"
-	         "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "250 2.0.0 Ok\r\n250 2.0.0 4 octets received\r\n250 2.0.0 Ok: queued\r\n"
-	         "221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=3\n"
+		 "MAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=4\n"
+		 "END ok=1 size=6 why=- body=re\r\nok\nCLOSED\n---\n%s"
+		 "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		 "452-4.3.1 Insufficient system storage\r\n452 4.3.1 the chunk was not stored\r\n"
+		 "503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need MAIL command\r\n"
+		 "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		 "250 2.0.0 Ok\r\n250 2.0.0 4 octets received\r\n250 2.0.0 Ok: queued\r\n"
+		 "221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	g_fail_chunk = 1;
 	SCRIPT(in, want);
 }
@@ -985,48 +1016,51 @@ Test(server, a_failure_at_the_end_of_data_leaves_nothing_half_done)
 {
 	/* 451 to the first message (a storage failure), then the same session
 	 * delivers the second */
-	static const char in[] = "EHLO c.example\r\n" TXN "one\r\n.\r\nRCPT TO:<b@example.com>\r\n"
-	                         TXN "two\r\n.\r\nQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\n" TXN "one\r\n.\r\nRCPT TO:<b@example.com>\r\n" TXN
+	    "two\r\n.\r\nQUIT\r\n";
 	char want[4096];
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\n" TXN_EV "END ok=1 size=5 why=- body=one\r\n\n" TXN_EV
-	         "END ok=1 size=5 why=- body=two\r\n\nCLOSED\n---\n%s" TXN_OUT
-	         "451 4.3.0 Cannot store the message now\r\n503 5.5.1 Error: need MAIL command\r\n"
-	         TXN_OUT "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO c.example|\n" TXN_EV "END ok=1 size=5 why=- body=one\r\n\n" TXN_EV
+		 "END ok=1 size=5 why=- body=two\r\n\nCLOSED\n---\n%s" TXN_OUT
+		 "451 4.3.0 Cannot store the message now\r\n503 5.5.1 Error: need MAIL "
+		 "command\r\n" TXN_OUT "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	g_fail_end = 1;
 	SCRIPT(in, want);
 }
 
 Test(server, data_after_bdat_in_one_transaction_is_refused)
 {
-	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                         "BDAT 2\r\nabDATA\r\nBDAT 0 LAST\r\nQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	    "BDAT 2\r\nabDATA\r\nBDAT 0 LAST\r\nQUIT\r\n";
 	char want[4096];
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=2\n"
-	         "END ok=1 size=2 why=- body=ab\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "250 2.0.0 2 octets received\r\n503 5.5.1 Error: DATA after BDAT\r\n"
-	         "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=1 size=2\n"
+		 "END ok=1 size=2 why=- body=ab\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		 "250 2.0.0 2 octets received\r\n503 5.5.1 Error: DATA after BDAT\r\n"
+		 "250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	SCRIPT(in, want);
 }
 
 Test(server, a_chunk_over_size_is_refused_by_the_core_and_reported)
 {
 	smtpc_config cfg;
-	static const char in[] = "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	                         "BDAT 8\r\n12345678BDAT 1 LAST\r\nxQUIT\r\n";
+	static const char in[] =
+	    "EHLO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+	    "BDAT 8\r\n12345678BDAT 1 LAST\r\nxQUIT\r\n";
 	char want[4096];
 
 	smtpc_config_default(&cfg);
 	cfg.max_message = 5;
 	snprintf(want, sizeof want,
-	         "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=0 size=5\n"
-	         "CLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "552 5.3.4 Error: message too big; not accepted\r\n"
-	         "503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
-	         EHLO_REPLY);
+		 "EHLO c.example|\nMAIL a@example.com|\nRCPT b@example.com|\nCHUNK#0 ok=0 size=5\n"
+		 "CLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+		 "552 5.3.4 Error: message too big; not accepted\r\n"
+		 "503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
+		 EHLO_REPLY);
 	srv_script(&cfg, in, sizeof in - 1, want, NULL);
 }
 
@@ -1036,8 +1070,10 @@ Test(server, storage_failure_replies_single_and_multi_line)
 	smtpc_event ev;
 
 	OK(smtpc_server_greet(c, 220, "s"));
-	smtpc_feed(c, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	              "DATA\r\nx\r\n.\r\n", 80);
+	smtpc_feed(c,
+		   "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+		   "DATA\r\nx\r\n.\r\n",
+		   80);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
 		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
@@ -1052,8 +1088,8 @@ Test(server, storage_failure_replies_single_and_multi_line)
 	cr_assert_eq(smtpc_pending(c), 0);
 	cr_assert_eq(smtpc_waiting_for(c), SMTPC_WAIT_COMMAND);
 	cr_assert_str_eq(tx_take(c), "220 s\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 ok\r\n"
-	                             "452-4.3.1 Insufficient system storage\r\n"
-	                             "452 4.3.1 try again later\r\n");
+				     "452-4.3.1 Insufficient system storage\r\n"
+				     "452 4.3.1 try again later\r\n");
 	tc_free(c);
 }
 
@@ -1068,22 +1104,23 @@ static smtpc_config lmtp_cfg(void)
 	return cfg;
 }
 
-#define LHLO_OUT "220 sink.example ESMTP\r\n250-sink.example\r\n250-PIPELINING\r\n" \
-	"250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n" \
+#define LHLO_OUT                                                                                   \
+	"220 sink.example ESMTP\r\n250-sink.example\r\n250-PIPELINING\r\n"                         \
+	"250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"                              \
 	"250-ENHANCEDSTATUSCODES\r\n250 SIZE 100000\r\n"
 
 Test(lmtp_server, lhlo_only)
 {
 	smtpc_config cfg = lmtp_cfg();
 	static const char in[] = "EHLO c.example\r\nHELO c.example\r\nMAIL FROM:<a@example.com>\r\n"
-	                         "LHLO c.example\r\nQUIT\r\n";
+				 "LHLO c.example\r\nQUIT\r\n";
 	char want[4096];
 	snprintf(want, sizeof want,
-	         "LHLO c.example|\nCLOSED\n---\n220 sink.example ESMTP\r\n"
-	         "500 5.5.1 Error: this is LMTP: send LHLO\r\n"
-	         "500 5.5.1 Error: this is LMTP: send LHLO\r\n503 5.5.1 Error: send LHLO first\r\n"
-	         "%s221 2.0.0 Bye\r\n",
-	         &LHLO_OUT[24]); /* without the greeting */
+		 "LHLO c.example|\nCLOSED\n---\n220 sink.example ESMTP\r\n"
+		 "500 5.5.1 Error: this is LMTP: send LHLO\r\n"
+		 "500 5.5.1 Error: this is LMTP: send LHLO\r\n503 5.5.1 Error: send LHLO first\r\n"
+		 "%s221 2.0.0 Bye\r\n",
+		 &LHLO_OUT[24]); /* without the greeting */
 	srv_script(&cfg, in, sizeof in - 1, want, NULL);
 	/* and LHLO is unknown to an SMTP server */
 	static const char smtp_in[] = "LHLO c.example\r\n";
@@ -1096,26 +1133,27 @@ Test(lmtp_server, one_reply_per_accepted_recipient_in_rcpt_order)
 {
 	smtpc_config cfg = lmtp_cfg();
 	static const char in[] = "LHLO c.example\r\nMAIL FROM:<a@example.com>\r\n"
-	                         "RCPT TO:<r0@example.com>\r\nRCPT TO:<x1@example.com>\r\n"
-	                         "RCPT TO:<r2@example.com>\r\nRCPT TO:<r3@example.com>\r\n"
-	                         "DATA\r\nhi\r\n.\r\nMAIL FROM:<a@example.com>\r\n"
-	                         "RCPT TO:<r0@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
-	                         "BDAT 2 LAST\r\nyoRCPT TO:<r0@example.com>\r\nQUIT\r\n";
+				 "RCPT TO:<r0@example.com>\r\nRCPT TO:<x1@example.com>\r\n"
+				 "RCPT TO:<r2@example.com>\r\nRCPT TO:<r3@example.com>\r\n"
+				 "DATA\r\nhi\r\n.\r\nMAIL FROM:<a@example.com>\r\n"
+				 "RCPT TO:<r0@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
+				 "BDAT 2 LAST\r\nyoRCPT TO:<r0@example.com>\r\nQUIT\r\n";
 	char want[4096];
-	snprintf(want, sizeof want,
-	         "LHLO c.example|\nMAIL a@example.com|\nRCPT r0@example.com|\nRCPT x1@example.com|\n"
-	         "RCPT r2@example.com|\nRCPT r3@example.com|\nDATA |\n"
-	         "END ok=1 size=4 why=- body=hi\r\n\nLMTP rcpt 0 of 3\nLMTP rcpt 2 of 2\n"
-	         "LMTP rcpt 3 of 1\nMAIL a@example.com|\nRCPT r0@example.com|\n"
-	         "RCPT r1@example.com|\nEND ok=1 size=2 why=- body=yo\nLMTP rcpt 0 of 2\n"
-	         "LMTP rcpt 1 of 1\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "550 5.1.1 No such user\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "354 End data with <CR><LF>.<CR><LF>\r\n"
-	         "250 2.0.0 Ok: delivered\r\n250 2.0.0 Ok: delivered\r\n452 4.2.2 Mailbox full\r\n"
-	         "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "250 2.0.0 Ok: delivered\r\n452 4.2.2 Mailbox full\r\n"
-	         "503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
-	         LHLO_OUT);
+	snprintf(
+	    want, sizeof want,
+	    "LHLO c.example|\nMAIL a@example.com|\nRCPT r0@example.com|\nRCPT x1@example.com|\n"
+	    "RCPT r2@example.com|\nRCPT r3@example.com|\nDATA |\n"
+	    "END ok=1 size=4 why=- body=hi\r\n\nLMTP rcpt 0 of 3\nLMTP rcpt 2 of 2\n"
+	    "LMTP rcpt 3 of 1\nMAIL a@example.com|\nRCPT r0@example.com|\n"
+	    "RCPT r1@example.com|\nEND ok=1 size=2 why=- body=yo\nLMTP rcpt 0 of 2\n"
+	    "LMTP rcpt 1 of 1\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "550 5.1.1 No such user\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "250 2.0.0 Ok: delivered\r\n250 2.0.0 Ok: delivered\r\n452 4.2.2 Mailbox full\r\n"
+	    "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "250 2.0.0 Ok: delivered\r\n452 4.2.2 Mailbox full\r\n"
+	    "503 5.5.1 Error: need MAIL command\r\n221 2.0.0 Bye\r\n",
+	    LHLO_OUT);
 	g_fail_odd_rcpt = 1;
 	srv_script(&cfg, in, sizeof in - 1, want, NULL);
 }
@@ -1124,21 +1162,22 @@ Test(lmtp_server, the_cores_refusal_goes_to_every_recipient)
 {
 	smtpc_config cfg = lmtp_cfg();
 	static const char in[] = "LHLO c.example\r\nMAIL FROM:<a@example.com>\r\n"
-	                         "RCPT TO:<r0@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
-	                         "DATA\r\nbare\n.\r\n.\r\nMAIL FROM:<a@example.com>\r\n"
-	                         "RCPT TO:<x@example.com>\r\nDATA\r\nBDAT 1 LAST\r\nzQUIT\r\n";
+				 "RCPT TO:<r0@example.com>\r\nRCPT TO:<r1@example.com>\r\n"
+				 "DATA\r\nbare\n.\r\n.\r\nMAIL FROM:<a@example.com>\r\n"
+				 "RCPT TO:<x@example.com>\r\nDATA\r\nBDAT 1 LAST\r\nzQUIT\r\n";
 	char want[4096];
-	snprintf(want, sizeof want,
-	         "LHLO c.example|\nMAIL a@example.com|\nRCPT r0@example.com|\nRCPT r1@example.com|\n"
-	         "DATA |\nEND ok=0 size=0 why=DATA_BARE_EOL body=\nMAIL a@example.com|\n"
-	         "RCPT x@example.com|\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-	         "250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-	         "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n"
-	         "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n"
-	         "250 2.0.0 Ok\r\n550 5.1.1 No such user\r\n"
-	         "503 5.5.1 Error: no valid recipients\r\n"
-	         "554 5.5.1 Error: no valid recipients\r\n221 2.0.0 Bye\r\n",
-	         LHLO_OUT);
+	snprintf(
+	    want, sizeof want,
+	    "LHLO c.example|\nMAIL a@example.com|\nRCPT r0@example.com|\nRCPT r1@example.com|\n"
+	    "DATA |\nEND ok=0 size=0 why=DATA_BARE_EOL body=\nMAIL a@example.com|\n"
+	    "RCPT x@example.com|\nCLOSED\n---\n%s250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "250 2.0.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n"
+	    "554 5.6.0 Error: bare CR or LF in message data; not accepted\r\n"
+	    "250 2.0.0 Ok\r\n550 5.1.1 No such user\r\n"
+	    "503 5.5.1 Error: no valid recipients\r\n"
+	    "554 5.5.1 Error: no valid recipients\r\n221 2.0.0 Bye\r\n",
+	    LHLO_OUT);
 	srv_script(&cfg, in, sizeof in - 1, want, NULL);
 }
 
@@ -1152,8 +1191,9 @@ Test(lmtp_server, recipients_past_the_cap_get_452)
 		sb_add(&in, "RCPT TO:<r%u@example.com>\r\n", i);
 	sb_add(&in, "DATA\r\n.\r\nQUIT\r\n");
 	char *got = srv_run(&cfg, in.s, in.n, NULL, 0, NULL);
-	cr_assert(strstr(got, "250 2.0.0 Ok\r\n452 4.5.3 Error: too many recipients\r\n354") != NULL,
-	          "%s", got);
+	cr_assert(strstr(got, "250 2.0.0 Ok\r\n452 4.5.3 Error: too many recipients\r\n354") !=
+		      NULL,
+		  "%s", got);
 	cr_assert(strstr(got, "LMTP rcpt 127 of 1\n") != NULL, "%s", got);
 	cr_assert(strstr(got, "RCPT r128") == NULL, "%s", got);
 	free(got);
@@ -1241,8 +1281,10 @@ Test(server, client_leaving_mid_message_is_a_dropped_transaction)
 	smtpc_event ev;
 
 	OK(smtpc_server_greet(c, 220, "s"));
-	smtpc_feed(c, "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
-	              "DATA\r\npart", 78);
+	smtpc_feed(c,
+		   "HELO c.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+		   "DATA\r\npart",
+		   78);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(smtpc_next_event(c, &ev), SMTPC_EV_COMMAND);
 		OK(smtpc_server_reply(c, ev.command.cmd == SMTPC_CMD_DATA ? 354 : 250, "ok"));
@@ -1296,21 +1338,23 @@ Test(pair, lmtp_client_maps_each_reply_to_its_recipient)
 	}
 	g_fail_odd_rcpt = 0;
 	cr_assert(strstr(clog.s, "R 550 RCPT#1 [5.1.1] 5.1.1 No such user\n"
-	                         "L 250 2.0.0 Ok\nR 250 RCPT#2 [2.0.0] 2.0.0 Ok\n"
-	                         "L 250 2.0.0 Ok\nR 250 RCPT#3 [2.0.0] 2.0.0 Ok\n"
-	                         "L 354 End data with <CR><LF>.<CR><LF>\n") != NULL,
-	          "%s", clog.s);
+				 "L 250 2.0.0 Ok\nR 250 RCPT#2 [2.0.0] 2.0.0 Ok\n"
+				 "L 250 2.0.0 Ok\nR 250 RCPT#3 [2.0.0] 2.0.0 Ok\n"
+				 "L 354 End data with <CR><LF>.<CR><LF>\n") != NULL,
+		  "%s", clog.s);
 	/* the replies after the dot, for recipients 0, 2 and 3 */
-	cr_assert(strstr(clog.s, "R 250 DATA_END [2.0.0] 2.0.0 Ok: delivered\n"
-	                         "L 250 2.0.0 Ok: delivered\nR 250 DATA_END [2.0.0] 2.0.0 Ok: delivered\n"
-	                         "L 452 4.2.2 Mailbox full\nR 452 DATA_END [4.2.2] 4.2.2 Mailbox full\n") !=
-	          NULL,
-	          "%s", clog.s);
-	cr_assert(strstr(clog.s, "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: delivered\n"
-	                         "L 250 2.0.0 Ok: delivered\nR 250 BDAT#2 [2.0.0] 2.0.0 Ok: delivered\n"
-	                         "L 452 4.2.2 Mailbox full\nR 452 BDAT#3 [4.2.2] 4.2.2 Mailbox full\n") !=
-	          NULL,
-	          "%s", clog.s);
+	cr_assert(strstr(clog.s,
+			 "R 250 DATA_END [2.0.0] 2.0.0 Ok: delivered\n"
+			 "L 250 2.0.0 Ok: delivered\nR 250 DATA_END [2.0.0] 2.0.0 Ok: delivered\n"
+			 "L 452 4.2.2 Mailbox full\nR 452 DATA_END [4.2.2] 4.2.2 Mailbox full\n") !=
+		      NULL,
+		  "%s", clog.s);
+	cr_assert(strstr(clog.s,
+			 "R 250 BDAT#0 [2.0.0] 2.0.0 Ok: delivered\n"
+			 "L 250 2.0.0 Ok: delivered\nR 250 BDAT#2 [2.0.0] 2.0.0 Ok: delivered\n"
+			 "L 452 4.2.2 Mailbox full\nR 452 BDAT#3 [4.2.2] 4.2.2 Mailbox full\n") !=
+		      NULL,
+		  "%s", clog.s);
 	OK(smtpc_quit(cl));
 	shuttle(cl, &s, &clog);
 	smtpc_eof(cl);
@@ -1336,9 +1380,9 @@ Test(pair, a_refused_chunk_is_seen_by_the_client_and_the_retry_works)
 	shuttle(cl, &s, &clog);
 	g_fail_chunk = 0;
 	cr_assert(strstr(clog.s, "R 452 BDAT#0 [4.3.1] 4.3.1 Insufficient system storage|4.3.1 the "
-	                         "chunk was not stored\nL 503 5.5.1 Error: need MAIL command\n"
-	                         "R 503 BDAT#1 [5.5.1] 5.5.1 Error: need MAIL command\n") != NULL,
-	          "%s", clog.s);
+				 "chunk was not stored\nL 503 5.5.1 Error: need MAIL command\n"
+				 "R 503 BDAT#1 [5.5.1] 5.5.1 Error: need MAIL command\n") != NULL,
+		  "%s", clog.s);
 	cr_assert(strstr(s.log.s, "END") == NULL, "%s", s.log.s); /* nothing delivered */
 	OK(smtpc_rset(cl));
 	OK(smtpc_mail(cl, "a@example.com", NULL));
@@ -1378,12 +1422,14 @@ Test(server, misuse_and_edges_of_the_server_calls)
 	smtpc_config cfg;
 	smtpc_config_default(&cfg);
 	cfg.max_message = 100;
-	static const char in[] = "HELO c.example\r\nMAIL FROM:<a@example.com> SIZE=12x\r\n"
-	                         "MAIL FROM:<a@example.com> SIZE=\r\nMAIL FROM:<a@example.com> SIZE=99\r\n";
+	static const char in[] =
+	    "HELO c.example\r\nMAIL FROM:<a@example.com> SIZE=12x\r\n"
+	    "MAIL FROM:<a@example.com> SIZE=\r\nMAIL FROM:<a@example.com> SIZE=99\r\n";
 	char *got = srv_run(&cfg, in, sizeof in - 1, NULL, 0, NULL);
 	cr_assert(strstr(got, "501 5.5.4 Syntax: SIZE=number\r\n"
-	                      "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n"
-	                      "250 2.0.0 Ok\r\n") != NULL, "%s", got);
+			      "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n"
+			      "250 2.0.0 Ok\r\n") != NULL,
+		  "%s", got);
 	free(got);
 	/* shutdown after the 220 to STARTTLS is the TLS layer's to do */
 	c = ts_new(NULL);

@@ -954,8 +954,8 @@ Test(txn, requiretls_or_dsn_not_possible_refused_before_mail)
 	tc3.chunk = 100;
 	tc3.cfg.lmtp = 1;
 	tc3.expect = "DONE m0 refused err=NOT_OFFERED acc=0 ref=1 sent=0\n"
-	             "  b@example.org refused\n"
-	             "IDLE OK\n";
+		     "  b@example.org refused\n"
+		     "IDLE OK\n";
 	check_case(&tc3);
 }
 
@@ -1445,8 +1445,9 @@ Test(txn, lmtp_through_the_core_each_accepted_recipient_its_reply)
 	OK(smtpc_txn_add(&t, &m));
 	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_START);
 	cr_assert_eq(smtpc_txn_next(&t, NULL), SMTPC_TXN_READ);
-	cr_assert_str_eq(tx_take(c), "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.org>\r\n"
-				     "RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n");
+	cr_assert_str_eq(tx_take(c),
+			 "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.org>\r\n"
+			 "RCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n");
 	feed_txn(c, &t, "250 ok\r\n250 ok a\r\n550 5.1.1 no b\r\n250 ok c\r\n354 go\r\n");
 	cr_assert_eq(smtpc_txn_next(&t, &mm), SMTPC_TXN_BODY);
 	cr_assert_eq(smtpc_txn_write(&t, "hi\n", 3), 3);
@@ -2521,9 +2522,9 @@ static void mismatch_case(int bdat, const char *measured, const char *given)
 Test(txn, octets_that_are_not_the_measured_ones_never_end_the_data)
 {
 	for (int bdat = 0; bdat < 2; bdat++) {
-		mismatch_case(bdat, "hello world\n", "hello\n");		 /* truncated */
+		mismatch_case(bdat, "hello world\n", "hello\n");	     /* truncated */
 		mismatch_case(bdat, "hello world\n", "hello world\nmore\n"); /* appended */
-		mismatch_case(bdat, "hello world\n", "hello w\xc3\xa9rld"); /* 8-bit now */
+		mismatch_case(bdat, "hello world\n", "hello w\xc3\xa9rld");  /* 8-bit now */
 	}
 }
 
@@ -2597,36 +2598,41 @@ Test(txn, a_one_octet_chunk_buffer_and_a_refusal_of_each_chunk)
 		steps[k++] = (struct step){
 		    .dir = 'C', .bytes = "BDAT 1\r\naBDAT 1\r\nbBDAT 1\r\n\rBDAT 1 LAST\r\n\n"};
 		steps[k++] = (struct step){.dir = 'S', .bytes = replies};
-		steps[k++] = (struct step){.dir = 'C',
-					   .bytes = bad < 0 ? "MAIL FROM:<a@example.org> SIZE=3\r\n"
-							      "RCPT TO:<b@example.org>\r\n"
-							    : "RSET\r\nMAIL FROM:<a@example.org> SIZE=3\r\n"
-							      "RCPT TO:<b@example.org>\r\n"};
-		steps[k++] = (struct step){.dir = 'S', .bytes = bad < 0 ? "250 ok\r\n250 ok\r\n"
-									: "250 reset\r\n250 ok\r\n250 ok\r\n"};
-		steps[k++] = (struct step){.dir = 'C', .bytes = "BDAT 1\r\nzBDAT 1\r\n\rBDAT 1 LAST\r\n\n"};
+		steps[k++] =
+		    (struct step){.dir = 'C',
+				  .bytes = bad < 0 ? "MAIL FROM:<a@example.org> SIZE=3\r\n"
+						     "RCPT TO:<b@example.org>\r\n"
+						   : "RSET\r\nMAIL FROM:<a@example.org> SIZE=3\r\n"
+						     "RCPT TO:<b@example.org>\r\n"};
+		steps[k++] = (struct step){.dir = 'S',
+					   .bytes = bad < 0 ? "250 ok\r\n250 ok\r\n"
+							    : "250 reset\r\n250 ok\r\n250 ok\r\n"};
+		steps[k++] =
+		    (struct step){.dir = 'C', .bytes = "BDAT 1\r\nzBDAT 1\r\n\rBDAT 1 LAST\r\n\n"};
 		steps[k] = (struct step){.dir = 'S', .bytes = "250 a\r\n250 b\r\n250 done\r\n"};
 		steps[k + 1] = (struct step){.dir = 0};
 		if (bad < 0)
-			snprintf(expect, sizeof expect,
-				 "START m0\n"
-				 "DONE m0 accepted at BDAT by BDAT acc=1 ref=0 sent=4 reply=250'4'\n"
-				 "  b@example.org accepted rcpt=250'ok' data=250'4'\n"
-				 "START m1\n"
-				 "DONE m1 accepted at BDAT by BDAT acc=1 ref=0 sent=3 reply=250'done'\n"
-				 "  b@example.org accepted rcpt=250'ok' data=250'done'\n"
-				 "IDLE OK\n");
+			snprintf(
+			    expect, sizeof expect,
+			    "START m0\n"
+			    "DONE m0 accepted at BDAT by BDAT acc=1 ref=0 sent=4 reply=250'4'\n"
+			    "  b@example.org accepted rcpt=250'ok' data=250'4'\n"
+			    "START m1\n"
+			    "DONE m1 accepted at BDAT by BDAT acc=1 ref=0 sent=3 reply=250'done'\n"
+			    "  b@example.org accepted rcpt=250'ok' data=250'done'\n"
+			    "IDLE OK\n");
 		else
-			snprintf(expect, sizeof expect,
-				 "START m0\n"
-				 "DONE m0 refused at BDAT by BDAT acc=0 ref=1 sent=4 "
-				 "reply=451[4.3.0]'4.3.0 chunk refused'\n"
-				 "  b@example.org refused rcpt=250'ok' data=451[4.3.0]'4.3.0 chunk "
-				 "refused'\n"
-				 "START m1\n"
-				 "DONE m1 accepted at BDAT by BDAT acc=1 ref=0 sent=3 reply=250'done'\n"
-				 "  b@example.org accepted rcpt=250'ok' data=250'done'\n"
-				 "IDLE OK\n");
+			snprintf(
+			    expect, sizeof expect,
+			    "START m0\n"
+			    "DONE m0 refused at BDAT by BDAT acc=0 ref=1 sent=4 "
+			    "reply=451[4.3.0]'4.3.0 chunk refused'\n"
+			    "  b@example.org refused rcpt=250'ok' data=451[4.3.0]'4.3.0 chunk "
+			    "refused'\n"
+			    "START m1\n"
+			    "DONE m1 accepted at BDAT by BDAT acc=1 ref=0 sent=3 reply=250'done'\n"
+			    "  b@example.org accepted rcpt=250'ok' data=250'done'\n"
+			    "IDLE OK\n");
 		struct tcase tc = {.ext = EXT_CHUNK,
 				   .chunk = 1,
 				   .msgs = {{.body = "ab\r"}, {.body = "z\r"}},

@@ -1167,8 +1167,8 @@ smtpc_txn_event smtpc_txn_next(smtpc_txn *t, smtpc_txn_msg **msg)
 			 * nothing to wait for), or out of step (cfg.lmtp on a
 			 * connection that is not LMTP) */
 			fail_all(t, smtpc_session_end(t->c, NULL) != SMTPC_END_NONE
-			                ? SMTPC_ERR_CLOSED
-			                : SMTPC_ERR_SEQUENCE);
+					? SMTPC_ERR_CLOSED
+					: SMTPC_ERR_SEQUENCE);
 			continue;
 		}
 		if (t->q_len > 0 || smtpc_pending(t->c) > 0)

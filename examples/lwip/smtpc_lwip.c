@@ -80,7 +80,8 @@ static err_t pump(smtpc_lwip *a)
 	}
 	w = smtpc_waiting_for(&a->core); /* timeouts: RFC 5321 4.5.3.2 */
 	if (w != a->wait || smtpc_pending(&a->core) != a->pending ||
-	    (any && (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_COMMAND || w == SMTPC_WAIT_DATA_BLOCK))) {
+	    (any &&
+	     (w == SMTPC_WAIT_NONE || w == SMTPC_WAIT_COMMAND || w == SMTPC_WAIT_DATA_BLOCK))) {
 		start_wait(a);
 	} else if (a->timeout[w] != 0 && sys_now() - a->since >= a->timeout[w] && /* wrap-safe */
 		   smtpc_error(&a->core) == SMTPC_ERR_OK) {

@@ -65,10 +65,10 @@ typedef struct smtpc_lwip smtpc_lwip;
 typedef void (*smtpc_lwip_ready_fn)(smtpc_lwip *a);
 
 struct smtpc_lwip {
-	smtpc_conn core;		     /* the caller initialises it */
-	u32_t timeout[SMTPC_WAIT__COUNT];    /* ms per smtpc_wait; 0: none;
-					       [SMTPC_WAIT_NONE]: a client idle,
-					       [SMTPC_WAIT_COMMAND]: a server idle */
+	smtpc_conn core;		  /* the caller initialises it */
+	u32_t timeout[SMTPC_WAIT__COUNT]; /* ms per smtpc_wait; 0: none;
+					    [SMTPC_WAIT_NONE]: a client idle,
+					    [SMTPC_WAIT_COMMAND]: a server idle */
 	smtpc_lwip_ready_fn ready;
 	void *user;
 	struct tcp_pcb *pcb; /* read only: NULL once the adapter let it go */
