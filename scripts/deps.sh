@@ -8,7 +8,7 @@ need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 all="libcriterion-dev libbearssl-dev gcovr clang gcc-arm-none-eabi libnewlib-arm-none-eabi
 	python3 python3-aiosmtpd postfix libuv1-dev openssl ca-certificates curl swaks msmtp
-	qemu-system-arm liblwip-dev pkgconf git git-email libmailtools-perl"
+	qemu-system-arm liblwip-dev pkgconf git git-email libmailtools-perl clang-format"
 [ "${1:-}" = --demo ] && all="gcc libbearssl-dev"
 for p in $all; do
 	have_pkg "$p" || need="$need $p"
