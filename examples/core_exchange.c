@@ -1,5 +1,5 @@
 /*
- * The smtp-channel README's example in C, on the bare core: connect, print
+ * A first session on the bare core: connect, print
  * every reply line, EHLO, QUIT. The socket loop is the caller's; the core
  * only parses and frames.
  *
