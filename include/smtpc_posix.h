@@ -14,7 +14,7 @@
  * octets go straight between the socket and the core.
  *
  * Two ways to use it:
- *  - blocking, as the smtp-channel API: smtpc_posix_connect waits for the
+ *  - blocking: smtpc_posix_connect waits for the
  *    greeting, commands are issued on the core and smtpc_posix_wait returns
  *    the next complete reply, smtpc_posix_close ends the session;
  *  - embedded in another event loop: smtpc_posix_start, then watch
