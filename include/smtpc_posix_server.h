@@ -227,7 +227,8 @@ int smtpc_posix_server_listen_unix(smtpc_posix_server *srv, const char *path, ch
 
 /* Serves until stopped. 0, or the errno value of a failed epoll/poll. */
 int smtpc_posix_server_run(smtpc_posix_server *srv);
-/* Async-signal-safe. now zero: stop accepting; run returns once every
+/* Async-signal-safe, and may be called from another thread while run
+ * runs: it wakes run at once. now zero: stop accepting; run returns once every
  * session has ended. now nonzero: run returns at its next wake-up (the
  * sessions are closed by free). */
 void smtpc_posix_server_stop(smtpc_posix_server *srv, int now);

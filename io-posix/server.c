@@ -145,6 +145,7 @@ struct smtpc_posix_server {
 	long long next_due, paused_until;
 	int paused, draining, epfd;
 	volatile sig_atomic_t stop_now, stop_drain;
+	int wake[2];	   /* run's wake-up pipe: stop writes to it (-1: none) */
 	size_t over_total; /* every session's kept octets (over_len) */
 	unsigned char rbuf[READ_SIZE];
 };
@@ -228,6 +229,7 @@ smtpc_posix_server *smtpc_posix_server_new(const smtpc_posix_server_opts *o)
 		return NULL;
 	srv->o = *o;
 	srv->epfd = -1;
+	srv->wake[0] = srv->wake[1] = -1;
 	if (o->config != NULL) {
 		srv->cfg = *o->config;
 	} else {
@@ -1452,9 +1454,60 @@ void smtpc_posix_server_stop(smtpc_posix_server *srv, int now)
 		srv->stop_now = 1;
 	else
 		srv->stop_drain = 1;
+	if (srv->wake[1] >= 0) {
+		/* wakes run's poll or epoll_wait, even when the flag was set just
+		 * after run looked at it (write is async-signal-safe) */
+		int e = errno;
+		ssize_t r = write(srv->wake[1], "", 1);
+		(void)r;
+		errno = e;
+	}
 }
 
 /* ---- blocking --------------------------------------------------------------------------- */
+
+/* The wake-up pipe of a blocking run: both ends non-blocking. */
+static int wake_open(smtpc_posix_server *srv)
+{
+	int i;
+
+	if (pipe(srv->wake) != 0) {
+		srv->wake[0] = srv->wake[1] = -1;
+		return errno;
+	}
+	for (i = 0; i < 2; i++) {
+		int fl = fcntl(srv->wake[i], F_GETFL);
+		if (fl < 0 || fcntl(srv->wake[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    fcntl(srv->wake[i], F_SETFD, FD_CLOEXEC) < 0) {
+			int e = errno;
+			close(srv->wake[0]);
+			close(srv->wake[1]);
+			srv->wake[0] = srv->wake[1] = -1;
+			return e;
+		}
+	}
+	return 0;
+}
+
+static void wake_drain(smtpc_posix_server *srv)
+{
+	char b[64];
+
+	while (read(srv->wake[0], b, sizeof b) > 0)
+		;
+}
+
+static void wake_close(smtpc_posix_server *srv)
+{
+	int r = srv->wake[1];
+
+	srv->wake[1] = -1; /* stop writes no more */
+	if (r >= 0)
+		close(r);
+	if (srv->wake[0] >= 0)
+		close(srv->wake[0]);
+	srv->wake[0] = -1;
+}
 
 static int run_poll(smtpc_posix_server *srv)
 {
@@ -1462,9 +1515,9 @@ static int run_poll(smtpc_posix_server *srv)
 	size_t cap = 0;
 
 	while (!smtpc_posix_server_done(srv)) {
-		size_t n = smtpc_posix_server_fds(srv, fds, cap), i;
+		size_t n = cap ? smtpc_posix_server_fds(srv, fds, cap - 1) : 1, i;
 		long t;
-		if (n > cap) {
+		if (n + 1 > cap) {
 			struct pollfd *m = realloc(fds, (n + 64) * sizeof *m);
 			if (m == NULL) {
 				free(fds);
@@ -1474,15 +1527,20 @@ static int run_poll(smtpc_posix_server *srv)
 			cap = n + 64;
 			continue;
 		}
+		fds[n].fd = srv->wake[0]; /* -1 (ignored by poll) when there is none */
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
 		t = smtpc_posix_server_timeout(srv);
 		if (srv->o.cb.idle != NULL)
 			srv->o.cb.idle(srv->o.cb.user);
-		if (poll(fds, (nfds_t)n, t > 0x7fffffffL ? 0x7fffffff : (int)t) < 0 &&
+		if (poll(fds, (nfds_t)n + 1, t > 0x7fffffffL ? 0x7fffffff : (int)t) < 0 &&
 		    errno != EINTR) {
 			int e = errno;
 			free(fds);
 			return e;
 		}
+		if (fds[n].revents & POLLIN)
+			wake_drain(srv);
 		for (i = 0; i < n; i++) {
 			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
 				smtpc_posix_server_readable(srv, fds[i].fd);
@@ -1507,6 +1565,13 @@ static int run_epoll(smtpc_posix_server *srv)
 		return run_poll(srv);
 	for (i = 0; i < srv->n; i++)
 		sync_events(srv->all[i]);
+	if (srv->wake[0] >= 0) {
+		struct epoll_event e;
+		memset(&e, 0, sizeof e);
+		e.events = EPOLLIN;
+		e.data.fd = srv->wake[0];
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake[0], &e);
+	}
 	while (!smtpc_posix_server_done(srv)) {
 		long t;
 		int n, k;
@@ -1537,6 +1602,10 @@ static int run_epoll(smtpc_posix_server *srv)
 		for (k = 0; k < n; k++) {
 			int fd = evs[k].data.fd;
 			smtpc_posix_session *s;
+			if (fd == srv->wake[0]) {
+				wake_drain(srv);
+				continue;
+			}
 			if (is_listener(srv, fd)) {
 				smtpc_posix_server_readable(srv, fd);
 				continue;
@@ -1568,13 +1637,20 @@ static int run_epoll(smtpc_posix_server *srv)
 
 int smtpc_posix_server_run(smtpc_posix_server *srv)
 {
+	int r;
+
 	if (srv == NULL)
 		return EINVAL;
+	if (srv->wake[0] < 0 && (r = wake_open(srv)) != 0)
+		return r;
 #ifdef __linux__
 	if (getenv("SMTPC_SERVER_POLL") == NULL)
-		return run_epoll(srv);
+		r = run_epoll(srv);
+	else
 #endif
-	return run_poll(srv);
+		r = run_poll(srv);
+	wake_close(srv);
+	return r;
 }
 
 void smtpc_posix_server_free(smtpc_posix_server *srv)

@@ -15,12 +15,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smtpc_posix_server.h"
@@ -769,4 +771,77 @@ Test(posix_server, a_conversation_split_at_every_octet_gets_the_same_replies)
 			  "split at %zu: committed %d", at, r.st.committed);
 	}
 	smtpc_posix_server_free(r.srv);
+}
+
+/* ---- stop wakes a blocking run ------------------------------------------------------------ */
+
+struct stopper {
+	smtpc_posix_server *srv;
+	int now;
+};
+
+static void *stop_later(void *arg)
+{
+	struct stopper *st = arg;
+	struct timespec d = {0, 100 * 1000 * 1000};
+
+	nanosleep(&d, NULL);
+	smtpc_posix_server_stop(st->srv, st->now);
+	return NULL;
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A run with nothing due sleeps in epoll_wait or poll with no timeout: a
+ * stop from another thread (or a signal landing just after run looked at
+ * the flag) must wake it, not wait for the next client. Both loops, both
+ * kinds of stop. */
+static void stop_wakes(int use_poll, int now)
+{
+	smtpc_posix_server_opts o;
+	smtpc_posix_server *srv;
+	struct stopper st;
+	pthread_t th;
+	double t0, took;
+	int port = 0, r;
+
+	smtpc_posix_server_opts_default(&o);
+	o.storage.begin = st_begin;
+	o.storage.write = st_write;
+	o.storage.end = st_end;
+	o.storage.abort = st_abort;
+	srv = smtpc_posix_server_new(&o);
+	cr_assert(srv != NULL);
+	cr_assert(smtpc_posix_server_listen(srv, "127.0.0.1", "0", &port, NULL, 0) == 0);
+	cr_assert(smtpc_posix_server_timeout(srv) < 0, "nothing is due");
+	if (use_poll)
+		setenv("SMTPC_SERVER_POLL", "1", 1);
+	else
+		unsetenv("SMTPC_SERVER_POLL");
+	st.srv = srv;
+	st.now = now;
+	t0 = mono_s();
+	cr_assert(pthread_create(&th, NULL, stop_later, &st) == 0);
+	r = smtpc_posix_server_run(srv);
+	took = mono_s() - t0;
+	pthread_join(th, NULL);
+	unsetenv("SMTPC_SERVER_POLL");
+	cr_assert(r == 0, "run: %s", strerror(r));
+	cr_assert(took < 3.0, "%s, stop(%d): run returned after %.2f s",
+		  use_poll ? "poll" : "epoll", now, took);
+	smtpc_posix_server_free(srv);
+}
+
+Test(posix_server, stop_from_another_thread_wakes_a_sleeping_run, .timeout = 20)
+{
+	stop_wakes(0, 1);
+	stop_wakes(0, 0);
+	stop_wakes(1, 1);
+	stop_wakes(1, 0);
 }
