@@ -220,6 +220,16 @@ int smtpc_is_secure(const smtpc_conn *c)
 	return c != NULL && (c->flags & F_SECURE) != 0;
 }
 
+int smtpc_is_client(const smtpc_conn *c)
+{
+	return c != NULL && c->role != NULL && !c->role->server;
+}
+
+int smtpc_is_server(const smtpc_conn *c)
+{
+	return c != NULL && c->role != NULL && c->role->server;
+}
+
 int smtpc_is_authenticated(const smtpc_conn *c)
 {
 	return c != NULL && (c->flags & F_AUTHED) != 0;

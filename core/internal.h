@@ -81,10 +81,9 @@ struct smtpc_role {
 #define F_PAUSE	  (1u << 4) /* paused for TLS: input is injection */
 #define F_TLS_EV  (1u << 5) /* the STARTTLS event is due */
 #define F_DONE	  (1u << 6) /* the session is over: input is dropped */
-#define F_TXN                                                                                      \
-	(1u << 7) /* a mail transaction is open (client: MAIL                                      \
-		     issued, message not ended; server: MAIL                                       \
-		     accepted, message not answered) */
+/* a mail transaction is open (client: MAIL issued, message not ended;
+ * server: MAIL accepted, message not answered) */
+#define F_TXN (1u << 7)
 
 /* A hook of the connection (command log, HMAC-MD5, server AUTH check) is
  * running: every call that changes the connection is refused

@@ -865,6 +865,12 @@ int smtpc_is_secure(const smtpc_conn *c);
 /* Both; 0 for NULL. Nonzero after a 235 reply to AUTH (client: received;
  * server: sent); reset by STARTTLS. */
 int smtpc_is_authenticated(const smtpc_conn *c);
+/* Both. 1 when c was set up by smtpc_init (the client role), 0 otherwise
+ * (NULL, a server, or a connection whose init failed). */
+int smtpc_is_client(const smtpc_conn *c);
+/* Both. 1 when c was set up by smtpc_server_init (the server role), 0
+ * otherwise (NULL, a client, or a connection whose init failed). */
+int smtpc_is_server(const smtpc_conn *c);
 /*
  * Both. Marks the connection secure: it runs over implicit TLS (RFC 8314,
  * port 465) or another channel the application trusts. Call it after init,

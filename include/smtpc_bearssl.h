@@ -146,7 +146,9 @@ extern "C" {
 	X(PEER_ALERT, "the peer refused the handshake (fatal alert)")                              \
 	X(HANDSHAKE, "TLS handshake failure")                                                      \
 	X(CLOSED_IN_HANDSHAKE, "connection closed during the TLS handshake")                       \
-	X(BAD_RECORD, "malformed or forged TLS record")
+	X(BAD_RECORD, "malformed or forged TLS record")                                            \
+	X(ROLE, "the core connection is not of the layer's role "                                  \
+		"(client layer: smtpc_init; server layer: smtpc_server_init)")
 
 typedef enum smtpc_bearssl_err {
 #define SMTPC_BEARSSL_X_ENUM(name, desc) SMTPC_BEARSSL_ERR_##name,
@@ -304,7 +306,8 @@ typedef struct smtpc_bearssl_client_opts {
 /*
  * A client layer for core (a connection in the client role, set up with
  * smtpc_init), with BearSSL's I/O buffer buf[0, len) (see the sizes above).
- * Returns SMTPC_BEARSSL_ERR_OK, or _NULL_ARG, _BUFFER_SMALL, _NO_NAME,
+ * Returns SMTPC_BEARSSL_ERR_OK, or _NULL_ARG, _ROLE (core is not a client),
+ * _BUFFER_SMALL, _NO_NAME,
  * _BAD_NAME, _IP_NAME, _NO_ANCHORS, and for o->creds _NO_CERT, _NO_KEY,
  * _KEY_MISMATCH (the layer is then unusable). Give it
  * entropy, and the time when verifying, before the handshake starts.
@@ -317,7 +320,8 @@ smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
  * smtpc_server_init; allow STARTTLS on it in STARTTLS mode) with the
  * credentials creds (kept by pointer) and the I/O buffer buf[0, len).
  * starttls nonzero: plaintext until the core's pause after its 220.
- * Returns SMTPC_BEARSSL_ERR_OK, _NULL_ARG, _BUFFER_SMALL, _NO_CERT,
+ * Returns SMTPC_BEARSSL_ERR_OK, _NULL_ARG, _ROLE (core is not a server),
+ * _BUFFER_SMALL, _NO_CERT,
  * _NO_KEY, _KEY_MISMATCH.
  */
 smtpc_bearssl_err smtpc_bearssl_server_init(smtpc_bearssl *t, smtpc_conn *core,

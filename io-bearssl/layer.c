@@ -194,6 +194,8 @@ smtpc_bearssl_err smtpc_bearssl_client_init(smtpc_bearssl *t, smtpc_conn *core,
 	t->phase = PH_DONE;
 	if (core == NULL || o == NULL || buf == NULL)
 		return t->err = SMTPC_BEARSSL_ERR_NULL_ARG;
+	if (!smtpc_is_client(core))
+		return t->err = SMTPC_BEARSSL_ERR_ROLE;
 	if (len < SMTPC_BEARSSL_BUF_MIN)
 		return t->err = SMTPC_BEARSSL_ERR_BUFFER_SMALL;
 	a = o->anchors;
@@ -252,6 +254,8 @@ smtpc_bearssl_err smtpc_bearssl_server_init(smtpc_bearssl *t, smtpc_conn *core,
 	t->phase = PH_DONE;
 	if (core == NULL || c == NULL || buf == NULL)
 		return t->err = SMTPC_BEARSSL_ERR_NULL_ARG;
+	if (!smtpc_is_server(core))
+		return t->err = SMTPC_BEARSSL_ERR_ROLE;
 	if (len < SMTPC_BEARSSL_BUF_MIN)
 		return t->err = SMTPC_BEARSSL_ERR_BUFFER_SMALL;
 	if (c->n == 0)

@@ -1173,3 +1173,40 @@ Test(tls, starttls_answered_over_tls_refused_not_hung)
 	cr_assert(smtpc_bearssl_want(&p.cl.t) & SMTPC_BEARSSL_WANT_CLOSED);
 	pair_free(&p);
 }
+
+/* A layer refuses a core of the other role (a client layer over a server
+ * core would run a client handshake on the server's socket), and a core
+ * whose init failed; the role queries say which is which. */
+Test(tls, a_layer_refuses_a_core_of_the_other_role)
+{
+	struct pair p;
+	smtpc_bearssl t;
+	smtpc_bearssl_client_opts o;
+	smtpc_conn dead;
+
+	pair_defaults(&p);
+	pair_setup(&p, "ca.pem", "good.pem", "good.key");
+	cr_assert(smtpc_is_client(&p.cl.c) && !smtpc_is_server(&p.cl.c));
+	cr_assert(smtpc_is_server(&p.sv.c) && !smtpc_is_client(&p.sv.c));
+	cr_assert(!smtpc_is_client(NULL) && !smtpc_is_server(NULL));
+	memset(&o, 0, sizeof o);
+	o.anchors = &p.anchors;
+	o.name = p.name;
+	o.starttls = 1;
+	cr_assert_eq(smtpc_bearssl_client_init(&t, &p.sv.c, &o, p.cl.io, p.cl_buf),
+		     SMTPC_BEARSSL_ERR_ROLE);
+	cr_assert_eq(smtpc_bearssl_error(&t), SMTPC_BEARSSL_ERR_ROLE);
+	cr_assert_eq(smtpc_bearssl_server_init(&t, &p.cl.c, &p.creds, 1, p.sv.io, p.sv_buf),
+		     SMTPC_BEARSSL_ERR_ROLE);
+	/* a connection whose init failed (buffers too small) has no role */
+	cr_assert_neq(smtpc_init(&dead, NULL, p.cl.rx, 1, p.cl.tx, 1), SMTPC_ERR_OK);
+	cr_assert(!smtpc_is_client(&dead) && !smtpc_is_server(&dead));
+	cr_assert_eq(smtpc_bearssl_client_init(&t, &dead, &o, p.cl.io, p.cl_buf),
+		     SMTPC_BEARSSL_ERR_ROLE);
+	cr_assert_str_eq(smtpc_bearssl_err_name(SMTPC_BEARSSL_ERR_ROLE), "SMTPC_BEARSSL_ERR_ROLE");
+	/* the pair still works: nothing above touched it */
+	run(&p);
+	check_delivered(&p);
+	cr_assert_str_eq(p.body.s, expected_body());
+	pair_free(&p);
+}
