@@ -843,7 +843,7 @@ Test(tls, init_refusals)
 	smtpc_bearssl_client_opts o;
 	smtpc_bearssl_anchors a;
 	smtpc_bearssl_creds c;
-	struct end e;
+	struct end e, es;
 	void *amem;
 
 	end_init(&e, 0, SMTPC_BEARSSL_BUF_BIDI);
@@ -879,16 +879,17 @@ Test(tls, init_refusals)
 	cr_assert_eq(smtpc_bearssl_client_init(&t, &e.c, &o, e.io, SMTPC_BEARSSL_BUF_BIDI),
 		     SMTPC_BEARSSL_ERR_OK);
 	/* a server needs a certificate and a key of its type */
+	end_init(&es, 1, SMTPC_BEARSSL_BUF_BIDI);
 	smtpc_bearssl_creds_init(&c, NULL, 0);
-	cr_assert_eq(smtpc_bearssl_server_init(&t, &e.c, &c, 1, e.io, SMTPC_BEARSSL_BUF_BIDI),
+	cr_assert_eq(smtpc_bearssl_server_init(&t, &es.c, &c, 1, es.io, SMTPC_BEARSSL_BUF_BIDI),
 		     SMTPC_BEARSSL_ERR_NO_CERT);
 	void *cmem = creds_from(&c, "good.pem", "good.key");
 	cr_assert_eq(c.key_type, BR_KEYTYPE_EC);
 	c.key_type = 0;
-	cr_assert_eq(smtpc_bearssl_server_init(&t, &e.c, &c, 1, e.io, SMTPC_BEARSSL_BUF_BIDI),
+	cr_assert_eq(smtpc_bearssl_server_init(&t, &es.c, &c, 1, es.io, SMTPC_BEARSSL_BUF_BIDI),
 		     SMTPC_BEARSSL_ERR_NO_KEY);
 	c.key_type = BR_KEYTYPE_RSA;
-	cr_assert_eq(smtpc_bearssl_server_init(&t, &e.c, &c, 1, e.io, SMTPC_BEARSSL_BUF_BIDI),
+	cr_assert_eq(smtpc_bearssl_server_init(&t, &es.c, &c, 1, es.io, SMTPC_BEARSSL_BUF_BIDI),
 		     SMTPC_BEARSSL_ERR_KEY_MISMATCH);
 	cr_assert_str_eq(smtpc_bearssl_err_name(SMTPC_BEARSSL_ERR_KEY_MISMATCH),
 			 "SMTPC_BEARSSL_ERR_KEY_MISMATCH");
@@ -896,6 +897,7 @@ Test(tls, init_refusals)
 	free(amem);
 	free(cmem);
 	end_free(&e);
+	end_free(&es);
 }
 
 /* ---- storage ------------------------------------------------------------------------------ */
