@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server_loop.h"
 #include "smtpc_posix_server.h"
 
 /* ---- a storage that fails where it is told ------------------------------------- */
@@ -174,50 +175,14 @@ static int client(const struct rig *r)
 	return client_rcvbuf(r, 0);
 }
 
-/* One round of the caller's loop: poll the server's descriptors (and cfd,
- * whose readable octets are appended to got), dispatch, run the timer. */
 static void turn(struct rig *r, int cfd, int wait_ms)
 {
-	struct pollfd fds[64];
-	size_t n = smtpc_posix_server_fds(r->srv, fds, 63), i;
-	long t = smtpc_posix_server_timeout(r->srv);
-
-	cr_assert(n < 63);
-	if (cfd >= 0) {
-		fds[n].fd = cfd;
-		fds[n].events = POLLIN;
-		fds[n].revents = 0;
-	}
-	if (t < 0 || t > wait_ms)
-		t = wait_ms;
-	(void)poll(fds, (nfds_t)(n + (cfd >= 0)), (int)t);
-	for (i = 0; i < n; i++) {
-		if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-			smtpc_posix_server_readable(r->srv, fds[i].fd);
-		else if (fds[i].revents & POLLOUT)
-			smtpc_posix_server_writable(r->srv, fds[i].fd);
-	}
-	smtpc_posix_server_timer(r->srv);
-	if (cfd >= 0 && (fds[n].revents & (POLLIN | POLLHUP))) {
-		ssize_t k = read(cfd, r->got + r->got_len, sizeof r->got - 1 - r->got_len);
-		if (k > 0)
-			r->got_len += (size_t)k;
-		r->got[r->got_len] = '\0';
-	}
+	srv_turn(r->srv, cfd, wait_ms, r->got, sizeof r->got, &r->got_len);
 }
 
-/* Runs the loop until got holds want (or 400 rounds of 10 ms). */
 static int until(struct rig *r, int cfd, const char *want)
 {
-	int i;
-
-	for (i = 0; i < 400; i++) {
-		r->got[r->got_len] = '\0';
-		if (strstr(r->got, want) != NULL)
-			return 1;
-		turn(r, cfd, 10);
-	}
-	return strstr(r->got, want) != NULL;
+	return srv_until(r->srv, cfd, want, r->got, sizeof r->got, &r->got_len);
 }
 
 static void say_(int fd, const char *s)
